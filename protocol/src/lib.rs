@@ -1,0 +1,29 @@
+//! Sans-IO implementation of the y-websocket wire protocol (y-protocols `sync` + `awareness`).
+//!
+//! This crate knows nothing about sockets, tasks or databases: it turns the bytes of one
+//! WebSocket binary message into typed [`yrs::sync::Message`]s, applies them to a document, and
+//! says which frames go to whom. The server owns all IO; this crate owns framing, validation and
+//! limits, so a hostile client can only ever produce a typed [`error::ProtocolError`].
+//!
+//! # Layout
+//!
+//! - [`codes`]: the WebSocket close codes Plait sends, and what a client should do on each.
+//! - [`error`]: [`error::ProtocolError`], every way a client frame can be rejected, with the
+//!   close code it maps to.
+//! - [`frame`]: [`frame::Limits`], [`frame::decode_frame`] (strict, never panics, never trusts a
+//!   length prefix) and the `encode_*` helpers that build outgoing frames.
+//! - [`name`]: [`name::DocName`], a validated document name.
+//! - [`session`]: [`session::DocState`] (one document plus its awareness), [`session::Session`]
+//!   (per-connection state), and the pure [`session::handle`] / [`session::close`] functions.
+//!
+//! Private helpers: `frame::reader` (the lib0 varint cursor used for validation) and `guard`
+//! (the last-resort `catch_unwind` around yrs calls that read client bytes).
+
+pub mod codes;
+pub mod error;
+pub mod frame;
+mod guard;
+pub mod name;
+pub mod session;
+
+pub use error::ProtocolError;

@@ -1,0 +1,154 @@
+//! Per-connection protocol logic: what to do with each decoded message.
+//!
+//! Everything here is pure: the server decodes a frame with [`crate::frame::decode_frame`], calls
+//! [`handle`] for each message under the document lock, and routes the returned [`Outgoing`]
+//! frames. Nothing here touches a socket, a task or a database.
+
+mod doc_state;
+
+pub use doc_state::DocState;
+
+use crate::error::ProtocolError;
+use crate::frame::encode_awareness;
+use crate::guard::guard;
+use std::collections::HashSet;
+use yrs::block::ClientID;
+use yrs::sync::awareness::AwarenessUpdateSummary;
+use yrs::sync::{AwarenessUpdate, Message, SyncMessage};
+
+/// Per-connection protocol state.
+///
+/// It exists because a connection that drops without saying goodbye leaves its awareness states
+/// (cursors, names) behind; remembering which client ids this connection introduced lets
+/// [`close`] remove exactly those, as the y-websocket server does.
+#[derive(Debug, Default)]
+pub struct Session {
+    /// Updates from a read-only connection are dropped (not an error: the client keeps working
+    /// locally and its awareness still reaches others).
+    read_only: bool,
+    /// Awareness client ids this connection set to a non-null state and has not removed since.
+    clients: HashSet<ClientID>,
+}
+
+impl Session {
+    /// A new connection; `read_only` connections may read and send awareness but not edit.
+    pub fn new(read_only: bool) -> Self {
+        Session {
+            read_only,
+            clients: HashSet::new(),
+        }
+    }
+
+    /// The awareness client ids this connection introduced and has not removed.
+    pub fn awareness_clients(&self) -> impl Iterator<Item = ClientID> + '_ {
+        self.clients.iter().copied()
+    }
+
+    fn track(&mut self, summary: &AwarenessUpdateSummary) {
+        self.clients.extend(summary.added.iter().copied());
+        self.clients.extend(summary.updated.iter().copied());
+        for id in &summary.removed {
+            self.clients.remove(id);
+        }
+    }
+}
+
+/// What to send after handling one message.
+///
+/// It exists so the sans-IO core can say *to whom* a frame goes without knowing about sockets
+/// or broadcast channels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outgoing {
+    /// A frame for the sender only (step2 answer, awareness query answer).
+    Reply(Vec<u8>),
+    /// The raw v1 update that was applied (not a frame): relay to the others now, persist it,
+    /// and echo it to the sender once durable.
+    Update(Vec<u8>),
+    /// An awareness frame for every connection INCLUDING the sender: y-websocket's 30 s
+    /// awareness timeout relies on the echo of its own 15 s renewal.
+    AwarenessAll(Vec<u8>),
+}
+
+/// Handles one decoded client message against the document. Never panics.
+pub fn handle(
+    state: &mut DocState,
+    session: &mut Session,
+    msg: Message,
+) -> Result<Vec<Outgoing>, ProtocolError> {
+    match msg {
+        Message::Sync(SyncMessage::SyncStep1(sv)) => {
+            Ok(vec![Outgoing::Reply(state.step2_for(&sv)?)])
+        }
+        Message::Sync(SyncMessage::SyncStep2(update) | SyncMessage::Update(update)) => {
+            if session.read_only {
+                return Ok(Vec::new());
+            }
+            if state.apply_update(&update)? {
+                Ok(vec![Outgoing::Update(update)])
+            } else {
+                Ok(Vec::new())
+            }
+        }
+        Message::Awareness(update) => handle_awareness(state, session, update),
+        Message::AwarenessQuery => {
+            // Answer even when nobody is present: the client asked and waits for a reply.
+            let update = state
+                .awareness()
+                .update()
+                .map_err(|e| ProtocolError::InvalidAwareness(e.to_string()))?;
+            Ok(vec![Outgoing::Reply(encode_awareness(&update))])
+        }
+        // Authentication happens at the HTTP upgrade; a client's auth message carries nothing
+        // the server acts on.
+        Message::Auth(_) => Ok(Vec::new()),
+        Message::Custom(tag, _) => Err(ProtocolError::UnknownType(u64::from(tag))),
+    }
+}
+
+fn handle_awareness(
+    state: &mut DocState,
+    session: &mut Session,
+    update: AwarenessUpdate,
+) -> Result<Vec<Outgoing>, ProtocolError> {
+    let invalid = ProtocolError::InvalidAwareness;
+    let summary = guard(|| state.awareness_mut().apply_update_summary(update))
+        .map_err(invalid)?
+        .map_err(|e| invalid(e.to_string()))?;
+    // Nothing changed (every entry was stale): like y-protocols, announce nothing.
+    let Some(summary) = summary else {
+        return Ok(Vec::new());
+    };
+    session.track(&summary);
+    // Re-encode from our state rather than echo the client's bytes, so stale entries mixed into
+    // the update are not relayed.
+    let changed = state
+        .awareness()
+        .update_with_clients(summary.all_changes())
+        .map_err(|e| invalid(e.to_string()))?;
+    Ok(vec![Outgoing::AwarenessAll(encode_awareness(&changed))])
+}
+
+/// Removes every awareness state `session` introduced and returns the frame announcing the
+/// removal to the remaining connections, or `None` if there is nothing to announce.
+pub fn close(state: &mut DocState, session: &mut Session) -> Option<Vec<u8>> {
+    if session.clients.is_empty() {
+        return None;
+    }
+    let present: Vec<ClientID> = state
+        .awareness()
+        .iter()
+        .filter(|(id, s)| s.data.is_some() && session.clients.contains(id))
+        .map(|(id, _)| id)
+        .collect();
+    session.clients.clear();
+    if present.is_empty() {
+        return None;
+    }
+    let awareness = state.awareness_mut();
+    for id in &present {
+        awareness.remove_state(*id);
+    }
+    // Every id was just found in the map, so `ClientNotFound` cannot happen.
+    let update = awareness.update_with_clients(present).ok()?;
+    Some(encode_awareness(&update))
+}

@@ -1,0 +1,157 @@
+//! The shared, per-document half of the protocol state.
+
+use crate::error::ProtocolError;
+use crate::frame::{encode_awareness, encode_step1, encode_step2};
+use crate::guard::guard;
+use yrs::sync::Awareness;
+use yrs::updates::decoder::Decode;
+use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
+
+/// The empty v1 update (no blocks, empty delete set).
+const EMPTY_UPDATE_V1: &[u8] = &[0, 0];
+
+/// One document's shared state: the yrs [`Doc`] plus its [`Awareness`] (which owns the doc).
+///
+/// It exists so every connection on a document goes through one value that the server can put
+/// behind a single lock, and so that all client bytes reach yrs through methods that validate
+/// them and never panic.
+pub struct DocState {
+    awareness: Awareness,
+}
+
+impl DocState {
+    /// Wraps a loaded (or fresh) document.
+    pub fn new(doc: Doc) -> Self {
+        DocState {
+            awareness: Awareness::new(doc),
+        }
+    }
+
+    /// The document, e.g. to register an update observer or read content.
+    pub fn doc(&self) -> &Doc {
+        self.awareness.doc()
+    }
+
+    /// The presence states of every connected client.
+    pub fn awareness(&self) -> &Awareness {
+        &self.awareness
+    }
+
+    pub(crate) fn awareness_mut(&mut self) -> &mut Awareness {
+        &mut self.awareness
+    }
+
+    /// Decodes and applies a v1 update. `Ok(false)` if the update carries nothing (no blocks and
+    /// an empty delete set, e.g. the `[0, 0]` a client sends when already in sync). Never panics.
+    ///
+    /// A decode failure leaves the document untouched. An apply failure is reported but yrs'
+    /// apply is not transactional, so blocks integrated before the failure stay.
+    pub fn apply_update(&mut self, update: &[u8]) -> Result<bool, ProtocolError> {
+        let invalid = ProtocolError::InvalidUpdate;
+        let update = guard(|| Update::decode_v1(update))
+            .map_err(invalid)?
+            .map_err(|e| invalid(format!("does not decode as a v1 update: {e}")))?;
+        if update.is_empty() {
+            return Ok(false);
+        }
+        let doc = self.awareness.doc();
+        guard(|| {
+            let mut txn = doc
+                .try_transact_mut()
+                .map_err(|e| format!("document is busy: {e}"))?;
+            txn.apply_update(update)
+                .map_err(|e| format!("cannot be applied: {e}"))
+        })
+        .map_err(invalid)?
+        .map_err(invalid)?;
+        Ok(true)
+    }
+
+    /// The whole document as one v1 update (for snapshots and new peers).
+    pub fn encode_state(&self) -> Vec<u8> {
+        self.doc()
+            .transact()
+            .encode_state_as_update_v1(&StateVector::default())
+    }
+
+    /// True if no content was ever integrated (empty state vector and delete set), so there is
+    /// nothing worth persisting.
+    pub fn is_empty(&self) -> bool {
+        let txn = self.doc().transact();
+        // Blocks show up in the state vector; the full encode (which also covers delete sets and
+        // pending data) is only paid for documents that have no blocks at all.
+        txn.state_vector().is_empty()
+            && txn.encode_state_as_update_v1(&StateVector::default()) == EMPTY_UPDATE_V1
+    }
+
+    /// The frames sent to a new connection: step1 with our state vector (so the client sends what
+    /// we lack), then the full awareness state if anyone is present.
+    pub fn greeting(&self) -> Vec<Vec<u8>> {
+        let mut frames = vec![encode_step1(&self.doc().transact().state_vector())];
+        if let Some(frame) = self.full_awareness_frame() {
+            frames.push(frame);
+        }
+        frames
+    }
+
+    /// Step2 answer to a peer's state vector: everything the peer lacks.
+    pub(crate) fn step2_for(&self, sv: &StateVector) -> Result<Vec<u8>, ProtocolError> {
+        let update = guard(|| self.doc().transact().encode_state_as_update_v1(sv))
+            .map_err(ProtocolError::InvalidStateVector)?;
+        Ok(encode_step2(&update))
+    }
+
+    /// The awareness frame listing every present client, or `None` if nobody is present.
+    pub(crate) fn full_awareness_frame(&self) -> Option<Vec<u8>> {
+        // `update()` only lists clients with a state and cannot fail for ids it found itself.
+        let update = self.awareness.update().ok()?;
+        (!update.clients.is_empty()).then(|| encode_awareness(&update))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use yrs::{GetString, Text};
+
+    fn hello_update(client: u64) -> Vec<u8> {
+        let doc = Doc::with_client_id(client);
+        let text = doc.get_or_insert_text("text");
+        let mut txn = doc.transact_mut();
+        text.push(&mut txn, "hello");
+        txn.encode_update_v1()
+    }
+
+    #[test]
+    fn empty_update_is_not_applied() {
+        let mut state = DocState::new(Doc::new());
+        assert_eq!(state.apply_update(&[0, 0]), Ok(false));
+        assert!(state.is_empty());
+    }
+
+    #[test]
+    fn applied_update_changes_state_and_is_reported() {
+        let mut state = DocState::new(Doc::new());
+        assert_eq!(state.apply_update(&hello_update(7)), Ok(true));
+        assert!(!state.is_empty());
+        let text = state.doc().get_or_insert_text("text");
+        assert_eq!(text.get_string(&state.doc().transact()), "hello");
+
+        let copy = DocState::new(Doc::new());
+        let mut copy = copy;
+        assert_eq!(copy.apply_update(&state.encode_state()), Ok(true));
+        let text = copy.doc().get_or_insert_text("text");
+        assert_eq!(text.get_string(&copy.doc().transact()), "hello");
+    }
+
+    #[test]
+    fn greeting_has_awareness_only_when_someone_is_present() {
+        let mut state = DocState::new(Doc::new());
+        let greeting = state.greeting();
+        assert_eq!(greeting, vec![vec![0, 0, 1, 0]]);
+        state.awareness_mut().set_local_state_raw(r#"{"u":1}"#);
+        let greeting = state.greeting();
+        assert_eq!(greeting.len(), 2);
+        assert_eq!(greeting[1][0], 1, "second frame is an awareness message");
+    }
+}

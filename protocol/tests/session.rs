@@ -1,0 +1,282 @@
+//! Session behaviour: convergence, read-only, awareness lifecycle, bad input.
+
+use plait_protocol::frame::{decode_frame, Limits};
+use plait_protocol::session::{close, handle, DocState, Outgoing, Session};
+use plait_protocol::ProtocolError;
+use yrs::sync::{Awareness, Message, SyncMessage};
+use yrs::updates::decoder::Decode;
+use yrs::{ClientID, Doc, GetString, ReadTxn, StateVector, Text, Transact, Update};
+
+fn edit(client: u64, s: &str) -> Vec<u8> {
+    let doc = Doc::with_client_id(client);
+    let text = doc.get_or_insert_text("text");
+    let mut txn = doc.transact_mut();
+    text.push(&mut txn, s);
+    txn.encode_update_v1()
+}
+
+fn text_of(doc: &Doc) -> String {
+    let text = doc.get_or_insert_text("text");
+    let txn = doc.transact();
+    text.get_string(&txn)
+}
+
+fn single(frame: &[u8]) -> Message {
+    let mut messages = decode_frame(frame, &Limits::default()).expect("server frames decode");
+    assert_eq!(messages.len(), 1);
+    messages.remove(0)
+}
+
+/// Applies a server awareness frame to a client-side Awareness.
+fn apply_awareness_frame(awareness: &mut Awareness, frame: &[u8]) {
+    let Message::Awareness(update) = single(frame) else {
+        panic!("expected an awareness frame");
+    };
+    awareness
+        .apply_update(update)
+        .expect("server awareness applies");
+}
+
+fn present(awareness: &Awareness) -> Vec<ClientID> {
+    let mut ids: Vec<_> = awareness
+        .iter()
+        .filter(|(_, s)| s.data.is_some())
+        .map(|(id, _)| id)
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn client_awareness(client: u64, state: &str) -> Awareness {
+    let mut a = Awareness::new(Doc::with_client_id(client));
+    a.set_local_state_raw(state);
+    a
+}
+
+/// Client B syncs from the server via step1 and returns its doc.
+fn sync_new_client(state: &mut DocState) -> Doc {
+    let b = Doc::new();
+    let mut session = Session::new(false);
+    let step1 = Message::Sync(SyncMessage::SyncStep1(b.transact().state_vector()));
+    let out = handle(state, &mut session, step1).expect("step1 handled");
+    let [Outgoing::Reply(frame)] = out.as_slice() else {
+        panic!("expected one reply, got {out:?}");
+    };
+    let Message::Sync(SyncMessage::SyncStep2(update)) = single(frame) else {
+        panic!("expected step2");
+    };
+    b.transact_mut()
+        .apply_update(Update::decode_v1(&update).expect("step2 decodes"))
+        .expect("step2 applies");
+    b
+}
+
+#[test]
+fn two_sessions_converge() {
+    let mut state = DocState::new(Doc::new());
+    let mut a = Session::new(false);
+    let update = edit(1, "hello from A");
+    let out = handle(
+        &mut state,
+        &mut a,
+        Message::Sync(SyncMessage::Update(update.clone())),
+    )
+    .expect("A's update applies");
+    assert_eq!(out, vec![Outgoing::Update(update)]);
+
+    let b = sync_new_client(&mut state);
+    assert_eq!(text_of(&b), "hello from A");
+}
+
+#[test]
+fn already_in_sync_step2_yields_nothing() {
+    let mut state = DocState::new(Doc::new());
+    let out = handle(
+        &mut state,
+        &mut Session::new(false),
+        Message::Sync(SyncMessage::SyncStep2(vec![0, 0])),
+    );
+    assert_eq!(out, Ok(vec![]));
+    assert!(state.is_empty());
+}
+
+#[test]
+fn read_only_updates_are_dropped() {
+    let mut state = DocState::new(Doc::new());
+    let mut ro = Session::new(true);
+    for msg in [
+        Message::Sync(SyncMessage::Update(edit(1, "nope"))),
+        Message::Sync(SyncMessage::SyncStep2(edit(2, "nope"))),
+    ] {
+        assert_eq!(handle(&mut state, &mut ro, msg), Ok(vec![]));
+    }
+    assert!(state.is_empty());
+    assert_eq!(text_of(state.doc()), "");
+
+    // A read-only session still gets the document.
+    handle(
+        &mut state,
+        &mut Session::new(false),
+        Message::Sync(SyncMessage::Update(edit(3, "shared"))),
+    )
+    .expect("writer applies");
+    let out = handle(
+        &mut state,
+        &mut ro,
+        Message::Sync(SyncMessage::SyncStep1(StateVector::default())),
+    )
+    .expect("step1 handled");
+    assert!(matches!(out.as_slice(), [Outgoing::Reply(_)]));
+}
+
+#[test]
+fn awareness_add_then_close_removes_it_elsewhere() {
+    let mut state = DocState::new(Doc::new());
+    let mut session = Session::new(false);
+    let client = client_awareness(42, r#"{"user":{"name":"ann"}}"#);
+
+    let update = client.update().expect("local state exists");
+    let out = handle(&mut state, &mut session, Message::Awareness(update)).expect("applies");
+    let [Outgoing::AwarenessAll(frame)] = out.as_slice() else {
+        panic!("expected AwarenessAll, got {out:?}");
+    };
+    assert_eq!(
+        session.awareness_clients().collect::<Vec<_>>(),
+        vec![ClientID::new(42)]
+    );
+
+    // Another browser hears about ann...
+    let mut observer = Awareness::new(Doc::with_client_id(7));
+    apply_awareness_frame(&mut observer, frame);
+    assert_eq!(present(&observer), vec![ClientID::new(42)]);
+
+    // ...and about her leaving when her connection drops without a goodbye.
+    let removal = close(&mut state, &mut session).expect("a removal frame");
+    apply_awareness_frame(&mut observer, &removal);
+    assert_eq!(present(&observer), vec![]);
+    assert_eq!(present(state.awareness()), vec![]);
+    assert_eq!(session.awareness_clients().count(), 0);
+    assert_eq!(close(&mut state, &mut session), None);
+}
+
+#[test]
+fn awareness_removed_by_the_client_is_not_removed_again_on_close() {
+    let mut state = DocState::new(Doc::new());
+    let mut session = Session::new(false);
+    let mut client = client_awareness(42, r#"{"x":1}"#);
+    let add = client.update().expect("state");
+    handle(&mut state, &mut session, Message::Awareness(add)).expect("add");
+
+    client.clean_local_state();
+    let removal = client
+        .update_with_clients([ClientID::new(42)])
+        .expect("known id");
+    let out = handle(&mut state, &mut session, Message::Awareness(removal)).expect("remove");
+    assert!(matches!(out.as_slice(), [Outgoing::AwarenessAll(_)]));
+    assert_eq!(session.awareness_clients().count(), 0);
+    assert_eq!(close(&mut state, &mut session), None);
+}
+
+#[test]
+fn stale_awareness_is_not_rebroadcast() {
+    let mut state = DocState::new(Doc::new());
+    let mut session = Session::new(false);
+    let update = client_awareness(42, r#"{"x":1}"#).update().expect("state");
+    let first = handle(&mut state, &mut session, Message::Awareness(update.clone()));
+    assert_eq!(first.map(|o| o.len()), Ok(1));
+    // The same clock again carries no news.
+    assert_eq!(
+        handle(&mut state, &mut session, Message::Awareness(update)),
+        Ok(vec![])
+    );
+}
+
+#[test]
+fn query_awareness_replies_with_everyone() {
+    let mut state = DocState::new(Doc::new());
+    let mut session = Session::new(false);
+    let out = handle(&mut state, &mut session, Message::AwarenessQuery).expect("query");
+    assert_eq!(out, vec![Outgoing::Reply(vec![1, 1, 0])], "empty awareness");
+
+    for id in [5, 6] {
+        let u = client_awareness(id, "{}").update().expect("state");
+        handle(&mut state, &mut Session::new(false), Message::Awareness(u)).expect("add");
+    }
+    let out = handle(&mut state, &mut session, Message::AwarenessQuery).expect("query");
+    let [Outgoing::Reply(frame)] = out.as_slice() else {
+        panic!("expected a reply, got {out:?}");
+    };
+    let mut observer = Awareness::new(Doc::with_client_id(7));
+    apply_awareness_frame(&mut observer, frame);
+    assert_eq!(present(&observer), vec![ClientID::new(5), ClientID::new(6)]);
+    // The greeting carries the same states.
+    assert_eq!(state.greeting().len(), 2);
+}
+
+#[test]
+fn garbage_update_is_rejected_and_doc_unchanged() {
+    let mut state = DocState::new(Doc::new());
+    let mut session = Session::new(false);
+    handle(
+        &mut state,
+        &mut session,
+        Message::Sync(SyncMessage::Update(edit(1, "keep"))),
+    )
+    .expect("valid update");
+    let before = state.encode_state();
+
+    for garbage in [vec![0xff; 16], vec![1, 1, 0xd2, 9, 0, 0x7f, 0x7f], vec![5]] {
+        let result = handle(
+            &mut state,
+            &mut session,
+            Message::Sync(SyncMessage::Update(garbage.clone())),
+        );
+        match result {
+            Err(e @ ProtocolError::InvalidUpdate(_)) => {
+                assert_eq!(e.close_code(), plait_protocol::codes::INVALID_PAYLOAD)
+            }
+            other => panic!("{garbage:?}: expected InvalidUpdate, got {other:?}"),
+        }
+    }
+    assert_eq!(state.encode_state(), before);
+    assert_eq!(text_of(state.doc()), "keep");
+}
+
+#[test]
+fn wide_client_ids_round_trip_through_updates() {
+    let mut state = DocState::new(Doc::new());
+    let mut session = Session::new(false);
+    let ids = [u64::from(u32::MAX), (1u64 << 53) - 1];
+    for (i, id) in ids.into_iter().enumerate() {
+        let update = edit(id, if i == 0 { "32" } else { "53" });
+        let out = handle(
+            &mut state,
+            &mut session,
+            Message::Sync(SyncMessage::Update(update.clone())),
+        )
+        .expect("update applies");
+        assert_eq!(out, vec![Outgoing::Update(update)]);
+    }
+    let sv = state.doc().transact().state_vector();
+    for id in ids {
+        assert_eq!(sv.get(&ClientID::new(id)), 2, "client {id}");
+    }
+    let b = sync_new_client(&mut state);
+    let text = text_of(&b);
+    assert!(text == "3253" || text == "5332", "{text}");
+    assert_eq!(text, text_of(state.doc()));
+}
+
+#[test]
+fn auth_is_ignored_and_custom_is_unknown() {
+    let mut state = DocState::new(Doc::new());
+    let mut session = Session::new(false);
+    assert_eq!(
+        handle(&mut state, &mut session, Message::Auth(Some("x".into()))),
+        Ok(vec![])
+    );
+    assert_eq!(
+        handle(&mut state, &mut session, Message::Custom(9, vec![])),
+        Err(ProtocolError::UnknownType(9))
+    );
+}

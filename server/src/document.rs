@@ -1,0 +1,459 @@
+//! The live document: one tokio task per loaded document owns its CRDT and its connections.
+//!
+//! Why a task (an actor) instead of a `Mutex<Doc>`: every change to a document is ordered by one
+//! queue, no lock is ever held across an `.await`, and the task is the natural place to batch
+//! work per drain of its queue. Connections talk to it through [`DocHandle`].
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use plait_protocol::codes;
+use plait_protocol::error::ProtocolError;
+use plait_protocol::frame::encode_update;
+use plait_protocol::name::DocName;
+use plait_protocol::session::{self, DocState, Outgoing, Session};
+use plait_storage::store::Seq;
+use plait_storage::writer::Writer;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, info_span, warn, Instrument};
+use yrs::sync::Message;
+
+/// Identifies one connection within its document.
+pub type ConnId = u64;
+
+/// Why the server closes a connection: sent as the WebSocket close frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseReason {
+    pub code: u16,
+    pub reason: String,
+}
+
+impl CloseReason {
+    pub fn new(code: u16, reason: impl Into<String>) -> Self {
+        CloseReason {
+            code,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// What the document task needs to talk to one connection.
+pub struct ConnLink {
+    /// Frames for the socket. Bounded: a client that cannot keep up fills it and is disconnected
+    /// (it reconnects and resyncs) instead of growing memory or silently missing updates.
+    pub outbound: mpsc::Sender<Bytes>,
+    /// Asks the connection to close with a reason (capacity 1: the first reason wins).
+    pub close: mpsc::Sender<CloseReason>,
+    /// Read-only connections receive everything but their updates are dropped.
+    pub read_only: bool,
+}
+
+/// The answer to a join: the id the connection uses in later commands.
+pub struct Joined {
+    pub conn_id: ConnId,
+}
+
+/// Result of an update posted over HTTP.
+#[derive(Debug)]
+pub enum PostOutcome {
+    /// The update changed nothing (already known or empty).
+    Unchanged,
+    /// Applied and relayed; the receiver resolves with the log position once it is in SQL.
+    Applied(oneshot::Receiver<Seq>),
+}
+
+/// Live figures of a loaded document, for the stats endpoint.
+#[derive(Debug, Clone, Copy)]
+pub struct LiveInfo {
+    pub connections: usize,
+    /// Updates applied in memory but not yet confirmed in SQL.
+    pub pending: usize,
+}
+
+/// Messages to the document task.
+pub enum Command {
+    Join {
+        link: ConnLink,
+        reply: oneshot::Sender<Joined>,
+    },
+    Messages {
+        conn_id: ConnId,
+        messages: Vec<Message>,
+    },
+    Leave {
+        conn_id: ConnId,
+    },
+    PostUpdate {
+        update: Bytes,
+        reply: oneshot::Sender<Result<PostOutcome, ProtocolError>>,
+    },
+    GetState {
+        reply: oneshot::Sender<Option<Vec<u8>>>,
+    },
+    Info {
+        reply: oneshot::Sender<LiveInfo>,
+    },
+}
+
+/// A message from the write-behind task: an update is now in SQL.
+struct Durable {
+    /// The sender to echo the update to (None for HTTP posts).
+    conn_id: Option<ConnId>,
+    frame: Bytes,
+    seq: Seq,
+    notify: Option<oneshot::Sender<Seq>>,
+}
+
+/// A cloneable handle to a running document task.
+#[derive(Clone)]
+pub struct DocHandle {
+    /// Bounded: a flood of incoming messages pushes back on the sockets that send them.
+    commands: mpsc::Sender<Command>,
+    /// Connections attached or attaching, counted by the connections themselves so the registry
+    /// can tell an idle document from one about to be joined.
+    pub(crate) attached: Arc<AtomicUsize>,
+}
+
+/// Returned when the document task is gone (it unloaded or the server is stopping): the caller
+/// looks the document up again.
+#[derive(Debug, thiserror::Error)]
+#[error("document task has stopped")]
+pub struct Gone;
+
+impl DocHandle {
+    pub async fn send(&self, command: Command) -> Result<(), Gone> {
+        self.commands.send(command).await.map_err(|_| Gone)
+    }
+
+    pub async fn join(&self, link: ConnLink) -> Result<Joined, Gone> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Join { link, reply }).await?;
+        rx.await.map_err(|_| Gone)
+    }
+
+    pub async fn post_update(
+        &self,
+        update: Bytes,
+    ) -> Result<Result<PostOutcome, ProtocolError>, Gone> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::PostUpdate { update, reply }).await?;
+        rx.await.map_err(|_| Gone)
+    }
+
+    /// The full state, or None if the document has no content.
+    pub async fn state(&self) -> Result<Option<Vec<u8>>, Gone> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::GetState { reply }).await?;
+        rx.await.map_err(|_| Gone)
+    }
+
+    pub async fn info(&self) -> Result<LiveInfo, Gone> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Info { reply }).await?;
+        rx.await.map_err(|_| Gone)
+    }
+}
+
+/// What the document task needs from its surroundings.
+pub struct DocContext {
+    pub name: DocName,
+    pub writer: Writer,
+    pub idle_unload: Duration,
+    /// Cancelled when the server stops: close every connection.
+    pub shutdown: CancellationToken,
+    /// Called once the task decided to unload; removes the registry entry. Returns false if the
+    /// entry must stay (someone attached meanwhile).
+    pub unregister: Box<dyn Fn() -> bool + Send + Sync>,
+}
+
+/// One connection as the document task sees it.
+struct Conn {
+    session: Session,
+    link: ConnLink,
+}
+
+/// Starts the task of a freshly loaded document.
+pub fn spawn(state: DocState, ctx: DocContext, queue: usize) -> DocHandle {
+    let (commands, rx) = mpsc::channel(queue);
+    let attached = Arc::new(AtomicUsize::new(0));
+    let handle = DocHandle {
+        commands,
+        attached: attached.clone(),
+    };
+    let span = info_span!("doc", name = %ctx.name);
+    let (durable_tx, durable_rx) = mpsc::unbounded_channel();
+    let task = DocTask {
+        state,
+        ctx,
+        conns: HashMap::new(),
+        next_conn: 1,
+        pending_durable: 0,
+        durable_tx,
+        attached,
+    };
+    tokio::spawn(task.run(rx, durable_rx).instrument(span));
+    handle
+}
+
+struct DocTask {
+    state: DocState,
+    ctx: DocContext,
+    conns: HashMap<ConnId, Conn>,
+    next_conn: ConnId,
+    /// Updates handed to the writer whose commit has not been confirmed yet. The document is never
+    /// unloaded while this is non-zero: a reload would read SQL without them.
+    pending_durable: usize,
+    /// The writer's callbacks report commits here. Unbounded because a callback cannot wait, and
+    /// its size is bounded by the updates in flight.
+    durable_tx: mpsc::UnboundedSender<Durable>,
+    attached: Arc<AtomicUsize>,
+}
+
+impl DocTask {
+    async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<Command>,
+        mut durable_rx: mpsc::UnboundedReceiver<Durable>,
+    ) {
+        debug!("document loaded");
+        loop {
+            let idle = self.conns.is_empty() && self.pending_durable == 0;
+            tokio::select! {
+                biased;
+                _ = self.ctx.shutdown.cancelled() => {
+                    self.close_all(CloseReason::new(codes::GOING_AWAY, "server shutting down"));
+                    break;
+                }
+                Some(durable) = durable_rx.recv() => self.on_durable(durable),
+                command = rx.recv() => match command {
+                    Some(command) => self.on_command(command),
+                    None => break,
+                },
+                _ = tokio::time::sleep(self.ctx.idle_unload), if idle => {
+                    if self.attached.load(Ordering::Acquire) == 0 && (self.ctx.unregister)() {
+                        // Nobody can reach us any more except commands already queued: refuse them
+                        // (their senders look the document up again and load it fresh from SQL,
+                        // which holds everything since pending_durable is zero).
+                        rx.close();
+                        while let Ok(command) = rx.try_recv() {
+                            drop(command);
+                        }
+                        self.ctx.writer.request_compaction(self.ctx.name.as_str());
+                        info!("document unloaded after idle delay");
+                        return;
+                    }
+                }
+            }
+        }
+        // Shutdown: the writer's final flush stores what is pending; compact on the way out.
+        self.ctx.writer.request_compaction(self.ctx.name.as_str());
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Join { link, reply } => {
+                let conn_id = self.next_conn;
+                self.next_conn += 1;
+                // The greeting goes through the same queue as later broadcasts, so nothing sent
+                // after it can overtake it.
+                let mut ok = true;
+                for frame in self.state.greeting() {
+                    if link.outbound.try_send(Bytes::from(frame)).is_err() {
+                        ok = false;
+                    }
+                }
+                if !ok {
+                    let _ = link.close.try_send(CloseReason::new(
+                        codes::SLOW_CONSUMER,
+                        "outbound queue full",
+                    ));
+                    return;
+                }
+                let session = Session::new(link.read_only);
+                self.conns.insert(conn_id, Conn { session, link });
+                debug!(conn_id, connections = self.conns.len(), "joined");
+                let _ = reply.send(Joined { conn_id });
+            }
+            Command::Messages { conn_id, messages } => {
+                for message in messages {
+                    if !self.on_message(conn_id, message) {
+                        break;
+                    }
+                }
+            }
+            Command::Leave { conn_id } => self.remove_conn(conn_id),
+            Command::PostUpdate { update, reply } => {
+                let outcome = match self.state.apply_update(&update) {
+                    Ok(false) => Ok(PostOutcome::Unchanged),
+                    Ok(true) => {
+                        let (tx, rx) = oneshot::channel();
+                        self.publish_update(None, update, Some(tx));
+                        Ok(PostOutcome::Applied(rx))
+                    }
+                    Err(e) => Err(e),
+                };
+                let _ = reply.send(outcome);
+            }
+            Command::GetState { reply } => {
+                let state = (!self.state.is_empty()).then(|| self.state.encode_state());
+                let _ = reply.send(state);
+            }
+            Command::Info { reply } => {
+                let _ = reply.send(LiveInfo {
+                    connections: self.conns.len(),
+                    pending: self.pending_durable,
+                });
+            }
+        }
+    }
+
+    /// Handles one message of a connection; returns false if the connection was closed.
+    fn on_message(&mut self, conn_id: ConnId, message: Message) -> bool {
+        let Some(conn) = self.conns.get_mut(&conn_id) else {
+            return false;
+        };
+        match session::handle(&mut self.state, &mut conn.session, message) {
+            Ok(outgoing) => {
+                for out in outgoing {
+                    match out {
+                        Outgoing::Reply(frame) => {
+                            if !self.send_to(conn_id, Bytes::from(frame)) {
+                                return false;
+                            }
+                        }
+                        Outgoing::Update(update) => {
+                            self.publish_update(Some(conn_id), Bytes::from(update), None)
+                        }
+                        Outgoing::AwarenessAll(frame) => self.broadcast(None, Bytes::from(frame)),
+                    }
+                }
+                self.conns.contains_key(&conn_id)
+            }
+            Err(error) => {
+                warn!(conn_id, %error, "rejected message; closing connection");
+                let reason =
+                    CloseReason::new(error.close_code(), truncate_reason(&error.to_string()));
+                self.kill(conn_id, reason);
+                false
+            }
+        }
+    }
+
+    /// Relays an applied update to every other connection at once, hands it to the writer, and
+    /// echoes it to its sender only once it is in SQL (the durable acknowledgement).
+    fn publish_update(
+        &mut self,
+        from: Option<ConnId>,
+        update: Bytes,
+        notify: Option<oneshot::Sender<Seq>>,
+    ) {
+        let frame = Bytes::from(encode_update(&update));
+        self.broadcast(from, frame.clone());
+        self.pending_durable += 1;
+        let durable_tx = self.durable_tx.clone();
+        self.ctx.writer.submit(
+            self.ctx.name.as_str(),
+            update,
+            Some(Box::new(move |seq| {
+                // The task may be gone (shutdown); then nobody waits for the echo.
+                let _ = durable_tx.send(Durable {
+                    conn_id: from,
+                    frame,
+                    seq,
+                    notify,
+                });
+            })),
+        );
+    }
+
+    fn on_durable(&mut self, durable: Durable) {
+        self.pending_durable = self.pending_durable.saturating_sub(1);
+        if let Some(conn_id) = durable.conn_id {
+            self.send_to(conn_id, durable.frame);
+        }
+        if let Some(notify) = durable.notify {
+            let _ = notify.send(durable.seq);
+        }
+    }
+
+    /// Sends a frame to every connection except `except`.
+    fn broadcast(&mut self, except: Option<ConnId>, frame: Bytes) {
+        let mut slow = Vec::new();
+        for (&id, conn) in &self.conns {
+            if Some(id) == except {
+                continue;
+            }
+            if conn.link.outbound.try_send(frame.clone()).is_err() {
+                slow.push(id);
+            }
+        }
+        for id in slow {
+            self.drop_slow(id);
+        }
+    }
+
+    /// Sends a frame to one connection; returns false if it had to be dropped.
+    fn send_to(&mut self, conn_id: ConnId, frame: Bytes) -> bool {
+        let Some(conn) = self.conns.get(&conn_id) else {
+            return false;
+        };
+        if conn.link.outbound.try_send(frame).is_err() {
+            self.drop_slow(conn_id);
+            return false;
+        }
+        true
+    }
+
+    /// A connection whose queue is full (or whose socket is gone) is closed rather than skipped:
+    /// skipping would leave its client silently out of sync.
+    fn drop_slow(&mut self, conn_id: ConnId) {
+        warn!(
+            conn_id,
+            "connection cannot keep up; disconnecting so it resyncs"
+        );
+        self.kill(
+            conn_id,
+            CloseReason::new(
+                codes::SLOW_CONSUMER,
+                "too slow to keep up; reconnect to resync",
+            ),
+        );
+    }
+
+    fn kill(&mut self, conn_id: ConnId, reason: CloseReason) {
+        if let Some(conn) = self.conns.get(&conn_id) {
+            let _ = conn.link.close.try_send(reason);
+        }
+        self.remove_conn(conn_id);
+    }
+
+    fn remove_conn(&mut self, conn_id: ConnId) {
+        let Some(mut conn) = self.conns.remove(&conn_id) else {
+            return;
+        };
+        debug!(conn_id, connections = self.conns.len(), "left");
+        if let Some(frame) = session::close(&mut self.state, &mut conn.session) {
+            self.broadcast(None, Bytes::from(frame));
+        }
+    }
+
+    fn close_all(&mut self, reason: CloseReason) {
+        for conn in self.conns.values() {
+            let _ = conn.link.close.try_send(reason.clone());
+        }
+        self.conns.clear();
+    }
+}
+
+/// WebSocket close reasons are limited to 123 bytes.
+pub fn truncate_reason(reason: &str) -> String {
+    let mut end = reason.len().min(120);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    reason[..end].to_string()
+}

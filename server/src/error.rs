@@ -1,0 +1,64 @@
+//! Error types of the server: [`ServerError`] for start-up and shutdown, [`AppError`] for the
+//! HTTP edge, where details are logged and the client gets a short, clear message.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use plait_protocol::error::ProtocolError;
+use plait_protocol::name::NameError;
+use plait_storage::error::StorageError;
+
+/// Why the server could not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Why a document could not be handed to a connection or request.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LoadError {
+    /// The database did not answer; the document is not served rather than served empty.
+    #[error("document could not be loaded from storage: {0}")]
+    Storage(String),
+    /// The server is shutting down.
+    #[error("server is shutting down")]
+    ShuttingDown,
+}
+
+/// Every error an HTTP handler can return, mapped to one status code each.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("invalid document name: {0}")]
+    BadName(#[from] NameError),
+    #[error("invalid update: {0}")]
+    BadUpdate(#[from] ProtocolError),
+    #[error("document not found")]
+    NotFound,
+    #[error("{0}")]
+    Unavailable(#[from] LoadError),
+    #[error("storage error")]
+    Storage(#[from] StorageError),
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            AppError::BadName(_) | AppError::BadUpdate(_) => StatusCode::BAD_REQUEST,
+            AppError::NotFound => StatusCode::NOT_FOUND,
+            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Storage(e) => {
+                // The database's own message may carry connection details: log it, do not send it.
+                tracing::error!(error = %e, "storage error in HTTP request");
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+        };
+        (
+            status,
+            Json(serde_json::json!({ "error": self.to_string() })),
+        )
+            .into_response()
+    }
+}

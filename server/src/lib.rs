@@ -1,0 +1,116 @@
+//! Plait server: the y-websocket endpoint, the HTTP API and the live document registry.
+//!
+//! # Layout
+//! - [`config`]: command line / environment configuration.
+//! - `routes`: thin HTTP and WebSocket-upgrade handlers.
+//! - `connection`: one WebSocket connection (read, decode, hand over, write).
+//! - `document`: the task that owns one live document and its connections.
+//! - `registry`: name -> live document, loading each once.
+//! - `state`: the shared application state.
+//! - `shutdown`: SIGINT / SIGTERM.
+//! - `error`: [`ServerError`] and the HTTP `AppError`.
+//! - `web_demo`: the demo front-end, embedded at build time by `build.rs`.
+
+pub mod config;
+mod connection;
+mod document;
+pub mod error;
+mod registry;
+mod routes;
+pub mod shutdown;
+mod state;
+mod web_demo;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use axum::serve::ListenerExt;
+use axum::Router;
+use plait_storage::sea_store::SeaStore;
+use plait_storage::store::DocStore;
+use plait_storage::writer::{Writer, WriterConfig};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::trace::TraceLayer;
+use tracing::{error, info, warn};
+
+pub use config::Config;
+pub use error::ServerError;
+pub use state::AppState;
+
+/// The whole HTTP surface. Tests call it directly (`tower::ServiceExt::oneshot`) without a socket.
+pub fn app(state: AppState) -> Router {
+    let body_limit = state.config.max_message_size;
+    Router::new()
+        .route("/ws/{*doc}", get(routes::websocket))
+        .route("/healthz", get(routes::healthz))
+        .route("/readyz", get(routes::readyz))
+        .route("/api/docs/{doc}", get(routes::get_stats))
+        .route(
+            "/api/docs/{doc}/update",
+            get(routes::get_update).post(routes::post_update),
+        )
+        .layer(DefaultBodyLimit::max(body_limit))
+        .merge(web_demo::router())
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Opens the database named in the configuration (running migrations) and serves until
+/// `shutdown` resolves.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let store = SeaStore::connect(&config.database_url).await?;
+    run_with_store(listener, config, Arc::new(store), shutdown).await
+}
+
+/// Serves with the given store (tests inject failing stores here) until `shutdown` resolves, then
+/// closes every connection and writes everything still pending.
+pub async fn run_with_store(
+    listener: TcpListener,
+    config: Config,
+    store: Arc<dyn DocStore>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let writer = Writer::spawn(
+        store.clone(),
+        WriterConfig {
+            flush_interval: config.flush_interval,
+            snapshot_threshold: config.snapshot_threshold,
+            ..WriterConfig::default()
+        },
+    );
+    let shutdown_timeout = config.shutdown_timeout;
+    let token = CancellationToken::new();
+    let state = AppState::new(config, store, writer.clone(), token.clone());
+    let router = app(state.clone());
+    info!(addr = ?listener.local_addr().ok(), "serving");
+    // Without TCP_NODELAY, Nagle plus delayed ACKs add ~17 ms to small frames.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            warn!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
+    let signal = token.clone();
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            info!("shutting down: closing connections and flushing documents");
+            signal.cancel();
+        })
+        .await?;
+    token.cancel();
+    for name in state.registry.live_names() {
+        writer.request_compaction(name.as_str());
+    }
+    match writer.shutdown(shutdown_timeout).await {
+        Ok(()) => info!("all updates stored; bye"),
+        Err(e) => error!(error = %e, "shutdown could not store every pending update"),
+    }
+    Ok(())
+}

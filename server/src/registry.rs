@@ -1,0 +1,144 @@
+//! The registry of live documents: name -> running document task.
+//!
+//! Concurrent first connections to a document load it once: the map entry (an empty
+//! `OnceCell`) is inserted synchronously under the shard lock, and the load runs outside it
+//! through `get_or_try_init`, which lets exactly one caller load while the others wait.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use dashmap::DashMap;
+use plait_protocol::name::DocName;
+use plait_protocol::session::DocState;
+use plait_storage::store::DocStore;
+use plait_storage::writer::Writer;
+use tokio::sync::OnceCell;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::document::{self, DocContext, DocHandle};
+use crate::error::LoadError;
+
+type Slot = Arc<OnceCell<DocHandle>>;
+
+/// Loaded documents and what is needed to load more.
+pub struct Registry {
+    /// Never hold a `Ref` into this map across an `.await`: it would block a shard.
+    docs: DashMap<DocName, Slot>,
+    store: Arc<dyn DocStore>,
+    writer: Writer,
+    idle_unload: Duration,
+    queue: usize,
+    shutdown: CancellationToken,
+}
+
+/// A document handle the caller has attached to; detaches on drop so the document can unload.
+pub struct Attached {
+    pub handle: DocHandle,
+}
+
+impl Drop for Attached {
+    fn drop(&mut self) {
+        self.handle.attached.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Registry {
+    pub fn new(
+        store: Arc<dyn DocStore>,
+        writer: Writer,
+        idle_unload: Duration,
+        queue: usize,
+        shutdown: CancellationToken,
+    ) -> Arc<Self> {
+        Arc::new(Registry {
+            docs: DashMap::new(),
+            store,
+            writer,
+            idle_unload,
+            queue,
+            shutdown,
+        })
+    }
+
+    /// The running document, if it is loaded.
+    pub fn live(&self, name: &DocName) -> Option<DocHandle> {
+        let slot = self.docs.get(name).map(|slot| slot.value().clone())?;
+        slot.get().cloned()
+    }
+
+    /// Names of the documents in memory.
+    pub fn live_names(&self) -> Vec<DocName> {
+        self.docs.iter().map(|e| e.key().clone()).collect()
+    }
+
+    /// The document's task, loading it from storage first if needed. The document's stored state
+    /// is fully loaded before the handle is returned, so nothing is ever served from a document
+    /// that is still loading, and a failed load serves nothing.
+    pub async fn get_or_load(self: &Arc<Self>, name: &DocName) -> Result<DocHandle, LoadError> {
+        if self.shutdown.is_cancelled() {
+            return Err(LoadError::ShuttingDown);
+        }
+        let slot: Slot = self.docs.entry(name.clone()).or_default().value().clone();
+        let result = slot
+            .get_or_try_init(|| self.load(name.clone(), Arc::downgrade(&slot)))
+            .await
+            .cloned();
+        if result.is_err() {
+            // Let the next caller try again from a clean slot.
+            self.docs.remove_if(name, |_, current| {
+                Arc::ptr_eq(current, &slot) && !current.initialized()
+            });
+        }
+        result
+    }
+
+    /// Like [`Registry::get_or_load`], and marks the caller as attached so the document stays
+    /// loaded until the returned guard is dropped.
+    pub async fn attach(self: &Arc<Self>, name: &DocName) -> Result<Attached, LoadError> {
+        let handle = self.get_or_load(name).await?;
+        handle.attached.fetch_add(1, Ordering::AcqRel);
+        Ok(Attached { handle })
+    }
+
+    async fn load(
+        self: &Arc<Self>,
+        name: DocName,
+        slot: Weak<OnceCell<DocHandle>>,
+    ) -> Result<DocHandle, LoadError> {
+        let stored = self.store.load(name.as_str()).await.map_err(|e| {
+            warn!(doc = %name, error = %e, "loading document failed");
+            LoadError::Storage(e.to_string())
+        })?;
+        let doc = match stored {
+            Some(stored) => {
+                let doc_name = name.clone();
+                // Replaying a long log is CPU work: keep it off the async workers.
+                tokio::task::spawn_blocking(move || stored.into_doc(doc_name.as_str()))
+                    .await
+                    .map_err(|e| LoadError::Storage(format!("replay task failed: {e}")))?
+            }
+            None => yrs::Doc::new(),
+        };
+        info!(doc = %name, "document loaded");
+        let registry = Arc::downgrade(self);
+        let key = name.clone();
+        let ctx = DocContext {
+            name,
+            writer: self.writer.clone(),
+            idle_unload: self.idle_unload,
+            shutdown: self.shutdown.clone(),
+            unregister: Box::new(move || {
+                let (Some(registry), Some(slot)) = (registry.upgrade(), slot.upgrade()) else {
+                    return true;
+                };
+                registry
+                    .docs
+                    .remove_if(&key, |_, current| Arc::ptr_eq(current, &slot))
+                    .is_some()
+            }),
+        };
+        Ok(document::spawn(DocState::new(doc), ctx, self.queue))
+    }
+}

@@ -1,0 +1,172 @@
+//! HTTP handlers: the WebSocket upgrade, health probes and the document API. Handlers stay thin:
+//! they validate input and call the registry, the store or the connection module.
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use plait_protocol::name::DocName;
+use serde_json::json;
+use tracing::{info_span, Instrument};
+
+use crate::connection;
+use crate::document::PostOutcome;
+use crate::error::{AppError, LoadError};
+use crate::state::AppState;
+
+/// How long `POST .../update` waits for the update to reach SQL before answering 202 instead of 200.
+const DURABLE_WAIT: Duration = Duration::from_secs(10);
+
+fn doc_name(raw: &str) -> Result<DocName, AppError> {
+    Ok(DocName::parse(raw)?)
+}
+
+/// `GET /ws/{doc}`: the y-websocket endpoint.
+pub async fn websocket(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, AppError> {
+    // The name is checked first so a bad name gets its reason even from a plain HTTP client.
+    let name = doc_name(&raw)?;
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(rejection) => return Ok(rejection.into_response()),
+    };
+    // One frame above the limit is read and then refused with 1009 by the connection.
+    let limit = state.config.max_message_size;
+    Ok(ws
+        .max_message_size(limit)
+        .max_frame_size(limit)
+        .on_upgrade(move |socket| {
+            let span = info_span!("conn", doc = %name);
+            connection::serve(socket, state, name, false).instrument(span)
+        }))
+}
+
+/// `GET /healthz`: the process is up and serving.
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// `GET /readyz`: the database answers and nothing is stuck waiting to be written.
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    let ping = tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await;
+    let db_ok = matches!(ping, Ok(Ok(())));
+    let writer_ok = state.writer.is_healthy();
+    let body = json!({
+        "database": if db_ok { "ok" } else { "unreachable" },
+        "writer": if writer_ok { "ok" } else { "retrying" },
+        "pending_updates": state.writer.pending(),
+    });
+    let status = if db_ok && writer_ok && !state.shutdown.is_cancelled() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
+/// `GET /api/docs/{doc}/update`: the full state as one Yjs v1 update.
+pub async fn get_update(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<Response, AppError> {
+    let name = doc_name(&raw)?;
+    let encoded = match state.registry.live(&name) {
+        Some(handle) => match handle.state().await {
+            Ok(state) => state,
+            Err(_) => stored_state(&state, &name).await?,
+        },
+        None => stored_state(&state, &name).await?,
+    };
+    let encoded = encoded.ok_or(AppError::NotFound)?;
+    Ok((
+        [(header::CONTENT_TYPE, "application/octet-stream")],
+        encoded,
+    )
+        .into_response())
+}
+
+async fn stored_state(state: &AppState, name: &DocName) -> Result<Option<Vec<u8>>, AppError> {
+    let Some(stored) = state.store.load(name.as_str()).await? else {
+        return Ok(None);
+    };
+    let doc_name = name.to_string();
+    let doc = tokio::task::spawn_blocking(move || stored.into_doc(&doc_name))
+        .await
+        .map_err(|e| AppError::Unavailable(LoadError::Storage(e.to_string())))?;
+    let state = plait_protocol::session::DocState::new(doc);
+    Ok(Some(state.encode_state()))
+}
+
+/// `POST /api/docs/{doc}/update`: apply a Yjs v1 update from the body; connected clients get it.
+pub async fn post_update(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let name = doc_name(&raw)?;
+    let attached = state.registry.attach(&name).await?;
+    let outcome = attached
+        .handle
+        .post_update(body)
+        .await
+        .map_err(|_| AppError::Unavailable(LoadError::ShuttingDown))??;
+    let response = match outcome {
+        PostOutcome::Unchanged => (
+            StatusCode::OK,
+            Json(json!({ "applied": false, "durable": true })),
+        ),
+        PostOutcome::Applied(durable) => match tokio::time::timeout(DURABLE_WAIT, durable).await {
+            Ok(Ok(seq)) => (
+                StatusCode::OK,
+                Json(json!({ "applied": true, "durable": true, "seq": seq })),
+            ),
+            // Applied in memory and queued; the writer keeps retrying until it is in SQL.
+            _ => (
+                StatusCode::ACCEPTED,
+                Json(json!({ "applied": true, "durable": false })),
+            ),
+        },
+    };
+    Ok(response.into_response())
+}
+
+/// `GET /api/docs/{doc}`: how the document is stored (for the demo's storage panel). A document
+/// never written answers 200 with `"stored": false` and zero figures, so a page can poll it
+/// from the first keystroke without error responses.
+pub async fn get_stats(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<Response, AppError> {
+    let name = doc_name(&raw)?;
+    let live = match state.registry.live(&name) {
+        Some(handle) => handle.info().await.ok(),
+        None => None,
+    };
+    let stats = state.store.stats(name.as_str()).await?;
+    let stored = stats.is_some();
+    let mut body = match stats.map(serde_json::to_value) {
+        Some(Ok(value)) => value,
+        _ => json!({
+            "name": name.as_str(), "log_updates": 0, "log_bytes": 0, "snapshot_bytes": 0,
+            "snapshot_seq": 0, "last_seq": 0, "created_at": null, "last_write_at": null,
+        }),
+    };
+    if let Some(object) = body.as_object_mut() {
+        object.insert("stored".into(), json!(stored));
+        object.insert("loaded".into(), json!(live.is_some()));
+        object.insert(
+            "connections".into(),
+            json!(live.map_or(0, |i| i.connections)),
+        );
+        object.insert("pending".into(), json!(live.map_or(0, |i| i.pending)));
+    }
+    Ok(Json(body).into_response())
+}

@@ -1,0 +1,4 @@
+//! SeaORM entities, one per table (see the migration for the authoritative schema).
+
+pub mod document;
+pub mod document_update;

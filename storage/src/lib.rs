@@ -1,0 +1,37 @@
+//! Plait persistence: an append-only log of Yjs updates plus compacted snapshots, stored with
+//! SeaORM on SQLite or PostgreSQL, and a write-behind writer that group-commits updates.
+//!
+//! # Layout
+//!
+//! - [`store`]: the narrow [`DocStore`] trait the server depends on, and the values it exchanges
+//!   ([`StoredDoc`], [`DocStats`], [`NewUpdate`], [`Seq`]). `StoredDoc::into_doc` is the
+//!   recovery path that skips corrupt rows instead of failing the document.
+//! - [`sea_store`]: [`SeaStore`], the SQL implementation (one code path for both databases).
+//! - [`entities`]: SeaORM entities, one per table (`documents`, `document_updates`).
+//! - [`migration`]: the schema, as sea-orm-migration migrations with `up` and `down`.
+//! - [`memory`]: [`MemoryStore`], the same semantics in memory for fast tests.
+//! - [`faulty`]: [`FaultyStore`], a wrapper that fails on demand to simulate outages.
+//! - [`writer`]: [`Writer`], the write-behind task: batching, retry with backoff, compaction.
+//! - [`error`]: [`StorageError`], the one error type.
+//!
+//! Architecture Invariant: log positions (`Seq`) are assigned by the database and compaction
+//! only folds rows it read from the database, so several nodes can share one database without
+//! losing each other's updates.
+//!
+//! Architecture Invariant: this crate knows nothing about sockets or HTTP.
+
+pub mod entities;
+pub mod error;
+pub mod faulty;
+pub mod memory;
+pub mod migration;
+pub mod sea_store;
+pub mod store;
+pub mod writer;
+
+pub use error::StorageError;
+pub use faulty::FaultyStore;
+pub use memory::MemoryStore;
+pub use sea_store::SeaStore;
+pub use store::{DocStats, DocStore, NewUpdate, Seq, StoredDoc};
+pub use writer::{OnDurable, Writer, WriterConfig};

@@ -1,0 +1,15 @@
+//! Schema migrations (sea-orm-migration), applied by `SeaStore::connect`.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261126_000001_create_tables;
+
+/// The ordered list of schema migrations; exists so `connect` can bring any database up to date.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261126_000001_create_tables::Migration)]
+    }
+}

@@ -1,0 +1,413 @@
+//! `SeaStore`: the SQL `DocStore` (SQLite and PostgreSQL through one SeaORM code path).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::Utc;
+use sea_orm::sea_query::Expr;
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    AccessMode, ActiveValue::NotSet, ActiveValue::Set, ColumnTrait, ConnectOptions,
+    ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, IsolationLevel, QueryFilter, QueryOrder, QuerySelect, SqliteTransactionMode,
+    Statement, TransactionOptions, TransactionTrait,
+};
+use sea_orm_migration::MigratorTrait;
+
+use crate::entities::{document, document_update};
+use crate::error::StorageError;
+use crate::migration::Migrator;
+use crate::store::{compact_state, DocStats, DocStore, NewUpdate, Seq, StoredDoc};
+
+/// `documents.name` is a VARCHAR(255); PostgreSQL counts characters, we promise bytes.
+const MAX_NAME_BYTES: usize = 255;
+/// How long a SQLite connection waits for another writer (another pool or process) to finish.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// WAL lets readers run beside the single writer, so a few connections help loads.
+const SQLITE_FILE_POOL: u32 = 4;
+/// Snapshot encoding written by this version (Yjs v1 update).
+const SNAPSHOT_FORMAT_V1: i32 = 1;
+
+/// The SQL implementation of `DocStore`.
+///
+/// Exists so the same server binary runs on a single SQLite file or a shared PostgreSQL that
+/// several nodes append to; every query is written once with SeaORM.
+pub struct SeaStore {
+    db: DatabaseConnection,
+    /// name -> documents.id, filled only after the transaction that saw the id committed (an id
+    /// from a rolled-back insert would not exist). Saves one SELECT per document per batch.
+    ids: Mutex<HashMap<String, i64>>,
+}
+
+impl SeaStore {
+    /// Connects to any SeaORM URL (`sqlite:...`, `postgres://...`) and runs the migrations.
+    ///
+    /// SQLite: the file is created if absent, WAL journal, `synchronous=NORMAL`, 5 s busy timeout;
+    /// an in-memory database gets exactly one long-lived connection (each connection would
+    /// otherwise see its own empty database).
+    pub async fn connect(url: &str) -> Result<SeaStore, StorageError> {
+        let mut options = ConnectOptions::new(url.to_owned());
+        options.sqlx_logging(false);
+        if url.starts_with("sqlite:") {
+            if is_sqlite_memory(url) {
+                options
+                    .max_connections(1)
+                    .min_connections(1)
+                    .idle_timeout(None)
+                    .max_lifetime(None);
+            } else {
+                options.max_connections(SQLITE_FILE_POOL);
+            }
+            options.map_sqlx_sqlite_opts(|opts: SqliteConnectOptions| {
+                opts.create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(SQLITE_BUSY_TIMEOUT)
+                    .foreign_keys(true)
+            });
+        }
+        let db = Database::connect(options).await?;
+        Migrator::up(&db, None).await?;
+        Ok(SeaStore {
+            db,
+            ids: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The underlying connection (for the server's own health checks or admin queries).
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    fn backend(&self) -> DatabaseBackend {
+        self.db.get_database_backend()
+    }
+
+    /// A transaction that will write. On SQLite it takes the write lock up front (IMMEDIATE):
+    /// a deferred transaction that reads first and writes later fails with SQLITE_BUSY instead of
+    /// waiting when another connection wrote in between.
+    async fn begin_write(&self) -> Result<DatabaseTransaction, StorageError> {
+        let options = TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        };
+        Ok(self.db.begin_with_options(options).await?)
+    }
+
+    /// A read-only transaction with one consistent view, so `load` never pairs an old snapshot
+    /// with a log that a concurrent compaction already trimmed. SQLite's deferred transaction
+    /// already reads from one WAL snapshot; PostgreSQL needs REPEATABLE READ for that.
+    async fn begin_read(&self) -> Result<DatabaseTransaction, StorageError> {
+        let options = match self.backend() {
+            DatabaseBackend::Postgres => TransactionOptions {
+                isolation_level: Some(IsolationLevel::RepeatableRead),
+                access_mode: Some(AccessMode::ReadOnly),
+                ..TransactionOptions::default()
+            },
+            _ => TransactionOptions::default(),
+        };
+        Ok(self.db.begin_with_options(options).await?)
+    }
+
+    fn cached_id(&self, name: &str) -> Option<i64> {
+        // A poisoned lock only means another thread panicked mid-insert; the map is still valid.
+        let ids = self.ids.lock().unwrap_or_else(|p| p.into_inner());
+        ids.get(name).copied()
+    }
+
+    fn cache_ids(&self, found: HashMap<String, i64>) {
+        let mut ids = self.ids.lock().unwrap_or_else(|p| p.into_inner());
+        ids.extend(found);
+    }
+
+    fn forget_id(&self, name: &str) {
+        let mut ids = self.ids.lock().unwrap_or_else(|p| p.into_inner());
+        ids.remove(name);
+    }
+
+    /// Creates the documents row if missing and returns its id. INSERT .. ON CONFLICT DO NOTHING
+    /// then SELECT, because another node may create the same row at the same moment.
+    async fn ensure_document(
+        &self,
+        txn: &DatabaseTransaction,
+        name: &str,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<i64, StorageError> {
+        let row = document::ActiveModel {
+            id: NotSet,
+            name: Set(name.to_owned()),
+            snapshot: Set(None),
+            snapshot_seq: Set(0),
+            snapshot_format: Set(SNAPSHOT_FORMAT_V1),
+            created_at: Set(now),
+            updated_at: Set(now),
+        };
+        document::Entity::insert(row)
+            .on_conflict_do_nothing_on([document::Column::Name])
+            .exec_without_returning(txn)
+            .await?;
+        let id: Option<i64> = document::Entity::find()
+            .select_only()
+            .column(document::Column::Id)
+            .filter(document::Column::Name.eq(name))
+            .into_tuple()
+            .one(txn)
+            .await?;
+        id.ok_or_else(|| {
+            StorageError::from(sea_orm::DbErr::RecordNotFound(format!(
+                "documents row for {name:?} vanished right after insert"
+            )))
+        })
+    }
+
+    /// Bumps `updated_at`; returns false if the row does not exist. The UPDATE also takes the
+    /// row lock that orders this append against a concurrent `compact` of the same document
+    /// (PostgreSQL), so a compaction never computes P while a smaller seq is still uncommitted.
+    async fn touch_document(
+        &self,
+        txn: &DatabaseTransaction,
+        id: i64,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<bool, StorageError> {
+        let result = document::Entity::update_many()
+            .col_expr(document::Column::UpdatedAt, Expr::value(now))
+            .filter(document::Column::Id.eq(id))
+            .exec(txn)
+            .await?;
+        Ok(result.rows_affected > 0)
+    }
+
+    async fn find_document(
+        &self,
+        txn: &DatabaseTransaction,
+        name: &str,
+        for_update: bool,
+    ) -> Result<Option<document::Model>, StorageError> {
+        let mut query = document::Entity::find().filter(document::Column::Name.eq(name));
+        if for_update {
+            // Ignored by SQLite, whose IMMEDIATE transaction already excludes other writers.
+            query = query.lock_exclusive();
+        }
+        Ok(query.one(txn).await?)
+    }
+
+    async fn log_rows(
+        &self,
+        txn: &DatabaseTransaction,
+        id: i64,
+        after: Seq,
+        up_to: Option<Seq>,
+        limit: Option<u64>,
+    ) -> Result<Vec<(Seq, Vec<u8>)>, StorageError> {
+        let mut query = document_update::Entity::find()
+            .select_only()
+            .column(document_update::Column::Seq)
+            .column(document_update::Column::Data)
+            .filter(document_update::Column::DocumentId.eq(id))
+            .filter(document_update::Column::Seq.gt(after))
+            .order_by_asc(document_update::Column::Seq);
+        if let Some(up_to) = up_to {
+            query = query.filter(document_update::Column::Seq.lte(up_to));
+        }
+        if let Some(limit) = limit {
+            query = query.limit(limit);
+        }
+        Ok(query.into_tuple().all(txn).await?)
+    }
+}
+
+fn is_sqlite_memory(url: &str) -> bool {
+    url.contains(":memory:") || url.contains("mode=memory")
+}
+
+#[async_trait::async_trait]
+impl DocStore for SeaStore {
+    async fn load(&self, doc: &str) -> Result<Option<StoredDoc>, StorageError> {
+        let txn = self.begin_read().await?;
+        let Some(row) = self.find_document(&txn, doc, false).await? else {
+            txn.commit().await?;
+            return Ok(None);
+        };
+        let updates = self
+            .log_rows(&txn, row.id, row.snapshot_seq, None, None)
+            .await?;
+        txn.commit().await?;
+        Ok(Some(StoredDoc {
+            snapshot: row.snapshot,
+            snapshot_seq: row.snapshot_seq,
+            updates,
+        }))
+    }
+
+    async fn append(&self, batch: &[NewUpdate]) -> Result<Vec<Seq>, StorageError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        if let Some(update) = batch.iter().find(|u| u.doc.len() > MAX_NAME_BYTES) {
+            return Err(StorageError::NameTooLong(update.doc.len()));
+        }
+        // Lock documents in name order so two nodes appending overlapping batches cannot
+        // deadlock on each other's row locks.
+        let mut names: Vec<&str> = batch.iter().map(|u| u.doc.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+
+        let now = Utc::now();
+        let txn = self.begin_write().await?;
+        let mut ids: HashMap<String, i64> = HashMap::with_capacity(names.len());
+        for name in names {
+            let id = match self.cached_id(name) {
+                Some(id) if self.touch_document(&txn, id, now).await? => id,
+                cached => {
+                    if cached.is_some() {
+                        // The row was deleted behind our back; the cached id is stale.
+                        self.forget_id(name);
+                    }
+                    let id = self.ensure_document(&txn, name, now).await?;
+                    self.touch_document(&txn, id, now).await?;
+                    id
+                }
+            };
+            ids.insert(name.to_owned(), id);
+        }
+
+        let mut seqs = Vec::with_capacity(batch.len());
+        for update in batch {
+            let document_id = ids.get(update.doc.as_str()).copied().ok_or_else(|| {
+                StorageError::from(sea_orm::DbErr::Custom(format!(
+                    "no document id resolved for {:?}",
+                    update.doc
+                )))
+            })?;
+            let row = document_update::ActiveModel {
+                seq: NotSet,
+                document_id: Set(document_id),
+                data: Set(update.data.to_vec()),
+                created_at: Set(now),
+            };
+            let inserted = document_update::Entity::insert(row).exec(&txn).await?;
+            seqs.push(inserted.last_insert_id);
+        }
+        txn.commit().await?;
+        self.cache_ids(ids);
+        Ok(seqs)
+    }
+
+    async fn compact(&self, doc: &str) -> Result<(), StorageError> {
+        let txn = self.begin_write().await?;
+        // FOR UPDATE: waits for in-flight appends to this document (they hold the row lock from
+        // touch_document) and keeps a second compaction from reading a stale snapshot.
+        let Some(row) = self.find_document(&txn, doc, true).await? else {
+            txn.commit().await?;
+            return Ok(());
+        };
+        let rows = self
+            .log_rows(&txn, row.id, row.snapshot_seq, None, None)
+            .await?;
+        let Some(&(upto, _)) = rows.last() else {
+            txn.commit().await?;
+            return Ok(());
+        };
+        let stored = StoredDoc {
+            snapshot: row.snapshot,
+            snapshot_seq: row.snapshot_seq,
+            updates: rows,
+        };
+        let snapshot = compact_state(doc, stored);
+        document::Entity::update_many()
+            .col_expr(document::Column::Snapshot, Expr::value(snapshot))
+            .col_expr(document::Column::SnapshotSeq, Expr::value(upto))
+            .col_expr(
+                document::Column::SnapshotFormat,
+                Expr::value(SNAPSHOT_FORMAT_V1),
+            )
+            .filter(document::Column::Id.eq(row.id))
+            .exec(&txn)
+            .await?;
+        // Only rows this transaction read (seq <= P) go: rows other nodes append later survive.
+        document_update::Entity::delete_many()
+            .filter(document_update::Column::DocumentId.eq(row.id))
+            .filter(document_update::Column::Seq.lte(upto))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    async fn stats(&self, doc: &str) -> Result<Option<DocStats>, StorageError> {
+        let txn = self.begin_read().await?;
+        let head: Option<(i64, i64, i64, chrono::DateTime<Utc>, chrono::DateTime<Utc>)> =
+            document::Entity::find()
+                .select_only()
+                .column(document::Column::Id)
+                .column(document::Column::SnapshotSeq)
+                .column_as(
+                    Expr::cust("CAST(COALESCE(LENGTH(snapshot), 0) AS BIGINT)"),
+                    "snapshot_bytes",
+                )
+                .column(document::Column::CreatedAt)
+                .column(document::Column::UpdatedAt)
+                .filter(document::Column::Name.eq(doc))
+                .into_tuple()
+                .one(&txn)
+                .await?;
+        let Some((id, snapshot_seq, snapshot_bytes, created_at, updated_at)) = head else {
+            txn.commit().await?;
+            return Ok(None);
+        };
+        let log: Option<(i64, i64, Option<i64>)> = document_update::Entity::find()
+            .select_only()
+            .column_as(Expr::cust("CAST(COUNT(*) AS BIGINT)"), "log_updates")
+            .column_as(
+                Expr::cust("CAST(COALESCE(SUM(LENGTH(data)), 0) AS BIGINT)"),
+                "log_bytes",
+            )
+            .column_as(document_update::Column::Seq.max(), "last_seq")
+            .filter(document_update::Column::DocumentId.eq(id))
+            .filter(document_update::Column::Seq.gt(snapshot_seq))
+            .into_tuple()
+            .one(&txn)
+            .await?;
+        txn.commit().await?;
+        let (log_updates, log_bytes, last_log_seq) = log.unwrap_or((0, 0, None));
+        let last_seq = last_log_seq.unwrap_or(0).max(snapshot_seq);
+        Ok(Some(DocStats {
+            name: doc.to_owned(),
+            log_updates: u64::try_from(log_updates).unwrap_or(0),
+            log_bytes: u64::try_from(log_bytes).unwrap_or(0),
+            snapshot_bytes: u64::try_from(snapshot_bytes).unwrap_or(0),
+            snapshot_seq,
+            last_seq,
+            created_at,
+            // The row only exists because something was appended, so updated_at is a write time.
+            last_write_at: (last_seq > 0).then_some(updated_at),
+        }))
+    }
+
+    async fn updates_after(
+        &self,
+        doc: &str,
+        after: Seq,
+        limit: u64,
+    ) -> Result<Vec<(Seq, Vec<u8>)>, StorageError> {
+        let txn = self.begin_read().await?;
+        let Some(row) = self.find_document(&txn, doc, false).await? else {
+            txn.commit().await?;
+            return Ok(Vec::new());
+        };
+        let rows = self
+            .log_rows(&txn, row.id, after, None, Some(limit))
+            .await?;
+        txn.commit().await?;
+        Ok(rows)
+    }
+
+    async fn ping(&self) -> Result<(), StorageError> {
+        let backend = self.backend();
+        self.db
+            .execute_raw(Statement::from_string(backend, "SELECT 1"))
+            .await?;
+        Ok(())
+    }
+}

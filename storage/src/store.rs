@@ -1,0 +1,164 @@
+//! The narrow persistence interface the server depends on, and the values it exchanges.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use yrs::updates::decoder::Decode;
+use yrs::{Doc, Transact, Update};
+
+use crate::error::StorageError;
+
+/// Database-assigned log position (`document_updates.seq`, an autoincrement primary key).
+///
+/// The database, not a node, assigns it so several server nodes can append to one document's log
+/// and a change-data-capture reader can ask for "everything after P".
+pub type Seq = i64;
+
+/// One Yjs v1 update to append to a document's log.
+///
+/// A batch of these is what one group commit writes; `data` is `Bytes` so the writer can keep
+/// it queued for retries without copying.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUpdate {
+    /// Document name (already validated by the caller, at most 255 bytes).
+    pub doc: String,
+    /// Raw Yjs v1 update.
+    pub data: Bytes,
+}
+
+/// What the database holds for one document: the compacted snapshot plus the log tail.
+///
+/// Kept as raw bytes (not a `yrs::Doc`) so a node can inspect, forward or count it without paying
+/// for integration; `into_doc` does the recovery when a live document is needed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredDoc {
+    /// Latest compacted state as a Yjs v1 update, if a compaction ever ran.
+    pub snapshot: Option<Vec<u8>>,
+    /// Log position the snapshot covers (0 = no snapshot).
+    pub snapshot_seq: Seq,
+    /// Log rows with `seq > snapshot_seq`, ascending.
+    pub updates: Vec<(Seq, Vec<u8>)>,
+}
+
+impl StoredDoc {
+    /// Rebuilds the document: snapshot first, then each log row in order.
+    ///
+    /// A snapshot or row that fails to decode or apply is logged with the document name and seq
+    /// and skipped, so one corrupt row never makes the rest of the document unreadable.
+    pub fn into_doc(self, name: &str) -> Doc {
+        let doc = Doc::new();
+        if let Some(snapshot) = &self.snapshot {
+            if let Err(reason) = apply_guarded(&doc, snapshot) {
+                tracing::warn!(doc = name, seq = self.snapshot_seq, %reason, "skipping undecodable snapshot");
+            }
+        }
+        for (seq, data) in &self.updates {
+            if let Err(reason) = apply_guarded(&doc, data) {
+                tracing::warn!(doc = name, seq, %reason, "skipping undecodable update row");
+            }
+        }
+        doc
+    }
+}
+
+/// Decodes and applies one v1 update in its own transaction, so a bad row cannot poison the
+/// others. yrs returns errors for malformed input, but a panic deep inside integration would
+/// take the whole server task down, hence `catch_unwind` as the last line of defence.
+pub(crate) fn apply_guarded(doc: &Doc, data: &[u8]) -> Result<(), String> {
+    let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<(), String> {
+        let update = Update::decode_v1(data).map_err(|e| format!("decode: {e}"))?;
+        let mut txn = doc.transact_mut();
+        txn.apply_update(update).map_err(|e| format!("apply: {e}"))
+    }));
+    match outcome {
+        Ok(result) => result,
+        Err(_) => Err("yrs panicked while applying the update".to_owned()),
+    }
+}
+
+/// Size and position of one document's storage, for the admin/metrics endpoint.
+///
+/// Exists so operators can see when compaction is falling behind (large `log_updates`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DocStats {
+    /// Document name.
+    pub name: String,
+    /// Log rows not yet folded into the snapshot.
+    pub log_updates: u64,
+    /// Total payload bytes of those rows.
+    pub log_bytes: u64,
+    /// Size of the compacted snapshot (0 if none).
+    pub snapshot_bytes: u64,
+    /// Log position the snapshot covers.
+    pub snapshot_seq: Seq,
+    /// Highest log position written for this document (covered by the snapshot or in the log).
+    pub last_seq: Seq,
+    /// When the document was first written.
+    pub created_at: DateTime<Utc>,
+    /// When the document was last appended to, if ever.
+    pub last_write_at: Option<DateTime<Utc>>,
+}
+
+/// Persistence for documents: an append-only update log plus compacted snapshots.
+///
+/// The server sees only this trait, so it runs unchanged on SQL (`SeaStore`), in memory
+/// (`MemoryStore`) or under injected faults (`FaultyStore`).
+#[async_trait::async_trait]
+pub trait DocStore: Send + Sync + 'static {
+    /// Snapshot plus log tail; `None` if the document was never written.
+    async fn load(&self, doc: &str) -> Result<Option<StoredDoc>, StorageError>;
+    /// Appends the whole batch in ONE transaction and returns the seq of each update, in batch
+    /// order. Creates missing document rows (several nodes may race to create one).
+    async fn append(&self, batch: &[NewUpdate]) -> Result<Vec<Seq>, StorageError>;
+    /// Folds the snapshot and every row up to the current maximum seq P into a new snapshot at P
+    /// and deletes those rows, in one transaction, from what is in storage (not a node's memory).
+    async fn compact(&self, doc: &str) -> Result<(), StorageError>;
+    /// Storage statistics; `None` if the document was never written.
+    async fn stats(&self, doc: &str) -> Result<Option<DocStats>, StorageError>;
+    /// Log rows with `seq > after`, ascending, at most `limit` (change-data-capture feed).
+    async fn updates_after(
+        &self,
+        doc: &str,
+        after: Seq,
+        limit: u64,
+    ) -> Result<Vec<(Seq, Vec<u8>)>, StorageError>;
+    /// Cheap liveness probe for health checks.
+    async fn ping(&self) -> Result<(), StorageError>;
+}
+
+#[async_trait::async_trait]
+impl<T: DocStore + ?Sized> DocStore for Arc<T> {
+    async fn load(&self, doc: &str) -> Result<Option<StoredDoc>, StorageError> {
+        (**self).load(doc).await
+    }
+    async fn append(&self, batch: &[NewUpdate]) -> Result<Vec<Seq>, StorageError> {
+        (**self).append(batch).await
+    }
+    async fn compact(&self, doc: &str) -> Result<(), StorageError> {
+        (**self).compact(doc).await
+    }
+    async fn stats(&self, doc: &str) -> Result<Option<DocStats>, StorageError> {
+        (**self).stats(doc).await
+    }
+    async fn updates_after(
+        &self,
+        doc: &str,
+        after: Seq,
+        limit: u64,
+    ) -> Result<Vec<(Seq, Vec<u8>)>, StorageError> {
+        (**self).updates_after(doc, after, limit).await
+    }
+    async fn ping(&self) -> Result<(), StorageError> {
+        (**self).ping().await
+    }
+}
+
+/// Builds the compacted snapshot from a snapshot and rows, skipping undecodable rows (with a warn).
+pub(crate) fn compact_state(name: &str, stored: StoredDoc) -> Vec<u8> {
+    use yrs::ReadTxn;
+    let doc = stored.into_doc(name);
+    let txn = doc.transact();
+    txn.encode_state_as_update_v1(&yrs::StateVector::default())
+}

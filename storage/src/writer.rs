@@ -1,0 +1,487 @@
+//! `Writer`: write-behind group commit, retries with backoff, and snapshot scheduling.
+//!
+//! The server applies an update in memory, relays it, and hands it to `submit`; one background
+//! task turns everything that arrived during a flush interval into ONE `append` transaction.
+//! Nothing is dropped: a failed batch stays at the head of the queue and is retried.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+use tokio::time::{sleep_until, timeout_at, Instant};
+
+use crate::error::StorageError;
+use crate::store::{DocStore, NewUpdate, Seq};
+
+/// Tuning of the write-behind task.
+///
+/// A struct rather than constructor arguments so the server maps its CLI flags onto it by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriterConfig {
+    /// At most one append transaction per interval; everything submitted meanwhile shares it.
+    pub flush_interval: Duration,
+    /// Compact a document once this many rows were appended to it since its last compaction.
+    pub snapshot_threshold: u64,
+    /// Upper bound of the retry backoff while the store is failing.
+    pub max_backoff: Duration,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        WriterConfig {
+            flush_interval: Duration::from_millis(100),
+            snapshot_threshold: 500,
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Called with the update's seq once the transaction holding it committed (the server uses it to
+/// echo the update to its sender as an acknowledgement of durability).
+pub type OnDurable = Box<dyn FnOnce(Seq) + Send + 'static>;
+
+/// Handle to the write-behind task (Clone).
+///
+/// Updates are held in memory until a transaction stores them; on failure they stay queued and
+/// the task retries with exponential backoff. Nothing is ever dropped. When the last handle is
+/// dropped without `shutdown`, the task still drains the queue (bounded by a grace period).
+#[derive(Clone)]
+pub struct Writer {
+    guard: Arc<TaskGuard>,
+}
+
+/// Owns the task; its `Drop` (the last `Writer` clone going away) asks the task to finish.
+struct TaskGuard {
+    shared: Arc<Shared>,
+    /// Taken by the first `shutdown` call, which waits for the task's result.
+    task: Mutex<Option<JoinHandle<Result<(), StorageError>>>>,
+    /// How long an implicit (drop) shutdown may keep retrying.
+    drop_grace: Duration,
+}
+
+/// State shared by the handles and the task.
+struct Shared {
+    /// Queue and requests. A std mutex: every critical section is short and never awaits.
+    state: Mutex<State>,
+    /// Wakes the task on new work, a flush request or shutdown. `notify_one` keeps a permit when
+    /// the task is not waiting yet, so a wake-up between its check and its await is not lost.
+    wake: Notify,
+    /// Progress for `flush` callers: a watch, because they only need the latest counters.
+    progress: watch::Sender<Progress>,
+    healthy: AtomicBool,
+    /// Mirror of the queue length so `pending()` needs no lock.
+    pending: AtomicUsize,
+}
+
+struct State {
+    /// Not yet committed, in submission order; the head is the batch being tried.
+    queue: VecDeque<Queued>,
+    /// Updates ever submitted; `flush` waits until `Progress::committed` reaches this.
+    submitted: u64,
+    /// Append attempts started; lets `flush` ignore failures of attempts older than its call.
+    attempts_started: u64,
+    /// `flush` wants an attempt now, without waiting out the interval or the backoff.
+    flush_requested: bool,
+    compaction_requests: HashSet<String>,
+    /// Set by `shutdown` (or the last handle's drop): finish by this instant.
+    shutdown_deadline: Option<Instant>,
+}
+
+struct Queued {
+    doc: String,
+    data: Bytes,
+    on_durable: Option<OnDurable>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Progress {
+    /// Updates committed since spawn (a prefix of the submission order).
+    committed: u64,
+    /// Id of the latest failed attempt (0 = none yet) and its error.
+    failed_attempt: u64,
+    last_error: Option<StorageError>,
+    /// The task has exited.
+    stopped: bool,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Critical sections only push/pop/flip flags, so the state stays consistent on poison.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Writer {
+    /// Starts the write-behind task on the current tokio runtime.
+    pub fn spawn(store: Arc<dyn DocStore>, config: WriterConfig) -> Writer {
+        let (progress, _) = watch::channel(Progress::default());
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                submitted: 0,
+                attempts_started: 0,
+                flush_requested: false,
+                compaction_requests: HashSet::new(),
+                shutdown_deadline: None,
+            }),
+            wake: Notify::new(),
+            progress,
+            healthy: AtomicBool::new(true),
+            pending: AtomicUsize::new(0),
+        });
+        let drop_grace = config.max_backoff.saturating_mul(2);
+        let task = tokio::spawn(run(Arc::clone(&shared), store, config));
+        Writer {
+            guard: Arc::new(TaskGuard {
+                shared,
+                task: Mutex::new(Some(task)),
+                drop_grace,
+            }),
+        }
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.guard.shared
+    }
+
+    /// Queues an update; never blocks and never drops. `on_durable` runs after the commit.
+    pub fn submit(&self, doc: &str, data: Bytes, on_durable: Option<OnDurable>) {
+        let shared = self.shared();
+        {
+            let mut state = shared.lock();
+            state.queue.push_back(Queued {
+                doc: doc.to_owned(),
+                data,
+                on_durable,
+            });
+            state.submitted += 1;
+            shared.pending.fetch_add(1, Ordering::SeqCst);
+        }
+        shared.wake.notify_one();
+    }
+
+    /// Resolves once everything submitted before the call is committed. If the attempt made
+    /// for this flush fails, returns that error instead of waiting (the data stays queued and
+    /// the task keeps retrying). Triggers an attempt immediately, skipping interval and backoff.
+    pub async fn flush(&self) -> Result<(), StorageError> {
+        let shared = self.shared();
+        let mut progress = shared.progress.subscribe();
+        let (target, attempt_floor) = {
+            let mut state = shared.lock();
+            state.flush_requested = true;
+            (state.submitted, state.attempts_started)
+        };
+        shared.wake.notify_one();
+        loop {
+            {
+                let p = progress.borrow_and_update();
+                if p.committed >= target {
+                    return Ok(());
+                }
+                if p.failed_attempt > attempt_floor {
+                    return Err(p.last_error.clone().unwrap_or(StorageError::WriterStopped));
+                }
+                if p.stopped {
+                    return Err(StorageError::WriterStopped);
+                }
+            }
+            if progress.changed().await.is_err() {
+                return Err(StorageError::WriterStopped);
+            }
+        }
+    }
+
+    /// Asks for `doc` to be compacted after the next successful flush (e.g. when it unloads).
+    pub fn request_compaction(&self, doc: &str) {
+        let shared = self.shared();
+        shared.lock().compaction_requests.insert(doc.to_owned());
+        shared.wake.notify_one();
+    }
+
+    /// False after a failed append until one succeeds (feeds the server's readiness check).
+    pub fn is_healthy(&self) -> bool {
+        self.shared().healthy.load(Ordering::SeqCst)
+    }
+
+    /// Updates submitted but not yet committed.
+    pub fn pending(&self) -> usize {
+        self.shared().pending.load(Ordering::SeqCst)
+    }
+
+    /// Flushes (retrying until `deadline` from now), runs the requested compactions and stops
+    /// the task. Err if updates remain unwritten; their number is logged.
+    pub async fn shutdown(self, deadline: Duration) -> Result<(), StorageError> {
+        let until = Instant::now() + deadline;
+        let shared = Arc::clone(&self.guard.shared);
+        {
+            let mut state = shared.lock();
+            state.shutdown_deadline = Some(until);
+        }
+        shared.wake.notify_one();
+        let task = {
+            let mut task = self.guard.task.lock().unwrap_or_else(|p| p.into_inner());
+            task.take()
+        };
+        let Some(mut task) = task else {
+            // Another clone already shut the task down; report what it left behind.
+            return match shared.pending.load(Ordering::SeqCst) {
+                0 => Ok(()),
+                _ => Err(StorageError::WriterStopped),
+            };
+        };
+        // The task bounds itself by the deadline, but a single database call can hang longer
+        // (e.g. a TCP connect to a dead PostgreSQL); give it a moment, then abort it.
+        match timeout_at(until + Duration::from_millis(500), &mut task).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(join_error)) => {
+                tracing::error!(error = %join_error, "writer task panicked");
+                Err(StorageError::WriterStopped)
+            }
+            Err(_) => {
+                task.abort();
+                let pending = shared.pending.load(Ordering::SeqCst);
+                tracing::error!(pending, "writer task missed the shutdown deadline");
+                let last_error = shared.progress.borrow().last_error.clone();
+                Err(StorageError::Unwritten {
+                    pending,
+                    last_error: Box::new(last_error.unwrap_or(StorageError::WriterStopped)),
+                })
+            }
+        }
+    }
+}
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        let mut state = self.shared.lock();
+        if state.shutdown_deadline.is_none() {
+            state.shutdown_deadline = Some(Instant::now() + self.drop_grace);
+        }
+        drop(state);
+        self.shared.wake.notify_one();
+    }
+}
+
+/// The write-behind task.
+async fn run(
+    shared: Arc<Shared>,
+    store: Arc<dyn DocStore>,
+    config: WriterConfig,
+) -> Result<(), StorageError> {
+    let mut task = Task {
+        shared,
+        store,
+        config,
+        last_flush_start: None,
+        backoff: None,
+        rows_since_compaction: HashMap::new(),
+        compaction_due: HashSet::new(),
+    };
+    let result = task.run().await;
+    task.shared.progress.send_modify(|p| p.stopped = true);
+    result
+}
+
+struct Task {
+    shared: Arc<Shared>,
+    store: Arc<dyn DocStore>,
+    config: WriterConfig,
+    last_flush_start: Option<Instant>,
+    /// Current retry delay while failing; None while healthy.
+    backoff: Option<Duration>,
+    /// Rows appended per document since its last compaction by this node.
+    rows_since_compaction: HashMap<String, u64>,
+    /// Documents to compact after the next successful flush (threshold reached, requested, or
+    /// a previous compaction failed).
+    compaction_due: HashSet<String>,
+}
+
+impl Task {
+    async fn run(&mut self) -> Result<(), StorageError> {
+        loop {
+            self.wait_for_work().await;
+            self.wait_for_turn().await;
+
+            let (batch, attempt, deadline) = {
+                let mut state = self.shared.lock();
+                state.flush_requested = false;
+                let requested = std::mem::take(&mut state.compaction_requests);
+                self.compaction_due.extend(requested);
+                let batch: Vec<NewUpdate> = state
+                    .queue
+                    .iter()
+                    .map(|q| NewUpdate {
+                        doc: q.doc.clone(),
+                        data: q.data.clone(),
+                    })
+                    .collect();
+                if !batch.is_empty() {
+                    state.attempts_started += 1;
+                }
+                (batch, state.attempts_started, state.shutdown_deadline)
+            };
+
+            let flushed = batch.is_empty() || self.append(batch, attempt).await;
+            if flushed {
+                self.compact_due(deadline).await;
+            }
+
+            if let Some(deadline) = deadline {
+                let pending = self.shared.pending.load(Ordering::SeqCst);
+                if pending == 0 && flushed {
+                    return Ok(());
+                }
+                if Instant::now() >= deadline {
+                    tracing::error!(pending, "shutdown deadline reached with updates unwritten");
+                    let last_error = self.shared.progress.borrow().last_error.clone();
+                    return Err(StorageError::Unwritten {
+                        pending,
+                        last_error: Box::new(last_error.unwrap_or(StorageError::WriterStopped)),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Sleeps until there is something to do.
+    async fn wait_for_work(&self) {
+        loop {
+            {
+                let state = self.shared.lock();
+                if !state.queue.is_empty()
+                    || state.flush_requested
+                    || state.shutdown_deadline.is_some()
+                    || !state.compaction_requests.is_empty()
+                {
+                    return;
+                }
+            }
+            self.shared.wake.notified().await;
+        }
+    }
+
+    /// Waits until a flush interval (or, while failing, the backoff) has passed since the last
+    /// attempt began, so there is at most one transaction per interval. A flush request skips
+    /// the wait; shutdown skips it while healthy and caps it by the deadline while failing.
+    async fn wait_for_turn(&self) {
+        let Some(last) = self.last_flush_start else {
+            return;
+        };
+        let due = last + self.backoff.unwrap_or(self.config.flush_interval);
+        loop {
+            let due = {
+                let state = self.shared.lock();
+                if state.flush_requested {
+                    return;
+                }
+                match state.shutdown_deadline {
+                    Some(_) if self.backoff.is_none() => return,
+                    Some(deadline) => due.min(deadline),
+                    None => due,
+                }
+            };
+            if Instant::now() >= due {
+                return;
+            }
+            tokio::select! {
+                _ = sleep_until(due) => return,
+                _ = self.shared.wake.notified() => {}
+            }
+        }
+    }
+
+    /// One group commit. Returns true on success.
+    async fn append(&mut self, batch: Vec<NewUpdate>, attempt: u64) -> bool {
+        self.last_flush_start = Some(Instant::now());
+        let count = batch.len();
+        match self.store.append(&batch).await {
+            Ok(seqs) => {
+                if seqs.len() != count {
+                    tracing::error!(
+                        expected = count,
+                        got = seqs.len(),
+                        "store returned a wrong number of seqs"
+                    );
+                }
+                let committed: Vec<Queued> = {
+                    let mut state = self.shared.lock();
+                    let n = count.min(state.queue.len());
+                    state.queue.drain(..n).collect()
+                };
+                self.shared
+                    .pending
+                    .fetch_sub(committed.len(), Ordering::SeqCst);
+                if self.backoff.take().is_some() {
+                    tracing::info!(written = count, "storage recovered");
+                }
+                self.shared.healthy.store(true, Ordering::SeqCst);
+                for (item, seq) in committed.into_iter().zip(seqs) {
+                    let rows = self
+                        .rows_since_compaction
+                        .entry(item.doc.clone())
+                        .or_default();
+                    *rows += 1;
+                    if *rows >= self.config.snapshot_threshold {
+                        self.compaction_due.insert(item.doc.clone());
+                    }
+                    if let Some(callback) = item.on_durable {
+                        // A panicking callback must not kill the task that owns everyone's data.
+                        if catch_unwind(AssertUnwindSafe(|| callback(seq))).is_err() {
+                            tracing::error!(doc = %item.doc, seq, "on_durable callback panicked");
+                        }
+                    }
+                }
+                self.shared
+                    .progress
+                    .send_modify(|p| p.committed += count as u64);
+                true
+            }
+            Err(error) => {
+                let next = match self.backoff {
+                    None => self.config.flush_interval,
+                    Some(current) => current.saturating_mul(2).min(self.config.max_backoff),
+                };
+                self.backoff = Some(next);
+                self.shared.healthy.store(false, Ordering::SeqCst);
+                let pending = self.shared.pending.load(Ordering::SeqCst);
+                tracing::warn!(%error, pending, retry_in = ?next, "append failed; keeping updates queued");
+                self.shared.progress.send_modify(|p| {
+                    p.failed_attempt = attempt;
+                    p.last_error = Some(error);
+                });
+                false
+            }
+        }
+    }
+
+    /// Compacts the due documents; a failure is logged and retried after a later flush.
+    async fn compact_due(&mut self, deadline: Option<Instant>) {
+        let due: Vec<String> = self.compaction_due.iter().cloned().collect();
+        for doc in due {
+            let outcome = match deadline {
+                Some(deadline) => match timeout_at(deadline, self.store.compact(&doc)).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => {
+                        tracing::warn!(doc = %doc, "compaction skipped: shutdown deadline reached");
+                        return;
+                    }
+                },
+                None => self.store.compact(&doc).await,
+            };
+            match outcome {
+                Ok(()) => {
+                    self.compaction_due.remove(&doc);
+                    self.rows_since_compaction.remove(&doc);
+                }
+                Err(error) => {
+                    tracing::warn!(doc = %doc, %error, "compaction failed; will retry later");
+                }
+            }
+        }
+    }
+}

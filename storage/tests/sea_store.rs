@@ -1,0 +1,337 @@
+//! `SeaStore` behaviour, written once in `cases` and run on SQLite and on PostgreSQL.
+
+mod common;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use plait_storage::migration::Migrator;
+use plait_storage::{DocStore, NewUpdate, SeaStore};
+use sea_orm_migration::MigratorTrait;
+use yrs::Doc;
+
+use common::{edit, text_of};
+
+fn update(doc: &str, data: Vec<u8>) -> NewUpdate {
+    NewUpdate {
+        doc: doc.to_owned(),
+        data: Bytes::from(data),
+    }
+}
+
+fn assert_strictly_increasing(seqs: &[i64]) {
+    for pair in seqs.windows(2) {
+        assert!(pair[0] < pair[1], "seqs not strictly increasing: {seqs:?}");
+    }
+}
+
+mod cases {
+    use super::*;
+
+    pub async fn append_load_round_trip(url: String) -> anyhow::Result<()> {
+        let store = SeaStore::connect(&url).await?;
+        store.ping().await?;
+        let doc = Doc::new();
+        let batch = vec![
+            update("notes", edit(&doc, "hello")),
+            update("notes", edit(&doc, " world")),
+        ];
+        let seqs = store.append(&batch).await?;
+        assert_eq!(seqs.len(), 2);
+        assert_strictly_increasing(&seqs);
+
+        let stored = store.load("notes").await?.expect("document exists");
+        assert_eq!(stored.snapshot, None);
+        assert_eq!(stored.snapshot_seq, 0);
+        let logged: Vec<i64> = stored.updates.iter().map(|(s, _)| *s).collect();
+        assert_eq!(logged, seqs);
+        assert_eq!(stored.updates[0].1, batch[0].data.to_vec());
+        assert_eq!(text_of(&stored.into_doc("notes")), "hello world");
+        Ok(())
+    }
+
+    pub async fn seqs_increase_across_docs_and_calls(url: String) -> anyhow::Result<()> {
+        let store = SeaStore::connect(&url).await?;
+        let (a, b) = (Doc::new(), Doc::new());
+        let mut all = Vec::new();
+        for round in 0..3 {
+            let batch = vec![
+                update("a", edit(&a, &format!("a{round}"))),
+                update("b", edit(&b, &format!("b{round}"))),
+                update("a", edit(&a, "!")),
+            ];
+            all.extend(store.append(&batch).await?);
+        }
+        assert_eq!(all.len(), 9);
+        assert_strictly_increasing(&all);
+        assert!(store.append(&[]).await?.is_empty());
+        let a_loaded = store.load("a").await?.expect("a exists").into_doc("a");
+        let b_loaded = store.load("b").await?.expect("b exists").into_doc("b");
+        assert_eq!(text_of(&a_loaded), "a0!a1!a2!");
+        assert_eq!(text_of(&b_loaded), "b0b1b2");
+        Ok(())
+    }
+
+    pub async fn unknown_doc_is_absent(url: String) -> anyhow::Result<()> {
+        let store = SeaStore::connect(&url).await?;
+        store
+            .append(&[update("known", edit(&Doc::new(), "x"))])
+            .await?;
+        assert!(store.load("unknown").await?.is_none());
+        assert!(store.stats("unknown").await?.is_none());
+        assert!(store.updates_after("unknown", 0, 10).await?.is_empty());
+        // Compacting a document that does not exist is a no-op, not an error.
+        store.compact("unknown").await?;
+        assert!(store.load("unknown").await?.is_none());
+        Ok(())
+    }
+
+    pub async fn compaction_keeps_content_and_trims_log(url: String) -> anyhow::Result<()> {
+        let store = SeaStore::connect(&url).await?;
+        let doc = Doc::new();
+        let mut seqs = Vec::new();
+        for word in ["one ", "two ", "three "] {
+            seqs.extend(store.append(&[update("d", edit(&doc, word))]).await?);
+        }
+        store.compact("d").await?;
+        let stored = store.load("d").await?.expect("exists");
+        assert_eq!(stored.snapshot_seq, seqs[2]);
+        assert!(stored.snapshot.is_some());
+        assert!(stored.updates.is_empty(), "covered rows must be deleted");
+        assert!(store.updates_after("d", 0, 100).await?.is_empty());
+        assert_eq!(text_of(&stored.into_doc("d")), "one two three ");
+
+        // Rows appended after compaction load on top of the snapshot, and their seq is past
+        // the snapshot even though the highest row was deleted (no seq reuse).
+        let later = store.append(&[update("d", edit(&doc, "four"))]).await?;
+        assert!(later[0] > seqs[2], "seq reused after compaction: {later:?}");
+        let stored = store.load("d").await?.expect("exists");
+        assert_eq!(stored.updates.len(), 1);
+        assert_eq!(stored.updates[0].0, later[0]);
+        assert_eq!(text_of(&stored.into_doc("d")), "one two three four");
+
+        // A second compaction folds the new row into the existing snapshot.
+        store.compact("d").await?;
+        let stored = store.load("d").await?.expect("exists");
+        assert_eq!(stored.snapshot_seq, later[0]);
+        assert!(stored.updates.is_empty());
+        assert_eq!(text_of(&stored.into_doc("d")), "one two three four");
+        // Compacting with nothing new changes nothing.
+        store.compact("d").await?;
+        assert_eq!(
+            store.load("d").await?.expect("exists").snapshot_seq,
+            later[0]
+        );
+        Ok(())
+    }
+
+    pub async fn corrupt_row_is_skipped(url: String) -> anyhow::Result<()> {
+        let store = SeaStore::connect(&url).await?;
+        let doc = Doc::new();
+        let good1 = edit(&doc, "abc");
+        let good2 = edit(&doc, "def");
+        let seqs = store
+            .append(&[
+                update("c", good1),
+                update("c", vec![0xff, 0xff, 0xff, 0xff, 0x01]),
+                update("c", vec![]),
+                update("c", good2),
+            ])
+            .await?;
+        assert_eq!(seqs.len(), 4);
+        let stored = store.load("c").await?.expect("exists");
+        assert_eq!(stored.updates.len(), 4);
+        assert_eq!(text_of(&stored.into_doc("c")), "abcdef");
+        // Compaction also survives the corrupt row and keeps the good content.
+        store.compact("c").await?;
+        let stored = store.load("c").await?.expect("exists");
+        assert!(stored.updates.is_empty());
+        assert_eq!(text_of(&stored.into_doc("c")), "abcdef");
+        Ok(())
+    }
+
+    pub async fn stats_report_log_and_snapshot(url: String) -> anyhow::Result<()> {
+        let store = SeaStore::connect(&url).await?;
+        let doc = Doc::new();
+        let (u1, u2) = (edit(&doc, "12345"), edit(&doc, "678"));
+        let bytes = (u1.len() + u2.len()) as u64;
+        let seqs = store.append(&[update("s", u1), update("s", u2)]).await?;
+        let stats = store.stats("s").await?.expect("exists");
+        assert_eq!(stats.name, "s");
+        assert_eq!(stats.log_updates, 2);
+        assert_eq!(stats.log_bytes, bytes);
+        assert_eq!(stats.snapshot_bytes, 0);
+        assert_eq!(stats.snapshot_seq, 0);
+        assert_eq!(stats.last_seq, seqs[1]);
+        let written = stats.last_write_at.expect("written");
+        assert!(written >= stats.created_at);
+
+        store.compact("s").await?;
+        let stats = store.stats("s").await?.expect("exists");
+        assert_eq!(stats.log_updates, 0);
+        assert_eq!(stats.log_bytes, 0);
+        assert!(stats.snapshot_bytes > 0);
+        assert_eq!(stats.snapshot_seq, seqs[1]);
+        assert_eq!(stats.last_seq, seqs[1]);
+        Ok(())
+    }
+
+    pub async fn updates_after_pages_the_log(url: String) -> anyhow::Result<()> {
+        let store = SeaStore::connect(&url).await?;
+        let (doc, other) = (Doc::new(), Doc::new());
+        let mut batch = Vec::new();
+        for i in 0..5 {
+            batch.push(update("feed", edit(&doc, &i.to_string())));
+            batch.push(update("other", edit(&other, "x")));
+        }
+        let seqs = store.append(&batch).await?;
+        let feed_seqs: Vec<i64> = seqs.iter().step_by(2).copied().collect();
+
+        let page = store.updates_after("feed", feed_seqs[0], 2).await?;
+        let got: Vec<i64> = page.iter().map(|(s, _)| *s).collect();
+        assert_eq!(got, feed_seqs[1..3]);
+        assert_eq!(page[0].1, batch[2].data.to_vec());
+        let rest = store.updates_after("feed", feed_seqs[2], 100).await?;
+        let got: Vec<i64> = rest.iter().map(|(s, _)| *s).collect();
+        assert_eq!(got, feed_seqs[3..]);
+        assert!(store
+            .updates_after("feed", feed_seqs[4], 100)
+            .await?
+            .is_empty());
+        Ok(())
+    }
+
+    /// Two connections (two server nodes) append to one document at once, while one of them
+    /// also compacts: nothing may be lost and both see every update.
+    pub async fn two_nodes_append_concurrently(url: String) -> anyhow::Result<()> {
+        let node_a = Arc::new(SeaStore::connect(&url).await?);
+        let node_b = Arc::new(SeaStore::connect(&url).await?);
+        const PER_NODE: usize = 30;
+
+        let writer = |store: Arc<SeaStore>, ch: &'static str, compact: bool| async move {
+            let doc = Doc::new();
+            let mut seqs = Vec::new();
+            for i in 0..PER_NODE {
+                seqs.extend(store.append(&[update("shared", edit(&doc, ch))]).await?);
+                if compact && i % 7 == 3 {
+                    store.compact("shared").await?;
+                }
+            }
+            anyhow::Ok(seqs)
+        };
+        let a = tokio::spawn(writer(Arc::clone(&node_a), "a", true));
+        let b = tokio::spawn(writer(Arc::clone(&node_b), "b", false));
+        let (seqs_a, seqs_b) = (a.await??, b.await??);
+        assert_strictly_increasing(&seqs_a);
+        assert_strictly_increasing(&seqs_b);
+        let mut all: Vec<i64> = seqs_a.iter().chain(&seqs_b).copied().collect();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), 2 * PER_NODE, "two nodes got the same seq");
+
+        for node in [&node_a, &node_b] {
+            let text = text_of(
+                &node
+                    .load("shared")
+                    .await?
+                    .expect("exists")
+                    .into_doc("shared"),
+            );
+            assert_eq!(text.matches('a').count(), PER_NODE, "lost updates: {text}");
+            assert_eq!(text.matches('b').count(), PER_NODE, "lost updates: {text}");
+        }
+        node_b.compact("shared").await?;
+        let text = text_of(
+            &node_a
+                .load("shared")
+                .await?
+                .expect("exists")
+                .into_doc("shared"),
+        );
+        assert_eq!(text.len(), 2 * PER_NODE);
+        Ok(())
+    }
+
+    pub async fn migration_down_and_up(url: String) -> anyhow::Result<()> {
+        let store = SeaStore::connect(&url).await?;
+        store.append(&[update("m", edit(&Doc::new(), "x"))]).await?;
+        Migrator::down(store.connection(), None).await?;
+        Migrator::up(store.connection(), None).await?;
+        let fresh = SeaStore::connect(&url).await?;
+        assert!(
+            fresh.load("m").await?.is_none(),
+            "down must drop the tables"
+        );
+        fresh.append(&[update("m", edit(&Doc::new(), "y"))]).await?;
+        assert_eq!(fresh.load("m").await?.expect("exists").updates.len(), 1);
+        Ok(())
+    }
+}
+
+async fn on_sqlite<F, Fut>(case: F) -> anyhow::Result<()>
+where
+    F: FnOnce(String) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let file = common::SqliteFile::new();
+    assert!(!file.path().exists());
+    case(file.url()).await?;
+    assert!(file.path().exists(), "connect must create the SQLite file");
+    Ok(())
+}
+
+async fn on_postgres<F, Fut>(case: F) -> anyhow::Result<()>
+where
+    F: FnOnce(String) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let db = common::PgDatabase::create().await?;
+    case(db.url().to_owned()).await
+}
+
+macro_rules! on_both_backends {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() -> anyhow::Result<()> {
+                    on_sqlite(cases::$case).await
+                }
+            )*
+        }
+        mod postgres {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() -> anyhow::Result<()> {
+                    on_postgres(cases::$case).await
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    append_load_round_trip,
+    seqs_increase_across_docs_and_calls,
+    unknown_doc_is_absent,
+    compaction_keeps_content_and_trims_log,
+    corrupt_row_is_skipped,
+    stats_report_log_and_snapshot,
+    updates_after_pages_the_log,
+    two_nodes_append_concurrently,
+    migration_down_and_up,
+);
+
+#[tokio::test]
+async fn sqlite_memory_url_works_with_one_connection() -> anyhow::Result<()> {
+    // With more than one pooled connection each would see its own empty in-memory database.
+    let store = SeaStore::connect("sqlite::memory:").await?;
+    let doc = Doc::new();
+    store.append(&[update("mem", edit(&doc, "hi"))]).await?;
+    let (first, second) = tokio::join!(store.load("mem"), store.stats("mem"));
+    assert_eq!(text_of(&first?.expect("exists").into_doc("mem")), "hi");
+    assert_eq!(second?.expect("exists").log_updates, 1);
+    Ok(())
+}

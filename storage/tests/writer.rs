@@ -1,0 +1,307 @@
+//! `Writer` behaviour against `MemoryStore` / `FaultyStore`, with tokio's paused clock.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use plait_storage::{
+    DocStats, DocStore, FaultyStore, MemoryStore, NewUpdate, Seq, StorageError, StoredDoc, Writer,
+    WriterConfig,
+};
+use yrs::Doc;
+
+use common::{edit, text_of};
+
+/// Counts calls and records batch sizes, so tests can see how the writer batched.
+#[derive(Default)]
+struct CountingStore {
+    inner: FaultyStore<MemoryStore>,
+    append_calls: AtomicUsize,
+    compact_calls: AtomicUsize,
+    batch_sizes: Mutex<Vec<usize>>,
+}
+
+impl CountingStore {
+    fn appends(&self) -> usize {
+        self.append_calls.load(Ordering::SeqCst)
+    }
+    fn compactions(&self) -> usize {
+        self.compact_calls.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait::async_trait]
+impl DocStore for CountingStore {
+    async fn load(&self, doc: &str) -> Result<Option<StoredDoc>, StorageError> {
+        self.inner.load(doc).await
+    }
+    async fn append(&self, batch: &[NewUpdate]) -> Result<Vec<Seq>, StorageError> {
+        self.append_calls.fetch_add(1, Ordering::SeqCst);
+        self.batch_sizes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(batch.len());
+        self.inner.append(batch).await
+    }
+    async fn compact(&self, doc: &str) -> Result<(), StorageError> {
+        self.compact_calls.fetch_add(1, Ordering::SeqCst);
+        self.inner.compact(doc).await
+    }
+    async fn stats(&self, doc: &str) -> Result<Option<DocStats>, StorageError> {
+        self.inner.stats(doc).await
+    }
+    async fn updates_after(
+        &self,
+        doc: &str,
+        after: Seq,
+        limit: u64,
+    ) -> Result<Vec<(Seq, Vec<u8>)>, StorageError> {
+        self.inner.updates_after(doc, after, limit).await
+    }
+    async fn ping(&self) -> Result<(), StorageError> {
+        self.inner.ping().await
+    }
+}
+
+fn config(interval_ms: u64, threshold: u64, max_backoff_ms: u64) -> WriterConfig {
+    WriterConfig {
+        flush_interval: Duration::from_millis(interval_ms),
+        snapshot_threshold: threshold,
+        max_backoff: Duration::from_millis(max_backoff_ms),
+    }
+}
+
+fn setup(cfg: WriterConfig) -> (Arc<CountingStore>, Writer) {
+    let store = Arc::new(CountingStore::default());
+    let writer = Writer::spawn(store.clone(), cfg);
+    (store, writer)
+}
+
+/// Polls `check` every 10 ms (virtual time when paused) for at most 10 s.
+async fn eventually<F: FnMut() -> bool>(what: &str, mut check: F) {
+    let waited = tokio::time::timeout(Duration::from_secs(10), async {
+        while !check() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "timed out waiting for: {what}");
+}
+
+async fn text_in(store: &CountingStore, name: &str) -> String {
+    let stored = store
+        .inner
+        .inner()
+        .load(name)
+        .await
+        .expect("memory store never fails")
+        .expect("document written");
+    text_of(&stored.into_doc(name))
+}
+
+#[tokio::test(start_paused = true)]
+async fn submits_within_an_interval_share_one_append() {
+    let (store, writer) = setup(config(100, 1_000, 1_000));
+    let doc = Doc::new();
+    for i in 0..50 {
+        writer.submit("d", Bytes::from(edit(&doc, &format!("{i},"))), None);
+    }
+    assert_eq!(writer.pending(), 50);
+    eventually("first batch", || writer.pending() == 0).await;
+    assert_eq!(store.appends(), 1);
+
+    // Ten more, spread over 50 ms: still within one interval after the first flush.
+    for _ in 0..10 {
+        writer.submit("d", Bytes::from(edit(&doc, ".")), None);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    eventually("second batch", || writer.pending() == 0).await;
+    assert_eq!(store.appends(), 2);
+    assert_eq!(
+        *store.batch_sizes.lock().unwrap_or_else(|p| p.into_inner()),
+        vec![50, 10]
+    );
+    let expected: String = (0..50).map(|i| format!("{i},")).collect::<String>() + "..........";
+    assert_eq!(text_in(&store, "d").await, expected);
+}
+
+#[tokio::test(start_paused = true)]
+async fn on_durable_runs_only_after_commit() {
+    let (store, writer) = setup(config(100, 1_000, 1_000));
+    store.inner.set_failing(true);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let data = edit(&Doc::new(), "x");
+    writer.submit(
+        "d",
+        Bytes::from(data),
+        Some(Box::new(move |seq| {
+            let _ = tx.send(seq);
+        })),
+    );
+    let err = writer.flush().await.expect_err("store is failing");
+    assert!(matches!(err, StorageError::Injected), "{err:?}");
+    assert!(rx.try_recv().is_err(), "callback ran before any commit");
+    assert_eq!(writer.pending(), 1);
+
+    store.inner.set_failing(false);
+    writer.flush().await.expect("store recovered");
+    let seq = rx.try_recv().expect("callback ran after the commit");
+    let stored = store.inner.inner().load("d").await.ok().flatten();
+    let logged: Vec<Seq> = stored
+        .expect("written")
+        .updates
+        .iter()
+        .map(|u| u.0)
+        .collect();
+    assert_eq!(logged, vec![seq]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn outage_keeps_everything_in_order_and_backs_off() {
+    let (store, writer) = setup(config(100, 1_000, 400));
+    let (a, b) = (Doc::new(), Doc::new());
+    writer.submit("a", Bytes::from(edit(&a, "before ")), None);
+    writer.flush().await.expect("healthy");
+    assert!(writer.is_healthy());
+
+    store.inner.set_failing(true);
+    for i in 0..20 {
+        writer.submit("a", Bytes::from(edit(&a, &format!("a{i} "))), None);
+        writer.submit("b", Bytes::from(edit(&b, &format!("b{i} "))), None);
+    }
+    eventually("writer notices the outage", || !writer.is_healthy()).await;
+    let calls_before = store.appends();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let retries = store.appends() - calls_before;
+    // Fixed 100 ms retries would make ~20 calls; backoff capped at 400 ms makes about 5-7.
+    assert!((3..=8).contains(&retries), "retries in 2 s: {retries}");
+    assert!(!writer.is_healthy());
+    assert_eq!(writer.pending(), 40);
+
+    store.inner.set_failing(false);
+    eventually("queue drains after recovery", || writer.pending() == 0).await;
+    assert!(writer.is_healthy());
+    let expected_a: String =
+        "before ".to_owned() + &(0..20).map(|i| format!("a{i} ")).collect::<String>();
+    let expected_b: String = (0..20).map(|i| format!("b{i} ")).collect();
+    assert_eq!(text_in(&store, "a").await, expected_a);
+    assert_eq!(text_in(&store, "b").await, expected_b);
+    // Order is preserved in the log, not just in the merged text.
+    let seqs: Vec<Seq> = store
+        .inner
+        .inner()
+        .load("a")
+        .await
+        .ok()
+        .flatten()
+        .expect("a")
+        .updates
+        .iter()
+        .map(|u| u.0)
+        .collect();
+    assert_eq!(seqs.len(), 21);
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]));
+}
+
+#[tokio::test(start_paused = true)]
+async fn snapshot_threshold_triggers_compaction() {
+    let (store, writer) = setup(config(100, 5, 1_000));
+    let doc = Doc::new();
+    for i in 0..4 {
+        writer.submit("t", Bytes::from(edit(&doc, &i.to_string())), None);
+    }
+    writer.flush().await.expect("healthy");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(store.compactions(), 0, "below the threshold");
+
+    for i in 4..12 {
+        writer.submit("t", Bytes::from(edit(&doc, &i.to_string())), None);
+    }
+    writer.flush().await.expect("healthy");
+    eventually("compaction after threshold", || store.compactions() == 1).await;
+    let stats = store.stats("t").await.ok().flatten().expect("written");
+    assert_eq!(stats.log_updates, 0);
+    assert!(stats.snapshot_bytes > 0);
+    assert_eq!(stats.snapshot_seq, stats.last_seq);
+    assert_eq!(text_in(&store, "t").await, "01234567891011");
+}
+
+#[tokio::test(start_paused = true)]
+async fn requested_compaction_runs_after_flush() {
+    let (store, writer) = setup(config(100, 1_000, 1_000));
+    writer.submit("r", Bytes::from(edit(&Doc::new(), "hi")), None);
+    writer.request_compaction("r");
+    writer.flush().await.expect("healthy");
+    eventually("requested compaction", || store.compactions() == 1).await;
+    let stored = store
+        .inner
+        .inner()
+        .load("r")
+        .await
+        .ok()
+        .flatten()
+        .expect("r");
+    assert!(stored.snapshot.is_some());
+    assert!(stored.updates.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn flush_with_nothing_pending_is_immediate() {
+    let (store, writer) = setup(config(100, 1_000, 1_000));
+    writer.flush().await.expect("nothing to write");
+    assert_eq!(store.appends(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_flushes_and_compacts() {
+    // A long interval: shutdown must not wait for it.
+    let (store, writer) = setup(config(60_000, 1_000, 1_000));
+    let doc = Doc::new();
+    writer.submit("s", Bytes::from(edit(&doc, "one ")), None);
+    writer.flush().await.expect("healthy");
+    writer.submit("s", Bytes::from(edit(&doc, "two")), None);
+    writer.request_compaction("s");
+    let started = tokio::time::Instant::now();
+    writer
+        .shutdown(Duration::from_secs(5))
+        .await
+        .expect("clean shutdown");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "waited for the interval"
+    );
+    assert_eq!(store.appends(), 2);
+    assert_eq!(store.compactions(), 1);
+    assert_eq!(text_in(&store, "s").await, "one two");
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_during_outage_reports_unwritten() {
+    let (store, writer) = setup(config(100, 1_000, 400));
+    store.inner.set_failing(true);
+    writer.submit("o", Bytes::from(edit(&Doc::new(), "lost?")), None);
+    writer.submit("o", Bytes::from(edit(&Doc::new(), "lost?")), None);
+    let handle = writer.clone();
+    let err = writer
+        .shutdown(Duration::from_secs(2))
+        .await
+        .expect_err("the store never recovered");
+    match err {
+        StorageError::Unwritten {
+            pending,
+            last_error,
+        } => {
+            assert_eq!(pending, 2);
+            assert!(
+                matches!(*last_error, StorageError::Injected),
+                "{last_error:?}"
+            );
+        }
+        other => panic!("unexpected error {other:?}"),
+    }
+    assert!(store.appends() >= 2, "retried until the deadline");
+    assert_eq!(handle.pending(), 2, "unwritten updates are still counted");
+}

@@ -1,0 +1,62 @@
+// Awareness (presence) through plait: a state set by one client reaches the other, and is removed
+// there when its owner leaves - both when the owner says goodbye and when its socket just dies.
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { PlaitServer, uniqueDoc, waitUntil } from './lib/server.js'
+import { connectClient, waitSynced, closeClient } from './lib/clients.js'
+
+let server
+const open = new Set()
+
+before(async () => {
+  server = new PlaitServer()
+  await server.start()
+})
+after(async () => {
+  open.forEach(closeClient)
+  await server?.dispose()
+})
+
+const pair = async (prefix) => {
+  const doc = uniqueDoc(prefix)
+  const a = connectClient(server, doc)
+  const b = connectClient(server, doc)
+  open.add(a); open.add(b)
+  await Promise.all([waitSynced(a), waitSynced(b)])
+  return { a, b }
+}
+
+const remoteName = (observer, owner) =>
+  observer.provider.awareness.getStates().get(owner.doc.clientID)?.user?.name
+
+test('awareness state reaches the other client and is removed when its owner disconnects', async () => {
+  const { a, b } = await pair('awareness-leave')
+  a.provider.awareness.setLocalStateField('user', { name: 'Alice' })
+  await waitUntil(() => remoteName(b, a) === 'Alice', { timeoutMs: 5000, what: "B to see A's awareness" })
+
+  a.provider.awareness.setLocalStateField('user', { name: 'Alice (renamed)' })
+  await waitUntil(() => remoteName(b, a) === 'Alice (renamed)', { timeoutMs: 5000, what: 'B to see the update' })
+
+  const removed = new Promise((resolve) => {
+    b.provider.awareness.on('change', ({ removed }) => { if (removed.includes(a.doc.clientID)) resolve() })
+  })
+  closeClient(a); open.delete(a)
+  await waitUntil(() => !b.provider.awareness.getStates().has(a.doc.clientID),
+    { timeoutMs: 5000, what: "B to drop A's awareness state" })
+  await removed
+  assert.equal(b.provider.wsconnected, true)
+})
+
+test('awareness is removed by the server when a client socket dies without a goodbye', async () => {
+  const { a, b } = await pair('awareness-drop')
+  a.provider.awareness.setLocalStateField('user', { name: 'Bob' })
+  await waitUntil(() => remoteName(b, a) === 'Bob', { timeoutMs: 5000, what: "B to see A's awareness" })
+
+  // Cut A's TCP connection: A sends no "null" awareness, so only the server can tell B.
+  // (y-protocols would time the state out by itself only after 30 s; we allow 5 s.)
+  a.provider.shouldConnect = false
+  a.provider.ws.terminate()
+  await waitUntil(() => !b.provider.awareness.getStates().has(a.doc.clientID),
+    { timeoutMs: 5000, what: "B to drop A's awareness after A's socket died" })
+  closeClient(a); open.delete(a)
+})

@@ -1,0 +1,90 @@
+//! [`GatedStore`]: a `DocStore` whose `append` (the group commit) waits until the test opens a
+//! gate, and which counts what it committed, to observe the durable echo's ordering.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use plait_storage::error::StorageError;
+use plait_storage::store::{DocStats, DocStore, NewUpdate, Seq, StoredDoc};
+use tokio::sync::watch;
+
+/// Wraps a store; `append` blocks while the gate is closed. Everything else passes through.
+pub struct GatedStore<S: DocStore> {
+    inner: S,
+    /// `true` while appends may proceed.
+    gate: watch::Sender<bool>,
+    /// Appends that have started (entered the gate), committed or not.
+    appends_started: AtomicUsize,
+    /// Updates whose append transaction has returned successfully.
+    committed: AtomicUsize,
+}
+
+impl<S: DocStore> GatedStore<S> {
+    /// Wraps `inner` with the gate closed.
+    pub fn closed(inner: S) -> Self {
+        GatedStore {
+            inner,
+            gate: watch::Sender::new(false),
+            appends_started: AtomicUsize::new(0),
+            committed: AtomicUsize::new(0),
+        }
+    }
+
+    /// Lets waiting and future appends through.
+    pub fn open(&self) {
+        self.gate.send_replace(true);
+    }
+
+    /// Makes future appends wait again.
+    pub fn close(&self) {
+        self.gate.send_replace(false);
+    }
+
+    /// Appends that have been attempted so far.
+    pub fn appends_started(&self) -> usize {
+        self.appends_started.load(Ordering::SeqCst)
+    }
+
+    /// Updates committed so far. Incremented before `append` returns, hence before the writer can
+    /// report anything durable.
+    pub fn committed(&self) -> usize {
+        self.committed.load(Ordering::SeqCst)
+    }
+
+    /// The wrapped store.
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+}
+
+#[async_trait::async_trait]
+impl<S: DocStore> DocStore for GatedStore<S> {
+    async fn load(&self, doc: &str) -> Result<Option<StoredDoc>, StorageError> {
+        self.inner.load(doc).await
+    }
+    async fn append(&self, batch: &[NewUpdate]) -> Result<Vec<Seq>, StorageError> {
+        self.appends_started.fetch_add(1, Ordering::SeqCst);
+        let mut gate = self.gate.subscribe();
+        // The sender lives as long as `self`, so this only ends when the gate opens.
+        let _ = gate.wait_for(|open| *open).await;
+        let seqs = self.inner.append(batch).await?;
+        self.committed.fetch_add(batch.len(), Ordering::SeqCst);
+        Ok(seqs)
+    }
+    async fn compact(&self, doc: &str) -> Result<(), StorageError> {
+        self.inner.compact(doc).await
+    }
+    async fn stats(&self, doc: &str) -> Result<Option<DocStats>, StorageError> {
+        self.inner.stats(doc).await
+    }
+    async fn updates_after(
+        &self,
+        doc: &str,
+        after: Seq,
+        limit: u64,
+    ) -> Result<Vec<(Seq, Vec<u8>)>, StorageError> {
+        self.inner.updates_after(doc, after, limit).await
+    }
+    async fn ping(&self) -> Result<(), StorageError> {
+        self.inner.ping().await
+    }
+}

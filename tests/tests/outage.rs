@@ -1,0 +1,229 @@
+//! Database outages: the server keeps serving from memory, `/readyz` says not ready, and once
+//! the database is back everything pending is written. Also: a document whose load fails is
+//! refused (1013) rather than served empty.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, ensure, Result};
+use plait_protocol::codes;
+use plait_server::Config;
+use plait_storage::faulty::FaultyStore;
+use plait_storage::sea_store::SeaStore;
+use plait_storage::store::{DocStore, NewUpdate};
+use plait_tests::client::YClient;
+use plait_tests::db::{PgDatabase, SqliteFile};
+use plait_tests::proxy::TcpProxy;
+use plait_tests::raw::RawClient;
+use plait_tests::server::TestServer;
+use plait_tests::{eventually, http, ydoc, TIMEOUT};
+use yrs::Snapshot;
+
+/// Recovery waits include the writer's retry backoff (up to 5 s) and a pool reconnect.
+const RECOVERY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Waits until `/readyz` answers `status`.
+async fn wait_readyz(
+    server: &TestServer,
+    status: u16,
+    timeout: Duration,
+) -> Result<serde_json::Value> {
+    let addr = server.addr();
+    eventually(&format!("/readyz {status}"), timeout, || async move {
+        let r = http::get(addr, "/readyz").await?;
+        Ok((r.status == status).then(|| r.json().unwrap_or_default()))
+    })
+    .await
+}
+
+/// Waits until the server reports ready with nothing pending: every update is in SQL.
+async fn wait_all_written(server: &TestServer) -> Result<()> {
+    let addr = server.addr();
+    eventually(
+        "/readyz 200 with nothing pending",
+        RECOVERY_TIMEOUT,
+        || async move {
+            let r = http::get(addr, "/readyz").await?;
+            let pending = r.json().ok().and_then(|j| j["pending_updates"].as_u64());
+            Ok((r.status == 200 && pending == Some(0)).then_some(()))
+        },
+    )
+    .await
+}
+
+/// Both clients edit, and converge, until each holds the other's `round` edits.
+async fn edit_round(a: &YClient, b: &YClient, tag: &str) -> Result<Snapshot> {
+    for i in 0..10 {
+        a.push_text("text", &format!("[{tag}a{i}]"))?;
+        b.set_map("map", &format!("{tag}{i}"), "b")?;
+    }
+    let last_key = format!("{tag}9");
+    let last_chunk = format!("[{tag}a9]");
+    a.wait_until("b's round", TIMEOUT, |doc| {
+        ydoc::map(doc, "map").contains_key(&last_key)
+    })
+    .await?;
+    b.wait_until("a's round", TIMEOUT, |doc| {
+        ydoc::text(doc, "text").ends_with(&last_chunk)
+    })
+    .await?;
+    let snapshot = ydoc::snapshot(&a.doc());
+    b.wait_until("identical state", TIMEOUT, |doc| {
+        ydoc::snapshot(doc) == snapshot
+    })
+    .await?;
+    Ok(snapshot)
+}
+
+/// What the given store holds for `doc`, as a snapshot.
+async fn stored_snapshot(store: &dyn DocStore, doc: &str) -> Result<Snapshot> {
+    let Some(stored) = store.load(doc).await? else {
+        bail!("{doc} was never written")
+    };
+    Ok(ydoc::snapshot(&stored.into_doc(doc)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_outage_loses_nothing() -> Result<()> {
+    plait_tests::init_tracing();
+    let file = SqliteFile::new()?;
+    let store = Arc::new(FaultyStore::new(SeaStore::connect(&file.url()).await?));
+    let server = TestServer::start(Config::for_tests(file.url()), store.clone()).await?;
+    let url = server.ws_url("outage");
+    let a = YClient::connect(&url, 81).await?;
+    let b = YClient::connect(&url, 82).await?;
+    let before = edit_round(&a, &b, "before").await?;
+    wait_all_written(&server).await?;
+    ensure!(stored_snapshot(store.inner(), "outage").await? == before);
+
+    store.set_failing(true);
+    let during = edit_round(&a, &b, "during").await?;
+    let ready = wait_readyz(&server, 503, TIMEOUT).await?;
+    ensure!(
+        ready["pending_updates"].as_u64() > Some(0),
+        "nothing pending during the outage: {ready}"
+    );
+    // Still serving from memory: a new client gets the edits made during the outage.
+    let c = YClient::connect(&url, 83).await?;
+    ensure!(
+        ydoc::snapshot(&c.doc()) == during,
+        "a client joining during the outage misses edits"
+    );
+    let also_during = edit_round(&a, &c, "more").await?;
+    ensure!(
+        stored_snapshot(store.inner(), "outage").await? == before,
+        "written while failing?"
+    );
+
+    store.set_failing(false);
+    wait_all_written(&server).await?;
+    ensure!(
+        stored_snapshot(store.inner(), "outage").await? == also_during,
+        "the edits made during the outage were not all written once it ended"
+    );
+    drop((a, b, c));
+    server.stop().await?;
+
+    let server = TestServer::start_with_database(Config::for_tests(file.url())).await?;
+    let d = YClient::connect(&server.ws_url("outage"), 84).await?;
+    ensure!(
+        ydoc::snapshot(&d.doc()) == also_during,
+        "update lost across the outage and restart"
+    );
+    server.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_outage_through_a_cut_proxy_loses_nothing() -> Result<()> {
+    plait_tests::init_tracing();
+    let db = PgDatabase::create().await?;
+    let proxy = TcpProxy::start(db.server_addr()?).await?;
+    let config = Config::for_tests(db.url_via(proxy.addr())?);
+    let server = TestServer::start_with_database(config.clone()).await?;
+    let url = server.ws_url("pg-outage");
+    let a = YClient::connect(&url, 91).await?;
+    let b = YClient::connect(&url, 92).await?;
+    edit_round(&a, &b, "before").await?;
+    wait_all_written(&server).await?;
+
+    proxy.cut();
+    let during = edit_round(&a, &b, "during").await?;
+    wait_readyz(&server, 503, TIMEOUT).await?;
+    let c = YClient::connect(&url, 93).await?;
+    ensure!(ydoc::snapshot(&c.doc()) == during);
+    let last = edit_round(&a, &c, "more").await?;
+
+    proxy.restore();
+    wait_all_written(&server).await?;
+    drop((a, b, c));
+    server.stop().await?;
+
+    // Read the database directly, bypassing the proxy.
+    let direct = SeaStore::connect(&db.url()?).await?;
+    ensure!(
+        stored_snapshot(&direct, "pg-outage").await? == last,
+        "PostgreSQL is missing edits"
+    );
+    let server = TestServer::start_with_database(config).await?;
+    let d = YClient::connect(&server.ws_url("pg-outage"), 94).await?;
+    ensure!(
+        ydoc::snapshot(&d.doc()) == last,
+        "update lost across the outage and restart"
+    );
+    server.stop().await
+}
+
+/// A document that cannot be loaded is refused with 1013 before any sync message, and never
+/// served empty; once the database answers, its stored content is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_failure_refuses_with_try_again_later_then_recovers() -> Result<()> {
+    plait_tests::init_tracing();
+    let file = SqliteFile::new()?;
+    let inner = SeaStore::connect(&file.url()).await?;
+    let content = ydoc::text_update(7, "text", "stored before the outage");
+    inner
+        .append(&[NewUpdate {
+            doc: "stored".into(),
+            data: content.clone().into(),
+        }])
+        .await?;
+    let store = Arc::new(FaultyStore::new(inner));
+    store.set_failing(true);
+    let server = TestServer::start(Config::for_tests(file.url()), store.clone()).await?;
+
+    for _ in 0..2 {
+        let mut raw = RawClient::connect(&server.ws_url("stored")).await?;
+        let (code, frames) = raw.expect_close(TIMEOUT).await?;
+        ensure!(code == codes::TRY_AGAIN_LATER, "close code {code}");
+        ensure!(
+            frames.is_empty(),
+            "{} frames (step 1/2?) sent for an unloaded document",
+            frames.len()
+        );
+    }
+    let get = http::get(server.addr(), "/api/docs/stored/update").await?;
+    ensure!(
+        get.status == 503,
+        "GET during the outage: {} {}",
+        get.status,
+        get.text()
+    );
+    let post = http::post(
+        server.addr(),
+        "/api/docs/stored/update",
+        &ydoc::text_update(8, "text", "x"),
+    )
+    .await?;
+    ensure!(
+        post.status == 503,
+        "POST during the outage: {} {}",
+        post.status,
+        post.text()
+    );
+
+    store.set_failing(false);
+    let client = YClient::connect(&server.ws_url("stored"), 9).await?;
+    ensure!(ydoc::text(&client.doc(), "text") == "stored before the outage");
+    ensure!(ydoc::snapshot(&client.doc()) == ydoc::snapshot(&ydoc::doc_from_update(&content)?));
+    Ok(())
+}

@@ -1,0 +1,222 @@
+// Plait demo page: one Y.Doc per document name in the URL hash, synced with the Plait server over
+// y-websocket, cached in IndexedDB for offline work, with presence and a live view of what the
+// server has stored.
+import * as Y from 'yjs'
+import { WebsocketProvider } from 'y-websocket'
+import { IndexeddbPersistence } from 'y-indexeddb'
+import { createEditor, commands } from './editor.js'
+import { DurabilityTracker } from './durability.js'
+import { StoragePanel } from './storage-panel.js'
+import { renderPresence } from './presence.js'
+import { loadRecent, touchRecent, removeRecent } from './recent.js'
+import { loadUser, saveUser } from './user.js'
+import { randomDocName } from './names.js'
+import './style.css'
+
+const $ = (id) => document.getElementById(id)
+const WS_BASE = location.origin.replace(/^http/, 'ws') + '/ws'
+const MAX_NAME_BYTES = 255
+
+const user = loadUser()
+/** @type {null | {name: string, destroy: () => void}} */
+let session = null
+
+/** The document named by `#/d/{name}`, or null when the hash names none (or an invalid one). */
+function docFromHash () {
+  const m = /^#\/d\/(.+)$/.exec(location.hash)
+  if (!m) return null
+  let name
+  try {
+    name = decodeURIComponent(m[1])
+  } catch {
+    return null
+  }
+  // Same rules as the server's DocName, so we never open a socket the server must refuse.
+  const bytes = new TextEncoder().encode(name).length
+  // eslint-disable-next-line no-control-regex
+  if (bytes === 0 || bytes > MAX_NAME_BYTES || /[\u0000-\u001f\u007f-\u009f]/.test(name)) return null
+  return name
+}
+
+const hashFor = (name) => `#/d/${encodeURIComponent(name)}`
+
+function route () {
+  const name = docFromHash()
+  if (name === null) {
+    location.replace(hashFor(randomDocName()))
+    return
+  }
+  if (session && session.name === name) return
+  if (session) session.destroy()
+  session = openDocument(name)
+}
+
+function setPill (el, state, text) {
+  el.dataset.state = state
+  el.querySelector('span').textContent = text
+}
+
+function openDocument (name) {
+  const doc = new Y.Doc()
+  const local = new IndexeddbPersistence(`plait:${name}`, doc)
+  const provider = new WebsocketProvider(WS_BASE, encodeURIComponent(name), doc, {
+    // Every byte goes through the server, so two tabs of one browser show what two machines see.
+    disableBc: true
+  })
+  provider.awareness.setLocalStateField('user', { name: user.name, color: user.color })
+
+  $('doc-name').textContent = name
+  document.title = `${name} – Plait`
+  $('api-link').textContent = `GET /api/docs/${encodeURIComponent(name)}`
+  touchRecent(name)
+  renderRecent(name)
+
+  const connection = $('connection')
+  const saved = $('saved')
+  let status = 'connecting'
+
+  const renderSaved = () => {
+    if (status !== 'connected') setPill(saved, 'offline', 'offline – saved locally')
+    else if (tracker.state === 'saving') setPill(saved, 'saving', 'saving…')
+    else setPill(saved, 'saved', 'saved')
+  }
+  const tracker = new DurabilityTracker(doc, provider, renderSaved)
+  const panel = new StoragePanel({ name, doc, provider, tracker })
+
+  const onStatus = ({ status: s }) => {
+    status = s
+    if (s !== 'connected') tracker.resetHandshake()
+    const label = s === 'connected' ? 'connected' : s === 'connecting' ? 'connecting…' : 'offline'
+    setPill(connection, s === 'disconnected' ? 'offline' : s, label)
+    renderSaved()
+    panel.setConnected(s === 'connected')
+  }
+  provider.on('status', onStatus)
+  // y-websocket does not watch the network; without this a dead link shows "connected" until its
+  // 30 s message timeout. Going offline stops reconnect attempts; coming back resyncs at once.
+  const onOffline = () => provider.disconnect()
+  const onOnline = () => provider.connect()
+  window.addEventListener('offline', onOffline)
+  window.addEventListener('online', onOnline)
+  if (!navigator.onLine) provider.disconnect()
+
+  const onAwareness = () => renderPresence($('presence'), provider.awareness)
+  provider.awareness.on('change', onAwareness)
+  onAwareness()
+
+  const mount = $('editor')
+  mount.textContent = ''
+  const view = createEditor({
+    mount,
+    fragment: doc.getXmlFragment('prosemirror'),
+    awareness: provider.awareness,
+    onState: updateToolbar
+  })
+  currentView = view
+  renderSaved()
+
+  return {
+    name,
+    destroy () {
+      currentView = null
+      provider.off('status', onStatus)
+      window.removeEventListener('offline', onOffline)
+      window.removeEventListener('online', onOnline)
+      provider.awareness.off('change', onAwareness)
+      panel.destroy()
+      tracker.destroy()
+      view.destroy()
+      provider.destroy()
+      local.destroy()
+      doc.destroy()
+    },
+    setUser (u) {
+      provider.awareness.setLocalStateField('user', { name: u.name, color: u.color })
+    }
+  }
+}
+
+// --- toolbar -------------------------------------------------------------------------------------
+/** @type {import('prosemirror-view').EditorView | null} */
+let currentView = null
+
+function updateToolbar (state) {
+  for (const btn of $('toolbar').querySelectorAll('button[data-cmd]')) {
+    const cmd = commands[btn.dataset.cmd]
+    btn.classList.toggle('active', cmd.active(state))
+    // Undo/redo are always offered: their availability lives in the Yjs UndoManager.
+    if (btn.dataset.cmd !== 'undo' && btn.dataset.cmd !== 'redo') btn.disabled = !cmd.run(state)
+  }
+}
+
+$('toolbar').addEventListener('mousedown', (e) => {
+  // Keep the editor's selection: a click on the toolbar must not blur it.
+  if (e.target.closest('button')) e.preventDefault()
+})
+$('toolbar').addEventListener('click', (e) => {
+  const btn = e.target.closest('button[data-cmd]')
+  if (!btn || !currentView) return
+  commands[btn.dataset.cmd].run(currentView.state, currentView.dispatch, currentView)
+  currentView.focus()
+})
+
+// --- identity, documents -------------------------------------------------------------------------
+const nameInput = $('my-name')
+nameInput.value = user.name
+$('my-color').style.background = user.color
+nameInput.addEventListener('input', () => {
+  const name = nameInput.value.trim()
+  if (!name) return
+  user.name = name.slice(0, 40)
+  saveUser(user)
+  session?.setUser(user)
+})
+
+$('new-doc').addEventListener('click', () => {
+  location.hash = hashFor(randomDocName())
+})
+
+$('share').addEventListener('click', async () => {
+  const btn = $('share')
+  try {
+    await navigator.clipboard.writeText(location.href)
+    btn.textContent = 'Link copied'
+  } catch {
+    window.prompt('Copy this link to share the document', location.href)
+  }
+  setTimeout(() => { btn.textContent = 'Copy link' }, 1500)
+})
+
+function renderRecent (current) {
+  const list = $('recent')
+  list.textContent = ''
+  for (const entry of loadRecent()) {
+    const li = document.createElement('li')
+    const a = document.createElement('a')
+    a.href = hashFor(entry.name)
+    a.textContent = entry.name
+    if (entry.name === current) a.setAttribute('aria-current', 'page')
+    const when = document.createElement('span')
+    when.className = 'muted small'
+    when.textContent = new Date(entry.openedAt).toLocaleDateString(undefined, { month: 'short', day: 'numeric' })
+    const forget = document.createElement('button')
+    forget.type = 'button'
+    forget.className = 'forget'
+    forget.title = 'Remove from this list'
+    forget.textContent = '×'
+    forget.addEventListener('click', () => {
+      removeRecent(entry.name)
+      renderRecent(session?.name)
+    })
+    li.append(a, when, forget)
+    list.append(li)
+  }
+}
+
+window.addEventListener('hashchange', route)
+route()
+
+if ('serviceWorker' in navigator && window.isSecureContext && !import.meta.env.DEV) {
+  // Lets the page itself load while the network is down, so offline edits survive a reload.
+  navigator.serviceWorker.register('/sw.js').catch((err) => console.warn('plait: offline cache unavailable', err))
+}
