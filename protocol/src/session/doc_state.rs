@@ -41,8 +41,11 @@ impl DocState {
         &mut self.awareness
     }
 
-    /// Decodes and applies a v1 update. `Ok(false)` if the update carries nothing (no blocks and
-    /// an empty delete set, e.g. the `[0, 0]` a client sends when already in sync). Never panics.
+    /// Decodes and applies a v1 update. `Ok(false)` if the update changed nothing: it carries no
+    /// blocks and an empty delete set (the `[0, 0]` a client sends when already in sync), or
+    /// everything in it was already known (a reconnecting y-websocket client resends its whole
+    /// delete set in every step2). An update whose dependencies are missing is kept by yrs as
+    /// pending and counts as a change, so it is stored and relayed. Never panics.
     ///
     /// A decode failure leaves the document untouched. An apply failure is reported but yrs'
     /// apply is not transactional, so blocks integrated before the failure stay.
@@ -60,11 +63,15 @@ impl DocState {
                 .try_transact_mut()
                 .map_err(|e| format!("document is busy: {e}"))?;
             txn.apply_update(update)
-                .map_err(|e| format!("cannot be applied: {e}"))
+                .map_err(|e| format!("cannot be applied: {e}"))?;
+            Ok::<bool, String>(
+                !txn.insert_set().is_empty()
+                    || !txn.delete_set().is_empty()
+                    || txn.has_missing_updates(),
+            )
         })
         .map_err(invalid)?
-        .map_err(invalid)?;
-        Ok(true)
+        .map_err(invalid)
     }
 
     /// The whole document as one v1 update (for snapshots and new peers).
@@ -142,6 +149,42 @@ mod tests {
         assert_eq!(copy.apply_update(&state.encode_state()), Ok(true));
         let text = copy.doc().get_or_insert_text("text");
         assert_eq!(text.get_string(&copy.doc().transact()), "hello");
+    }
+
+    #[test]
+    fn known_update_is_reported_unchanged() {
+        let mut state = DocState::new(Doc::new());
+        let update = hello_update(7);
+        assert_eq!(state.apply_update(&update), Ok(true));
+        assert_eq!(state.apply_update(&update), Ok(false), "same blocks again");
+
+        // A delete set the document already applied (what a reconnecting client resends).
+        let doc = Doc::with_client_id(8);
+        let text = doc.get_or_insert_text("text");
+        doc.transact_mut()
+            .apply_update(Update::decode_v1(&update).unwrap())
+            .unwrap();
+        let before = doc.transact().state_vector();
+        text.remove_range(&mut doc.transact_mut(), 0, 2);
+        let deletion = doc.transact().encode_state_as_update_v1(&before);
+        assert_eq!(state.apply_update(&deletion), Ok(true));
+        assert_eq!(
+            state.apply_update(&deletion),
+            Ok(false),
+            "same deletion again"
+        );
+    }
+
+    #[test]
+    fn update_with_missing_dependencies_counts_as_change() {
+        let doc = Doc::with_client_id(9);
+        let text = doc.get_or_insert_text("text");
+        text.push(&mut doc.transact_mut(), "a");
+        let first = doc.transact().state_vector();
+        text.push(&mut doc.transact_mut(), "b");
+        let second = doc.transact().encode_state_as_update_v1(&first);
+        let mut state = DocState::new(Doc::new());
+        assert_eq!(state.apply_update(&second), Ok(true));
     }
 
     #[test]
