@@ -47,17 +47,29 @@ pub enum ProtocolError {
     /// A sync step1 state vector is malformed.
     #[error("invalid state vector: {0}")]
     InvalidStateVector(String),
+    /// Applying the update would grow the document past its size limit; it was not applied.
+    #[error("update of {update} bytes would grow the document ({size} bytes) past its {limit}-byte limit")]
+    DocumentTooLarge {
+        update: usize,
+        size: usize,
+        limit: usize,
+    },
+    /// One connection tried to hold more awareness states than allowed.
+    #[error("a connection may hold at most {limit} awareness states")]
+    TooManyAwarenessStates { limit: usize },
 }
 
 impl ProtocolError {
     /// The WebSocket close code the server should send for this error.
     pub fn close_code(&self) -> u16 {
         match self {
-            ProtocolError::TooLarge { .. } => codes::MESSAGE_TOO_BIG,
+            ProtocolError::TooLarge { .. } => codes::MESSAGE_TOO_LARGE,
+            ProtocolError::DocumentTooLarge { .. } => codes::DOCUMENT_TOO_LARGE,
             ProtocolError::InvalidUpdate(_)
             | ProtocolError::InvalidAwareness(_)
             | ProtocolError::InvalidStateVector(_)
-            | ProtocolError::InvalidClientId(_) => codes::INVALID_PAYLOAD,
+            | ProtocolError::InvalidClientId(_)
+            | ProtocolError::TooManyAwarenessStates { .. } => codes::INVALID_PAYLOAD,
             ProtocolError::Empty
             | ProtocolError::Truncated
             | ProtocolError::LengthOverflow { .. }
@@ -76,8 +88,17 @@ mod tests {
     fn close_codes_follow_the_contract() {
         assert_eq!(
             ProtocolError::TooLarge { size: 2, limit: 1 }.close_code(),
-            codes::MESSAGE_TOO_BIG
+            codes::MESSAGE_TOO_LARGE
         );
+        let too_big = ProtocolError::DocumentTooLarge {
+            update: 1,
+            size: 2,
+            limit: 2,
+        };
+        assert_eq!(too_big.close_code(), codes::DOCUMENT_TOO_LARGE);
+        // Size refusals are permanent: resending the same bytes cannot succeed.
+        assert!(codes::is_permanent(too_big.close_code()));
+        assert!(!codes::is_permanent(ProtocolError::Truncated.close_code()));
         for e in [
             ProtocolError::InvalidUpdate("x".into()),
             ProtocolError::InvalidAwareness("x".into()),

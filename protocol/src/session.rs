@@ -105,12 +105,27 @@ pub fn handle(
     }
 }
 
+/// How many awareness states one connection may hold. A browser tab holds one; the bound keeps a
+/// hostile connection from filling every peer's presence list (and the server's memory) with
+/// thousands of fake users in a single message.
+pub const MAX_AWARENESS_STATES_PER_CONNECTION: usize = 16;
+
 fn handle_awareness(
     state: &mut DocState,
     session: &mut Session,
     update: AwarenessUpdate,
 ) -> Result<Vec<Outgoing>, ProtocolError> {
     let invalid = ProtocolError::InvalidAwareness;
+    let introduced = update
+        .clients
+        .iter()
+        .filter(|(id, entry)| &*entry.json != "null" && !session.clients.contains(id))
+        .count();
+    if session.clients.len() + introduced > MAX_AWARENESS_STATES_PER_CONNECTION {
+        return Err(ProtocolError::TooManyAwarenessStates {
+            limit: MAX_AWARENESS_STATES_PER_CONNECTION,
+        });
+    }
     let summary = guard(|| state.awareness_mut().apply_update_summary(update))
         .map_err(invalid)?
         .map_err(|e| invalid(e.to_string()))?;

@@ -280,3 +280,61 @@ fn auth_is_ignored_and_custom_is_unknown() {
         Err(ProtocolError::UnknownType(9))
     );
 }
+
+#[test]
+fn one_connection_cannot_flood_awareness_with_fake_users() {
+    use plait_protocol::session::MAX_AWARENESS_STATES_PER_CONNECTION;
+    use std::collections::HashMap;
+    use yrs::sync::awareness::AwarenessUpdateEntry;
+    use yrs::sync::AwarenessUpdate;
+
+    let mut state = DocState::new(Doc::new());
+    let mut session = Session::new(false);
+    let clients: HashMap<_, _> = (1..=(MAX_AWARENESS_STATES_PER_CONNECTION as u64 + 1))
+        .map(|id| {
+            let entry = AwarenessUpdateEntry {
+                clock: 1,
+                json: r#"{"user":{"name":"x"}}"#.into(),
+            };
+            (ClientID::new(id), entry)
+        })
+        .collect();
+    let result = handle(
+        &mut state,
+        &mut session,
+        Message::Awareness(AwarenessUpdate { clients }),
+    );
+    assert_eq!(
+        result,
+        Err(ProtocolError::TooManyAwarenessStates {
+            limit: MAX_AWARENESS_STATES_PER_CONNECTION
+        })
+    );
+    assert_eq!(state.awareness().iter().count(), 0, "nothing was applied");
+}
+
+#[test]
+fn update_past_the_document_size_limit_is_refused_and_changes_nothing() {
+    let mut state = DocState::with_max_size(Doc::new(), 200);
+    let writer = Doc::with_client_id(42);
+    let text = writer.get_or_insert_text("text");
+    let small = {
+        let mut txn = writer.transact_mut();
+        text.push(&mut txn, "hello");
+        txn.encode_update_v1()
+    };
+    assert_eq!(state.apply_update(&small), Ok(true));
+    let big = {
+        let mut txn = writer.transact_mut();
+        text.push(&mut txn, &"x".repeat(500));
+        txn.encode_update_v1()
+    };
+    let before = state.encode_state();
+    assert!(matches!(
+        state.apply_update(&big),
+        Err(ProtocolError::DocumentTooLarge { limit: 200, .. })
+    ));
+    assert_eq!(state.encode_state(), before, "the document stays as it was");
+    let read = state.doc().get_or_insert_text("text");
+    assert_eq!(read.get_string(&state.doc().transact()), "hello");
+}

@@ -4,7 +4,9 @@
 //! The socket is split in two halves so that a client that stops reading (its TCP window full)
 //! blocks only its own writer half; the reader half, the keepalive and the close signal go on.
 
-use std::time::Duration;
+use std::net::IpAddr;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime};
 
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
 use bytes::Bytes;
@@ -13,24 +15,49 @@ use plait_protocol::codes;
 use plait_protocol::frame::{decode_frame, Limits};
 use plait_protocol::name::DocName;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::document::{truncate_reason, CloseReason, Command, ConnLink};
 use crate::error::LoadError;
+use crate::rate::TokenBucket;
+use crate::registry::Attached;
 use crate::state::AppState;
 
 /// How many times a connection looks its document up again when the document unloaded between
 /// the lookup and the join.
 const JOIN_ATTEMPTS: usize = 3;
 
+/// What the upgrade handler decided about this connection.
+#[derive(Debug, Clone)]
+pub struct ConnParams {
+    /// Read-only connections receive everything; their updates are dropped.
+    pub read_only: bool,
+    /// When the access token expires (authentication on); the connection is closed then.
+    pub expires_at: Option<SystemTime>,
+    /// For the penalty box.
+    pub peer: IpAddr,
+}
+
+/// Counts the connection in `AppState::connections` for as long as it lives.
+struct Counted<'a>(&'a AppState);
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Serves one upgraded WebSocket until either side closes it.
-pub async fn serve(socket: WebSocket, state: AppState, name: DocName, read_only: bool) {
+pub async fn serve(socket: WebSocket, state: AppState, name: DocName, params: ConnParams) {
+    state.connections.fetch_add(1, Ordering::AcqRel);
+    let _counted = Counted(&state);
     let (mut sink, mut stream) = socket.split();
     let (outbound_tx, mut outbound_rx) = mpsc::channel::<Bytes>(state.config.outbound_queue);
     let (close_tx, mut close_rx) = mpsc::channel::<CloseReason>(1);
 
-    let joined = join(&state, &name, &outbound_tx, &close_tx, read_only).await;
+    let joined = join(&state, &name, &outbound_tx, &close_tx, params.read_only).await;
     let (attached, conn_id) = match joined {
         Ok(joined) => joined,
         Err(error) => {
@@ -50,21 +77,31 @@ pub async fn serve(socket: WebSocket, state: AppState, name: DocName, read_only:
     };
     // Only the document task keeps senders now, so the writer half ends when it drops us.
     drop(outbound_tx);
-    debug!(conn_id, "connected");
+    debug!(conn_id, read_only = params.read_only, "connected");
 
     let done = CancellationToken::new();
     let ping_interval = state.config.ping_interval;
+    let expires_at = params.expires_at.map(deadline_from);
     let writer_done = done.clone();
     let shutdown = state.shutdown.clone();
+    let penalties = state.penalties.clone();
+    let (peer, doc) = (params.peer, name.to_string());
     let writer = tokio::spawn(async move {
-        let mut ping =
-            tokio::time::interval_at(tokio::time::Instant::now() + ping_interval, ping_interval);
+        let mut ping = tokio::time::interval_at(Instant::now() + ping_interval, ping_interval);
+        let expiry = async {
+            match expires_at {
+                Some(deadline) => tokio::time::sleep_until(deadline).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(expiry);
         let close = loop {
             tokio::select! {
                 biased;
                 reason = close_rx.recv() => break reason,
                 _ = shutdown.cancelled() => break Some(CloseReason::new(codes::GOING_AWAY, "server shutting down")),
                 _ = writer_done.cancelled() => break None,
+                _ = &mut expiry => break Some(CloseReason::new(codes::UNAUTHORIZED, "access token expired")),
                 frame = outbound_rx.recv() => match frame {
                     Some(frame) => {
                         if sink.send(WsMessage::Binary(frame)).await.is_err() {
@@ -82,6 +119,12 @@ pub async fn serve(socket: WebSocket, state: AppState, name: DocName, read_only:
         };
         if let Some(CloseReason { code, reason }) = close {
             debug!(code, %reason, "closing connection");
+            if matches!(
+                code,
+                codes::MESSAGE_TOO_LARGE | codes::DOCUMENT_TOO_LARGE | codes::RATE_LIMITED
+            ) {
+                penalties.strike(peer, &doc);
+            }
             // Bounded: a peer that never reads must not keep this task alive.
             let frame = WsMessage::Close(Some(CloseFrame {
                 code,
@@ -93,72 +136,111 @@ pub async fn serve(socket: WebSocket, state: AppState, name: DocName, read_only:
         writer_done.cancel();
     });
 
-    let limits = Limits {
-        max_message_size: state.config.max_message_size,
-    };
-    let silence_limit = ping_interval * 2;
-    loop {
-        let next = tokio::select! {
-            _ = done.cancelled() => break,
-            next = tokio::time::timeout(silence_limit, stream.next()) => next,
-        };
-        let reason = match next {
-            Err(_) => Some(CloseReason::new(
-                codes::IDLE_TIMEOUT,
-                "no message or pong within the keepalive window",
-            )),
-            Ok(None) | Ok(Some(Ok(WsMessage::Close(_)))) => None,
-            Ok(Some(Ok(WsMessage::Binary(data)))) => match decode_frame(&data, &limits) {
-                Ok(messages) if messages.is_empty() => continue,
-                Ok(messages) => {
-                    let command = Command::Messages { conn_id, messages };
-                    if attached.handle.send(command).await.is_err() {
-                        Some(CloseReason::new(codes::GOING_AWAY, "document closed"))
-                    } else {
-                        continue;
-                    }
-                }
-                Err(error) => {
-                    info!(conn_id, %error, len = data.len(), "malformed frame; closing connection");
-                    Some(CloseReason::new(
-                        error.close_code(),
-                        truncate_reason(&error.to_string()),
-                    ))
-                }
-            },
-            Ok(Some(Ok(WsMessage::Text(_)))) => {
-                info!(conn_id, "text frame; closing connection");
-                Some(CloseReason::new(
-                    codes::UNSUPPORTED_DATA,
-                    "text frames are not part of the y-websocket protocol",
-                ))
-            }
-            Ok(Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_)))) => continue,
-            Ok(Some(Err(error))) => {
-                let text = error.to_string();
-                info!(conn_id, error = %text, "websocket error; closing connection");
-                let code = if text.contains("too long")
-                    || text.contains("Space limit")
-                    || text.contains("size")
-                {
-                    codes::MESSAGE_TOO_BIG
-                } else {
-                    codes::PROTOCOL_ERROR
-                };
-                Some(CloseReason::new(code, truncate_reason(&text)))
-            }
-        };
-        if let Some(reason) = reason {
-            let _ = close_tx.try_send(reason);
-        }
-        break;
+    let reason = read_loop(&state, &mut stream, &attached, conn_id, &done).await;
+    if let Some(reason) = reason {
+        let _ = close_tx.try_send(reason);
     }
     let _ = attached.handle.send(Command::Leave { conn_id }).await;
-    done.cancel();
+    // Let the writer send the close frame (bounded inside), then stop it.
+    if tokio::time::timeout(Duration::from_secs(6), done.cancelled())
+        .await
+        .is_err()
+    {
+        done.cancel();
+    }
     if writer.await.is_err() {
         warn!(conn_id, "connection writer task failed");
     }
     debug!(conn_id, "disconnected");
+}
+
+/// Reads frames until the connection ends; returns why the server closes it, if it does.
+async fn read_loop(
+    state: &AppState,
+    stream: &mut futures_util::stream::SplitStream<WebSocket>,
+    attached: &Attached,
+    conn_id: u64,
+    done: &CancellationToken,
+) -> Option<CloseReason> {
+    let limits = Limits {
+        max_message_size: state.config.max_message_size,
+    };
+    let mut bucket = TokenBucket::new(state.config.message_rate, state.config.message_burst);
+    // Until the client has said something, the shorter handshake timeout applies: a client that
+    // upgrades and never speaks does not hold a connection for the whole idle timeout.
+    let mut silence_limit = state.config.handshake_timeout;
+    let mut silence_code = codes::HANDSHAKE_TIMEOUT;
+    loop {
+        let next = tokio::select! {
+            _ = done.cancelled() => return None,
+            next = tokio::time::timeout(silence_limit, stream.next()) => next,
+        };
+        let message = match next {
+            Err(_) => {
+                return Some(CloseReason::new(
+                    silence_code,
+                    "no message within the timeout",
+                ));
+            }
+            Ok(None) | Ok(Some(Ok(WsMessage::Close(_)))) => return None,
+            Ok(Some(Ok(message))) => message,
+            Ok(Some(Err(error))) => {
+                let text = error.to_string();
+                info!(conn_id, error = %text, "websocket error; closing connection");
+                let code = if text.contains("too long") || text.contains("Space limit") {
+                    codes::MESSAGE_TOO_LARGE
+                } else {
+                    codes::PROTOCOL_ERROR
+                };
+                return Some(CloseReason::new(code, truncate_reason(&text)));
+            }
+        };
+        silence_limit = state.config.idle_timeout;
+        silence_code = codes::IDLE_TIMEOUT;
+        let data = match message {
+            WsMessage::Binary(data) => data,
+            WsMessage::Ping(_) | WsMessage::Pong(_) => continue,
+            WsMessage::Text(_) => {
+                info!(conn_id, "text frame; closing connection");
+                return Some(CloseReason::new(
+                    codes::UNSUPPORTED_DATA,
+                    "text frames are not part of the y-websocket protocol",
+                ));
+            }
+            WsMessage::Close(_) => return None,
+        };
+        if !bucket.take(Instant::now()) {
+            warn!(conn_id, "message rate limit exceeded; closing connection");
+            return Some(CloseReason::new(
+                codes::RATE_LIMITED,
+                "message rate limit exceeded",
+            ));
+        }
+        match decode_frame(&data, &limits) {
+            Ok(messages) if messages.is_empty() => {}
+            Ok(messages) => {
+                let command = Command::Messages { conn_id, messages };
+                if attached.handle.send(command).await.is_err() {
+                    return Some(CloseReason::new(codes::GOING_AWAY, "document closed"));
+                }
+            }
+            Err(error) => {
+                info!(conn_id, %error, len = data.len(), "malformed frame; closing connection");
+                return Some(CloseReason::new(
+                    error.close_code(),
+                    truncate_reason(&error.to_string()),
+                ));
+            }
+        }
+    }
+}
+
+/// A wall-clock expiry as a tokio deadline (already past: now).
+fn deadline_from(at: SystemTime) -> Instant {
+    let left = at
+        .duration_since(SystemTime::now())
+        .unwrap_or(Duration::ZERO);
+    Instant::now() + left
 }
 
 /// Attaches to the document and joins its task, looking it up again if it unloaded meanwhile.
@@ -168,7 +250,7 @@ async fn join(
     outbound: &mpsc::Sender<Bytes>,
     close: &mpsc::Sender<CloseReason>,
     read_only: bool,
-) -> Result<(crate::registry::Attached, u64), LoadError> {
+) -> Result<(Attached, u64), LoadError> {
     for _ in 0..JOIN_ATTEMPTS {
         let attached = state.registry.attach(name).await?;
         let link = ConnLink {

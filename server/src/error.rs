@@ -8,6 +8,8 @@ use plait_protocol::error::ProtocolError;
 use plait_protocol::name::NameError;
 use plait_storage::error::StorageError;
 
+use crate::auth::AuthError;
+
 /// Why the server could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -15,6 +17,8 @@ pub enum ServerError {
     Storage(#[from] StorageError),
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
+    #[error("configuration: {0}")]
+    Config(String),
 }
 
 /// Why a document could not be handed to a connection or request.
@@ -41,12 +45,35 @@ pub enum AppError {
     Unavailable(#[from] LoadError),
     #[error("storage error")]
     Storage(#[from] StorageError),
+    #[error("{}", .0.reason())]
+    Auth(#[from] AuthError),
+    #[error("origin not allowed")]
+    OriginNotAllowed,
+    #[error("{0}")]
+    TooManyConnections(&'static str),
+    #[error("reconnecting too soon after a refused update; retry in {0} s")]
+    Penalized(u64),
 }
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = match &self {
+            AppError::BadUpdate(ProtocolError::DocumentTooLarge { .. }) => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             AppError::BadName(_) | AppError::BadUpdate(_) => StatusCode::BAD_REQUEST,
+            AppError::Auth(e) => {
+                // Never the token itself: only why it was refused.
+                tracing::info!(reason = e.reason(), "request refused");
+                e.status()
+            }
+            AppError::OriginNotAllowed => StatusCode::FORBIDDEN,
+            AppError::TooManyConnections(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Penalized(seconds) => {
+                let body = Json(serde_json::json!({ "error": self.to_string() }));
+                let retry = [(axum::http::header::RETRY_AFTER, seconds.to_string())];
+                return (StatusCode::TOO_MANY_REQUESTS, retry, body).into_response();
+            }
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Storage(e) => {

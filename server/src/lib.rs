@@ -3,6 +3,10 @@
 //! # Layout
 //! - [`config`]: command line / environment configuration.
 //! - `routes`: thin HTTP and WebSocket-upgrade handlers.
+//! - `accept`: the accept loop (TCP_NODELAY, header read timeout, peer address).
+//! - `auth`: access tokens (JWT) and the origin check.
+//! - `rate`: the per-connection message rate limit (token bucket).
+//! - `penalty`: refuses quick reconnects after a permanent (44xx) refusal.
 //! - `connection`: one WebSocket connection (read, decode, hand over, write).
 //! - `document`: the task that owns one live document and its connections.
 //! - `registry`: name -> live document, loading each once.
@@ -11,10 +15,14 @@
 //! - `error`: [`ServerError`] and the HTTP `AppError`.
 //! - `web_demo`: the demo front-end, embedded at build time by `build.rs`.
 
+mod accept;
+pub mod auth;
 pub mod config;
 mod connection;
 mod document;
 pub mod error;
+mod penalty;
+mod rate;
 mod registry;
 mod routes;
 pub mod shutdown;
@@ -26,7 +34,6 @@ use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use axum::Router;
 use plait_storage::sea_store::SeaStore;
 use plait_storage::store::DocStore;
@@ -34,7 +41,9 @@ use plait_storage::writer::{Writer, WriterConfig};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
-use tracing::{error, info, warn};
+use tracing::{error, info};
+
+use crate::auth::Authenticator;
 
 pub use config::Config;
 pub use error::ServerError;
@@ -77,6 +86,10 @@ pub async fn run_with_store(
     store: Arc<dyn DocStore>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    let auth = config
+        .auth_secret()
+        .map_err(|e| ServerError::Config(e.to_string()))?
+        .map(|secret| Authenticator::new(&secret));
     let writer = Writer::spawn(
         store.clone(),
         WriterConfig {
@@ -86,25 +99,18 @@ pub async fn run_with_store(
         },
     );
     let shutdown_timeout = config.shutdown_timeout;
+    let header_read_timeout = config.handshake_timeout;
     let token = CancellationToken::new();
-    let state = AppState::new(config, store, writer.clone(), token.clone());
+    let state = AppState::new(config, store, writer.clone(), auth, token.clone());
     let router = app(state.clone());
     info!(addr = ?listener.local_addr().ok(), "serving");
-    // Without TCP_NODELAY, Nagle plus delayed ACKs add ~17 ms to small frames.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            warn!(error = %e, "could not set TCP_NODELAY");
-        }
-    });
     let signal = token.clone();
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            info!("shutting down: closing connections and flushing documents");
-            signal.cancel();
-        })
-        .await?;
-    token.cancel();
+    tokio::spawn(async move {
+        shutdown.await;
+        info!("shutting down: closing connections and flushing documents");
+        signal.cancel();
+    });
+    accept::serve(listener, router, header_read_timeout, token.clone()).await;
     for name in state.registry.live_names() {
         writer.request_compaction(name.as_str());
     }

@@ -17,6 +17,7 @@ use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use crate::config::Config;
 use crate::document::{self, DocContext, DocHandle};
 use crate::error::LoadError;
 
@@ -29,9 +30,16 @@ pub struct Registry {
     store: Arc<dyn DocStore>,
     writer: Writer,
     idle_unload: Duration,
+    /// Capacity of each document task's command queue.
     queue: usize,
+    /// `--max-doc-size`: growth past it is refused by the protocol layer.
+    max_doc_size: usize,
     shutdown: CancellationToken,
 }
+
+/// Commands queued per document task before senders wait: enough to absorb a burst from many
+/// connections, small enough that a flood pushes back on the sockets producing it.
+const DOC_QUEUE: usize = 1024;
 
 /// A document handle the caller has attached to; detaches on drop so the document can unload.
 pub struct Attached {
@@ -48,16 +56,16 @@ impl Registry {
     pub fn new(
         store: Arc<dyn DocStore>,
         writer: Writer,
-        idle_unload: Duration,
-        queue: usize,
+        config: &Config,
         shutdown: CancellationToken,
     ) -> Arc<Self> {
         Arc::new(Registry {
             docs: DashMap::new(),
             store,
             writer,
-            idle_unload,
-            queue,
+            idle_unload: config.idle_unload,
+            queue: DOC_QUEUE,
+            max_doc_size: config.max_doc_size,
             shutdown,
         })
     }
@@ -66,6 +74,12 @@ impl Registry {
     pub fn live(&self, name: &DocName) -> Option<DocHandle> {
         let slot = self.docs.get(name).map(|slot| slot.value().clone())?;
         slot.get().cloned()
+    }
+
+    /// Connections attached to `name` right now (0 if it is not loaded).
+    pub fn attached(&self, name: &DocName) -> usize {
+        self.live(name)
+            .map_or(0, |handle| handle.attached.load(Ordering::Acquire))
     }
 
     /// Names of the documents in memory.
@@ -139,6 +153,7 @@ impl Registry {
                     .is_some()
             }),
         };
-        Ok(document::spawn(DocState::new(doc), ctx, self.queue))
+        let state = DocState::with_max_size(doc, self.max_doc_size);
+        Ok(document::spawn(state, ctx, self.queue))
     }
 }

@@ -1,20 +1,23 @@
 //! HTTP handlers: the WebSocket upgrade, health probes and the document API. Handlers stay thin:
 //! they validate input and call the registry, the store or the connection module.
 
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{Path, State};
-use axum::http::{header, StatusCode};
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use plait_protocol::name::DocName;
 use serde_json::json;
-use tracing::{info_span, Instrument};
+use tracing::{info, info_span, Instrument};
 
-use crate::connection;
+use crate::auth::{origin_allowed, token_from_request, Access, AuthError};
+use crate::connection::{self, ConnParams};
 use crate::document::PostOutcome;
 use crate::error::{AppError, LoadError};
 use crate::state::AppState;
@@ -26,27 +29,85 @@ fn doc_name(raw: &str) -> Result<DocName, AppError> {
     Ok(DocName::parse(raw)?)
 }
 
-/// `GET /ws/{doc}`: the y-websocket endpoint.
+/// `GET /ws/{doc}`: the y-websocket endpoint. Everything that can be refused is refused here,
+/// before the upgrade, with an HTTP status and a reason: a refused upgrade also makes stock
+/// providers back off, which a closed WebSocket does not always do.
 pub async fn websocket(
     State(state): State<AppState>,
     Path(raw): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    uri: Uri,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, AppError> {
     // The name is checked first so a bad name gets its reason even from a plain HTTP client.
     let name = doc_name(&raw)?;
+    if !origin_allowed(&state.config.allowed_origins, &headers) {
+        info!(doc = %name, origin = ?headers.get(header::ORIGIN), "websocket origin refused");
+        return Err(AppError::OriginNotAllowed);
+    }
+    let access = authorize(&state, &headers, &uri, &name)?;
+    if let Some(wait) = state.penalties.remaining(peer.ip(), name.as_str()) {
+        return Err(AppError::Penalized(wait.as_secs().max(1)));
+    }
+    if state.connections.load(Ordering::Acquire) >= state.config.max_connections {
+        return Err(AppError::TooManyConnections(
+            "server connection limit reached; retry later",
+        ));
+    }
+    if state.registry.attached(&name) >= state.config.max_connections_per_doc {
+        return Err(AppError::TooManyConnections(
+            "document connection limit reached; retry later",
+        ));
+    }
     let ws = match ws {
         Ok(ws) => ws,
         Err(rejection) => return Ok(rejection.into_response()),
     };
-    // One frame above the limit is read and then refused with 1009 by the connection.
+    let params = ConnParams {
+        read_only: access.as_ref().is_some_and(|a| !a.mode.can_write()),
+        expires_at: access.map(|a| a.expires_at),
+        peer: peer.ip(),
+    };
+    // One frame above the limit is refused with 4413 by the connection.
     let limit = state.config.max_message_size;
     Ok(ws
         .max_message_size(limit)
         .max_frame_size(limit)
         .on_upgrade(move |socket| {
-            let span = info_span!("conn", doc = %name);
-            connection::serve(socket, state, name, false).instrument(span)
+            let span = info_span!("conn", doc = %name, peer = %peer);
+            connection::serve(socket, state, name, params).instrument(span)
         }))
+}
+
+/// Checks the request's token when authentication is on. `Ok(None)`: authentication is off.
+fn authorize(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: &Uri,
+    name: &DocName,
+) -> Result<Option<Access>, AppError> {
+    let Some(auth) = &state.auth else {
+        return Ok(None);
+    };
+    let token = token_from_request(headers, uri.query()).ok_or(AuthError::Missing)?;
+    let access = auth.verify(&token, name.as_str()).inspect_err(|e| {
+        info!(doc = %name, reason = e.reason(), "access refused");
+    })?;
+    Ok(Some(access))
+}
+
+/// Like [`authorize`], for an HTTP request that changes the document.
+fn authorize_write(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: &Uri,
+    name: &DocName,
+) -> Result<(), AppError> {
+    if let Some(access) = authorize(state, headers, uri, name)? {
+        access.require_write(name.as_str())?;
+    }
+    Ok(())
 }
 
 /// `GET /healthz`: the process is up and serving.
@@ -109,9 +170,12 @@ async fn stored_state(state: &AppState, name: &DocName) -> Result<Option<Vec<u8>
 pub async fn post_update(
     State(state): State<AppState>,
     Path(raw): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
     body: Bytes,
 ) -> Result<Response, AppError> {
     let name = doc_name(&raw)?;
+    authorize_write(&state, &headers, &uri, &name)?;
     let attached = state.registry.attach(&name).await?;
     let outcome = attached
         .handle

@@ -1,12 +1,15 @@
 //! The application state every handler shares, in one struct.
 
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
 use plait_storage::store::DocStore;
 use plait_storage::writer::Writer;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::Authenticator;
 use crate::config::Config;
+use crate::penalty::PenaltyBox;
 use crate::registry::Registry;
 
 /// Shared by all handlers; cheap to clone (everything inside is reference-counted).
@@ -18,6 +21,12 @@ pub struct AppState {
     pub writer: Writer,
     /// Cancelled when the server begins to shut down: connections close, documents stop.
     pub shutdown: CancellationToken,
+    /// Verifies access tokens; `None` when authentication is off (local use).
+    pub auth: Option<Authenticator>,
+    /// Open WebSocket connections, for `--max-connections`.
+    pub connections: Arc<AtomicUsize>,
+    /// Peers recently closed for size or rate, refused at the upgrade for a while.
+    pub penalties: Arc<PenaltyBox>,
 }
 
 impl AppState {
@@ -26,21 +35,19 @@ impl AppState {
         config: Config,
         store: Arc<dyn DocStore>,
         writer: Writer,
+        auth: Option<Authenticator>,
         shutdown: CancellationToken,
     ) -> Self {
-        let registry = Registry::new(
-            store.clone(),
-            writer.clone(),
-            config.idle_unload,
-            1024,
-            shutdown.clone(),
-        );
+        let registry = Registry::new(store.clone(), writer.clone(), &config, shutdown.clone());
         AppState {
             config: Arc::new(config),
             registry,
             store,
             writer,
             shutdown,
+            auth,
+            connections: Arc::new(AtomicUsize::new(0)),
+            penalties: Arc::new(PenaltyBox::default()),
         }
     }
 }

@@ -126,7 +126,38 @@ export async function openPage (context, url) {
 export const docUrl = (server, name) => `${server.url}/#/d/${encodeURIComponent(name)}`
 export const uniqueDoc = (label) => `${label}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`
 
-export const text = (page) => page.locator('.ProseMirror').innerText()
+/**
+ * The document's text as the editor shows it, one line per block. Remote carets are left out:
+ * y-prosemirror draws them as widgets inside the text (the peer's name and two word joiners), so
+ * `innerText` would mix presence into content and two converged pages would compare unequal
+ * whenever either one shows the other's caret.
+ */
+export const text = (page) => page.locator('.ProseMirror').evaluate((root) => {
+  const BLOCK = new Set(['P', 'H1', 'H2', 'H3', 'H4', 'H5', 'H6', 'PRE', 'LI', 'BLOCKQUOTE', 'UL', 'OL'])
+  const lines = []
+  let line = ''
+  const walk = (node) => {
+    for (const child of node.childNodes) {
+      if (child.nodeType === Node.TEXT_NODE) {
+        line += child.data
+      } else if (child.nodeType === Node.ELEMENT_NODE) {
+        if (child.classList.contains('ProseMirror-yjs-cursor')) continue
+        if (child.tagName === 'BR') {
+          // ProseMirror's trailing break only keeps an empty block open; a hard break is content.
+          if (!child.classList.contains('ProseMirror-trailingBreak')) line += '\n'
+          continue
+        }
+        const block = BLOCK.has(child.tagName)
+        if (block && line) { lines.push(line); line = '' }
+        walk(child)
+        if (block && line) { lines.push(line); line = '' }
+      }
+    }
+  }
+  walk(root)
+  if (line) lines.push(line)
+  return lines.join('\n')
+})
 export const pill = (page, id) => page.locator(`[data-testid="${id}"]`).getAttribute('data-state')
 
 export async function waitConnected (page) {

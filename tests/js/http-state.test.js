@@ -40,6 +40,8 @@ test('the stored state fetched over HTTP decodes into the clients\' document', a
   const p = new Y.XmlElement('p')
   p.insert(0, [new Y.XmlText('para')])
   ta.xml.insert(0, [p])
+  // B deletes a character A wrote, once it has it
+  await waitUntil(() => tb.text.length > 0, { what: "A's text to reach B" })
   tb.text.delete(0, 1)
   await waitConverged([a.doc, b.doc])
   const expected = encodedContentOf(a.doc)

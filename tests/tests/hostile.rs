@@ -183,7 +183,7 @@ async fn frame_over_the_size_limit_closes_with_message_too_big() -> Result<()> {
     // A well-formed update frame, just too large.
     let big = ydoc::text_update(11, "text", &"x".repeat(MAX_MESSAGE * 2));
     let attacks = vec![Attack::Binary(plait_tests::raw::update_frame(&big))];
-    survive(attacks, &[codes::MESSAGE_TOO_BIG]).await
+    survive(attacks, &[codes::MESSAGE_TOO_LARGE]).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

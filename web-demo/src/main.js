@@ -8,7 +8,7 @@ import { createEditor, commands } from './editor.js'
 import { DurabilityTracker } from './durability.js'
 import { StoragePanel } from './storage-panel.js'
 import { renderPresence } from './presence.js'
-import { loadRecent, touchRecent, removeRecent } from './recent.js'
+import { RECENT_KEY, loadRecent, touchRecent, removeRecent } from './recent.js'
 import { loadUser, saveUser } from './user.js'
 import { randomDocName } from './names.js'
 import './style.css'
@@ -212,6 +212,12 @@ function renderRecent (current) {
     list.append(li)
   }
 }
+
+// Another tab of this browser opened or forgot a document: keep this tab's list in step, so the
+// list means "documents opened in this browser", not "as of when this tab loaded".
+window.addEventListener('storage', (e) => {
+  if (e.key === null || e.key === RECENT_KEY) renderRecent(session?.name)
+})
 
 window.addEventListener('hashchange', route)
 route()

@@ -3,12 +3,35 @@
 use crate::error::ProtocolError;
 use crate::frame::{encode_awareness, encode_step1, encode_step2};
 use crate::guard::guard;
+use yrs::encoding::read::{Cursor, Read};
 use yrs::sync::Awareness;
 use yrs::updates::decoder::Decode;
 use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
 
 /// The empty v1 update (no blocks, empty delete set).
 const EMPTY_UPDATE_V1: &[u8] = &[0, 0];
+/// The smallest encoding of one client's entry in a v1 update: block count, client id, clock.
+const MIN_CLIENT_ENTRY_BYTES: usize = 3;
+
+/// Rejects a v1 update whose leading client count cannot fit in its bytes.
+///
+/// yrs reserves a hash map for the declared count before reading a single client, and hashbrown
+/// fills the control bytes of what it reserved: a 7-byte update declaring 2^28 clients made it
+/// allocate ~10 GB and touch ~270 MB (found by the `handle_message` fuzz target). Each entry
+/// takes at least [`MIN_CLIENT_ENTRY_BYTES`], so a real count is bounded by the update's length.
+fn check_client_count(update: &[u8]) -> Result<(), ProtocolError> {
+    let mut cursor = Cursor::new(update);
+    let count: u32 = cursor
+        .read_var()
+        .map_err(|e| ProtocolError::InvalidUpdate(format!("client count: {e}")))?;
+    let remaining = update.len().saturating_sub(cursor.next);
+    if usize::try_from(count).map_or(true, |c| c > remaining / MIN_CLIENT_ENTRY_BYTES) {
+        return Err(ProtocolError::InvalidUpdate(format!(
+            "update declares {count} clients but only {remaining} bytes remain"
+        )));
+    }
+    Ok(())
+}
 
 /// One document's shared state: the yrs [`Doc`] plus its [`Awareness`] (which owns the doc).
 ///
@@ -17,14 +40,32 @@ const EMPTY_UPDATE_V1: &[u8] = &[0, 0];
 /// them and never panic.
 pub struct DocState {
     awareness: Awareness,
+    /// Largest encoded size the document may grow to (`usize::MAX`: unlimited).
+    max_size: usize,
+    /// An upper bound of the encoded size: the exact size when last measured plus every applied
+    /// update's length since. Measuring exactly means encoding the whole document, so it is only
+    /// done when this bound says the limit might be near.
+    size_bound: usize,
 }
 
 impl DocState {
     /// Wraps a loaded (or fresh) document.
     pub fn new(doc: Doc) -> Self {
-        DocState {
+        DocState::with_max_size(doc, usize::MAX)
+    }
+
+    /// Wraps a document that may not grow past `max_size` bytes of encoded state. A document
+    /// already larger (loaded from storage) stays readable; only growth is refused.
+    pub fn with_max_size(doc: Doc, max_size: usize) -> Self {
+        let mut state = DocState {
             awareness: Awareness::new(doc),
+            max_size,
+            size_bound: 0,
+        };
+        if max_size != usize::MAX {
+            state.size_bound = state.encode_state().len();
         }
+        state
     }
 
     /// The document, e.g. to register an update observer or read content.
@@ -51,14 +92,17 @@ impl DocState {
     /// apply is not transactional, so blocks integrated before the failure stay.
     pub fn apply_update(&mut self, update: &[u8]) -> Result<bool, ProtocolError> {
         let invalid = ProtocolError::InvalidUpdate;
+        let len = update.len();
+        check_client_count(update)?;
         let update = guard(|| Update::decode_v1(update))
             .map_err(invalid)?
             .map_err(|e| invalid(format!("does not decode as a v1 update: {e}")))?;
         if update.is_empty() {
             return Ok(false);
         }
+        self.check_growth(len)?;
         let doc = self.awareness.doc();
-        guard(|| {
+        let changed = guard(|| {
             let mut txn = doc
                 .try_transact_mut()
                 .map_err(|e| format!("document is busy: {e}"))?;
@@ -71,7 +115,30 @@ impl DocState {
             )
         })
         .map_err(invalid)?
-        .map_err(invalid)
+        .map_err(invalid)?;
+        if changed {
+            self.size_bound = self.size_bound.saturating_add(len);
+        }
+        Ok(changed)
+    }
+
+    /// Refuses an update of `len` bytes that could grow the document past its limit, before
+    /// anything is applied, so a refused update leaves the document exactly as it was.
+    fn check_growth(&mut self, len: usize) -> Result<(), ProtocolError> {
+        if self.max_size == usize::MAX || self.size_bound.saturating_add(len) <= self.max_size {
+            return Ok(());
+        }
+        // The bound over-counts (duplicates, deletions): measure before refusing.
+        let size = self.encode_state().len();
+        self.size_bound = size;
+        if size.saturating_add(len) > self.max_size {
+            return Err(ProtocolError::DocumentTooLarge {
+                update: len,
+                size,
+                limit: self.max_size,
+            });
+        }
+        Ok(())
     }
 
     /// The whole document as one v1 update (for snapshots and new peers).

@@ -1,0 +1,93 @@
+//! Fuzz target: the per-connection message handler on one document with two connections.
+//!
+//! Input: steps `[ctl][len u16 LE][frame]` (see `plait_fuzz::split_steps`); ctl bit 0 picks the
+//! read-only connection, bit 1 closes it after its frame. Each frame goes through `decode_frame`
+//! and every message through `session::handle`, exactly as the server does. After every step:
+//! - nothing panicked (a yrs panic caught by the crate's guard still aborts here, because
+//!   libfuzzer-sys' panic hook aborts first: we want to see those too);
+//! - the document still encodes, and that state decodes and applies into a fresh Doc;
+//! - a read-only connection changed neither the state vector nor the encoded document, and was
+//!   never told to relay an update;
+//! - every frame the handler produced for peers decodes with our own `decode_frame`.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use plait_fuzz::split_steps;
+use plait_protocol::frame::{decode_frame, Limits};
+use plait_protocol::session::{close, handle, DocState, Outgoing, Session};
+use yrs::updates::decoder::Decode;
+use yrs::{Doc, ReadTxn, Transact, Update};
+
+fn check_frame_decodes(frame: &[u8], limits: &Limits, what: &str) {
+    if let Err(e) = decode_frame(frame, limits) {
+        panic!("{what} frame {frame:?} does not decode with our own decoder: {e}");
+    }
+}
+
+fn check_usable(state: &DocState) {
+    let encoded = state.encode_state();
+    let update = Update::decode_v1(&encoded)
+        .unwrap_or_else(|e| panic!("encoded state does not decode: {e}"));
+    let fresh = Doc::new();
+    let mut txn = fresh.transact_mut();
+    txn.apply_update(update)
+        .unwrap_or_else(|e| panic!("encoded state does not apply to a fresh doc: {e}"));
+}
+
+fuzz_target!(|data: &[u8]| {
+    let limits = Limits::default();
+    let mut state = DocState::new(Doc::with_client_id(1));
+    let mut writer = Session::new(false);
+    let mut reader = Session::new(true);
+    for step in split_steps(data) {
+        let before = step
+            .read_only
+            .then(|| (state.doc().transact().state_vector(), state.encode_state()));
+        let session = if step.read_only {
+            &mut reader
+        } else {
+            &mut writer
+        };
+        if let Ok(messages) = decode_frame(step.frame, &limits) {
+            for msg in messages {
+                // An error closes the connection in the server; model that.
+                let Ok(out) = handle(&mut state, session, msg) else {
+                    if let Some(frame) = close(&mut state, session) {
+                        check_frame_decodes(&frame, &limits, "close");
+                    }
+                    *session = Session::new(step.read_only);
+                    break;
+                };
+                for o in out {
+                    match o {
+                        Outgoing::Update(u) => {
+                            assert!(!step.read_only, "read-only session relayed an update");
+                            Update::decode_v1(&u)
+                                .unwrap_or_else(|e| panic!("relayed update does not decode: {e}"));
+                        }
+                        Outgoing::Reply(f) => check_frame_decodes(&f, &limits, "reply"),
+                        Outgoing::AwarenessAll(f) => check_frame_decodes(&f, &limits, "awareness"),
+                    }
+                }
+            }
+        }
+        if step.close_after {
+            if let Some(frame) = close(&mut state, session) {
+                check_frame_decodes(&frame, &limits, "close");
+            }
+            *session = Session::new(step.read_only);
+        }
+        if let Some((sv, encoded)) = before {
+            assert_eq!(
+                state.doc().transact().state_vector(),
+                sv,
+                "read-only session changed the state vector"
+            );
+            assert!(
+                state.encode_state() == encoded,
+                "read-only session changed the document"
+            );
+        }
+        check_usable(&state);
+    }
+});

@@ -1,0 +1,71 @@
+//! Inputs the cargo-fuzz targets (protocol/fuzz) found, kept as plain tests so they stay fixed
+//! without a nightly toolchain. Each test names the target and the date it was found.
+
+use plait_protocol::frame::{decode_frame, encode_update, Limits};
+use plait_protocol::session::{handle, DocState, Session};
+use plait_protocol::ProtocolError;
+use yrs::{Doc, GetString, ReadTxn, Text, Transact};
+
+/// `handle_message`, 2026 run 1: a sync step2 whose update starts with a 5-byte client count near
+/// 2^32. yrs reserves a hash map for that many clients before reading any of them (352 GB asked
+/// from the allocator, libFuzzer/ASan reported out-of-memory). The count must be refused before
+/// yrs sees the update, which the specific error message proves.
+#[test]
+fn step2_with_huge_client_count_is_refused_before_yrs_allocates() {
+    let frame: &[u8] = &[
+        0x00, 0x01, 0x1a, 0xee, 0xee, 0xee, 0xee, 0xee, 0xee, 0xee, 0x2b, 0xee, 0xee, 0xee, 0x00,
+        0x1d, 0x00, 0x00, 0x01, 0x1a, 0xee, 0xee, 0xee, 0xee, 0xee, 0xee, 0xee, 0x2b, 0xee,
+    ];
+    let mut state = DocState::new(Doc::new());
+    let mut session = Session::new(false);
+    let messages = decode_frame(frame, &Limits::default()).expect("framing is valid");
+    assert_eq!(messages.len(), 1);
+    let msg = messages.into_iter().next().expect("one message");
+    match handle(&mut state, &mut session, msg) {
+        Err(ProtocolError::InvalidUpdate(why)) => {
+            assert!(why.contains("clients but only"), "unexpected reason: {why}")
+        }
+        other => panic!("expected InvalidUpdate, got {other:?}"),
+    }
+    assert!(state.is_empty(), "the document must stay untouched");
+}
+
+/// The smallest form of the same bomb: 2^28 declared clients in a 7-byte update (before the fix
+/// this made yrs allocate ~10 GB and zero ~270 MB of hash-map control bytes, then fail).
+#[test]
+fn tiny_update_declaring_many_clients_is_refused() {
+    let bomb = [0x80, 0x80, 0x80, 0x80, 0x01, 0x00, 0x00];
+    let mut state = DocState::new(Doc::new());
+    match state.apply_update(&bomb) {
+        Err(ProtocolError::InvalidUpdate(why)) => {
+            assert!(
+                why.contains("268435456 clients"),
+                "unexpected reason: {why}"
+            )
+        }
+        other => panic!("expected InvalidUpdate, got {other:?}"),
+    }
+    // A real multi-client update still applies after the check.
+    let source = Doc::with_client_id(5);
+    let text = source.get_or_insert_text("t");
+    text.push(&mut source.transact_mut(), "ab");
+    let other = Doc::with_client_id(6);
+    let other_text = other.get_or_insert_text("t");
+    other_text.push(&mut other.transact_mut(), "cd");
+    let merged = yrs::merge_updates_v1([
+        source
+            .transact()
+            .encode_state_as_update_v1(&Default::default()),
+        other
+            .transact()
+            .encode_state_as_update_v1(&Default::default()),
+    ])
+    .expect("merge");
+    let mut session = Session::new(false);
+    let frame = encode_update(&merged);
+    for msg in decode_frame(&frame, &Limits::default()).expect("valid frame") {
+        handle(&mut state, &mut session, msg).expect("valid update applies");
+    }
+    let t = state.doc().get_or_insert_text("t");
+    assert_eq!(t.get_string(&state.doc().transact()).len(), 4);
+}

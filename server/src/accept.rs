@@ -1,0 +1,89 @@
+//! The accept loop: TCP connections to hyper, with the socket options and time limits that
+//! `axum::serve` does not expose.
+//!
+//! Why not `axum::serve`: it gives hyper no timer, so a client that sends its request headers
+//! one byte a minute (slowloris) holds a connection and a task forever. Here every connection
+//! gets `TCP_NODELAY` (Nagle plus delayed ACKs would add ~17 ms to small frames) and a header read
+//! timeout, and the peer address is attached to each request for the penalty box.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::extract::ConnectInfo;
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+use tracing::{debug, warn};
+
+/// How long in-flight HTTP requests may take to finish once shutdown began.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Serves `router` on `listener` until `shutdown` is cancelled, then lets in-flight HTTP
+/// requests finish (bounded). Upgraded WebSockets are not waited for here: they watch the same
+/// token and close themselves.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    header_read_timeout: Duration,
+    shutdown: CancellationToken,
+) {
+    let graceful = GracefulShutdown::new();
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Typically EMFILE: back off instead of spinning.
+                    warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        if let Err(error) = tcp.set_nodelay(true) {
+            debug!(%error, "could not set TCP_NODELAY");
+        }
+        let router = router.clone();
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+            request
+                .extensions_mut()
+                .insert(ConnectInfo::<SocketAddr>(peer));
+            let router = router.clone();
+            async move {
+                let response = match router.oneshot(request).await {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                };
+                Ok::<_, Infallible>(response)
+            }
+        });
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(tcp), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                debug!(%error, %peer, "http connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        debug!("some http connections were still open after the drain timeout");
+    }
+}
