@@ -69,3 +69,52 @@ fn tiny_update_declaring_many_clients_is_refused() {
     let t = state.doc().get_or_insert_text("t");
     assert_eq!(t.get_string(&state.doc().transact()).len(), 4);
 }
+
+/// `handle_message`, run 2: an update whose one client declares ~2^32 blocks. yrs reserves a
+/// VecDeque of that many blocks (96 GB) before reading any; ASan reported it. In a real process
+/// the reservation is either refused (yrs returns an error) or is untouched virtual memory freed
+/// as soon as the blocks run out, so this is not a plait bug; the test pins that the update is
+/// rejected as invalid, the document is untouched and stays usable.
+#[test]
+fn update_declaring_billions_of_blocks_is_rejected_cleanly() {
+    let frame: &[u8] = &[
+        0x00, 0x02, 0x18, 0x01, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x2a, 0x00, 0x04, 0x01,
+        0x04, 0x74, 0x65, 0x78, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x15,
+    ];
+    let mut state = DocState::new(Doc::new());
+    let mut session = Session::new(false);
+    for msg in decode_frame(frame, &Limits::default()).expect("framing is valid") {
+        assert!(matches!(
+            handle(&mut state, &mut session, msg),
+            Err(ProtocolError::InvalidUpdate(_))
+        ));
+    }
+    assert!(state.is_empty(), "the document must stay untouched");
+    let text = state.doc().get_or_insert_text("text");
+    text.push(&mut state.doc().transact_mut(), "still usable");
+    assert_eq!(text.get_string(&state.doc().transact()), "still usable");
+}
+
+/// `handle_message`, run 2: an update yrs accepts and parks as *pending* (its parent is
+/// missing), but whose pending part yrs cannot re-read: every later `encode_state_as_update_v1`
+/// then panicked inside yrs (`merge_pending_v1` unwraps `EndOfBuffer`), so the document could no
+/// longer be snapshotted or served to a new client. Such an update must be refused before it is
+/// applied.
+#[test]
+fn update_whose_pending_part_cannot_be_reencoded_is_refused() {
+    let frame: &[u8] = &[
+        0x00, 0x02, 0x18, 0x01, 0x01, 0x2a, 0x00, 0x02, 0x1d, 0x00, 0x03, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x02, 0x18, 0x01, 0x01, 0x2a, 0x00, 0x04, 0x01, 0x90,
+    ];
+    let mut state = DocState::new(Doc::new());
+    let mut session = Session::new(false);
+    for msg in decode_frame(frame, &Limits::default()).expect("framing is valid") {
+        assert!(matches!(
+            handle(&mut state, &mut session, msg),
+            Err(ProtocolError::InvalidUpdate(_))
+        ));
+    }
+    // Before the fix this panicked inside yrs.
+    let encoded = state.encode_state();
+    assert_eq!(encoded, vec![0, 0], "nothing was applied");
+}

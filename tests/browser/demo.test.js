@@ -127,6 +127,13 @@ test('an offline page keeps editing and converges when back online', async () =>
       return x === y && x.includes('Online edit.') && x.includes('Offline edit.')
     }
     await until('both pages converge', converged)
+    // Presence comes back too, well before y-websocket's 15 s awareness renewal would restore it.
+    const onlineName = await online.locator('[data-testid="my-name"]').inputValue()
+    const offlineName = await offline.locator('[data-testid="my-name"]').inputValue()
+    const lists = async (page, name) =>
+      (await page.locator('[data-testid="presence"] li').allInnerTexts()).some((t) => t.includes(name))
+    await until('the online visitor back in the reconnected page\'s list', () => lists(offline, onlineName), 5_000)
+    await until('the reconnected visitor in the online page\'s list', () => lists(online, offlineName), 5_000)
     await Promise.all([waitSaved(online), waitSaved(offline)])
     offline.expectNetworkErrors = false
     await screenshot(offline, '3-offline-converged')

@@ -237,9 +237,10 @@ impl YClient {
     {
         let result = self
             .wait(timeout, |shared| {
-                // Holding the lock keeps the reader task from applying an update mid-check.
-                let aw = shared.awareness();
-                check(aw.doc())
+                // A clone shares the document; the lock is released before `check` runs so that
+                // `check` may read this client too. yrs' own transaction lock keeps reads whole.
+                let doc = shared.awareness().doc().clone();
+                check(&doc)
             })
             .await;
         result.with_context(|| {

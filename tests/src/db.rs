@@ -44,6 +44,7 @@ impl PgDatabase {
         let admin = Database::connect(&base).await.with_context(|| {
             format!("PostgreSQL at {base} is needed for this test (set PLAIT_TEST_PG_URL)")
         })?;
+        drop_stale_databases(&admin).await;
         admin
             .execute_unprepared(&format!("CREATE DATABASE {name}"))
             .await
@@ -106,6 +107,31 @@ impl Drop for PgDatabase {
             Ok(Ok(())) => {}
             Ok(Err(e)) => eprintln!("could not drop test database {}: {e:#}", self.name),
             Err(_) => eprintln!("dropping test database {} panicked", self.name),
+        }
+    }
+}
+
+/// Drops `plait_e2e_<pid>_*` databases whose test process no longer exists: a test run killed
+/// before its destructors ran (a CI timeout, Ctrl-C) would otherwise leave them behind for good.
+async fn drop_stale_databases(admin: &sea_orm::DatabaseConnection) {
+    let query = sea_orm::Statement::from_string(
+        admin.get_database_backend(),
+        "SELECT datname FROM pg_database WHERE datname LIKE 'plait_e2e_%'",
+    );
+    let Ok(rows) = admin.query_all_raw(query).await else {
+        return;
+    };
+    for row in rows {
+        let Ok(name) = row.try_get::<String>("", "datname") else {
+            continue;
+        };
+        let pid = name.split('_').nth(2).and_then(|p| p.parse::<u32>().ok());
+        let alive = pid.is_none_or(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists());
+        if !alive {
+            // Best effort: another run may be dropping it at the same moment.
+            let _ = admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await;
         }
     }
 }

@@ -152,6 +152,11 @@ async fn postgres_outage_through_a_cut_proxy_loses_nothing() -> Result<()> {
     let c = YClient::connect(&url, 93).await?;
     ensure!(ydoc::snapshot(&c.doc()) == during);
     let last = edit_round(&a, &c, "more").await?;
+    let ready = wait_readyz(&server, 503, TIMEOUT).await?;
+    ensure!(
+        ready["pending_updates"].as_u64() > Some(0),
+        "nothing pending during the outage: {ready}"
+    );
 
     proxy.restore();
     wait_all_written(&server).await?;

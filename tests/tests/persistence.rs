@@ -34,20 +34,24 @@ async fn edit_and_converge(
         b.set_map("map", &format!("{tag}-b{i}"), "b")?;
     }
     let expected = before_a + added;
+    // Each sender's updates arrive in order, so holding both senders' last edits means holding all.
+    let last = (rounds - 1).to_string();
+    let last_a = format!("{tag}-a{}", (rounds - 1) % 3);
+    let last_b = format!("{tag}-b{}", rounds - 1);
     for client in [a, b] {
         client
             .wait_until("both clients' edits", TIMEOUT, |doc| {
+                let map = ydoc::map(doc, "map");
                 ydoc::text(doc, "text").len() == expected
+                    && map.get(&last_a) == Some(&last)
+                    && map.contains_key(&last_b)
             })
             .await?;
     }
-    for client in [a, b] {
-        client
-            .wait_until("identical state", TIMEOUT, |doc| {
-                ydoc::snapshot(doc) == ydoc::snapshot(&b.doc())
-            })
-            .await?;
-    }
+    ensure!(
+        ydoc::snapshot(&a.doc()) == ydoc::snapshot(&b.doc()),
+        "clients diverged"
+    );
     Ok((ydoc::snapshot(&a.doc()), ydoc::text(&a.doc(), "text")))
 }
 

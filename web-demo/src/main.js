@@ -56,6 +56,18 @@ function setPill (el, state, text) {
   el.querySelector('span').textContent = text
 }
 
+/**
+ * On disconnect y-websocket drops every remote presence state but keeps its clock, and
+ * y-protocols ignores a state whose clock is not newer. The server's greeting on reconnect
+ * repeats each present peer's current state with the clock we already saw, so without this the
+ * people who stayed would be missing from the list and carets until their next 15 s renewal.
+ */
+function forgetRemoteClocks (awareness) {
+  for (const id of [...awareness.meta.keys()]) {
+    if (id !== awareness.clientID && !awareness.states.has(id)) awareness.meta.delete(id)
+  }
+}
+
 function openDocument (name) {
   const doc = new Y.Doc()
   const local = new IndexeddbPersistence(`plait:${name}`, doc)
@@ -80,12 +92,22 @@ function openDocument (name) {
     else if (tracker.state === 'saving') setPill(saved, 'saving', 'saving…')
     else setPill(saved, 'saved', 'saved')
   }
-  const tracker = new DurabilityTracker(doc, provider, renderSaved)
-  const panel = new StoragePanel({ name, doc, provider, tracker })
+  /** @type {StoragePanel | null} */
+  let panel = null
+  const tracker = new DurabilityTracker(doc, provider, (state) => {
+    renderSaved()
+    // The badge just turned green: refresh the figures now rather than at the next 1 s poll, so
+    // the panel never says "not stored yet" next to a green "saved".
+    if (state === 'saved') panel?.poll()
+  })
+  panel = new StoragePanel({ name, doc, provider, tracker })
 
   const onStatus = ({ status: s }) => {
     status = s
-    if (s !== 'connected') tracker.resetHandshake()
+    if (s !== 'connected') {
+      tracker.resetHandshake()
+      forgetRemoteClocks(provider.awareness)
+    }
     const label = s === 'connected' ? 'connected' : s === 'connecting' ? 'connecting…' : 'offline'
     setPill(connection, s === 'disconnected' ? 'offline' : s, label)
     renderSaved()

@@ -9,8 +9,9 @@ const fmtAgo = (iso) => {
   const t = Date.parse(iso)
   if (Number.isNaN(t)) return iso
   const s = Math.max(0, Math.round((Date.now() - t) / 1000))
-  const time = new Date(t).toLocaleTimeString()
-  return s < 60 ? `${time} (${s}s ago)` : time
+  // Recent writes as an age (what a visitor watching their keystrokes wants), older ones as a
+  // clock time; the exact instant is in the tooltip. Short enough for the narrow side card.
+  return s < 60 ? `${s}s ago` : new Date(t).toLocaleTimeString()
 }
 
 export class StoragePanel {
@@ -20,6 +21,8 @@ export class StoragePanel {
     this.connected = false
     this.timer = null
     this.inFlight = false
+    this.again = false
+    this.destroyed = false
     this.dl = document.getElementById('stats')
     this.note = document.getElementById('stats-note')
     this.doc = doc
@@ -40,23 +43,34 @@ export class StoragePanel {
   }
 
   async poll () {
-    if (this.inFlight || !this.connected) return
+    if (!this.connected) return
+    if (this.inFlight) {
+      // The answer on its way may predate what the caller wants to see: ask once more after it.
+      this.again = true
+      return
+    }
     this.inFlight = true
     const sentAt = Date.now()
     try {
       const res = await fetch(this.url, { cache: 'no-store', headers: { accept: 'application/json' } })
+      if (this.destroyed) return
       if (res.ok) {
         // A document never written answers `stored: false` with zero figures.
         const stats = await res.json()
+        if (this.destroyed) return
         this.render(stats.stored ? stats : null)
         this.tracker.serverStats(stats, sentAt)
       } else {
         this.note.textContent = `Server answered ${res.status}.`
       }
     } catch {
-      this.note.textContent = 'Server unreachable – figures as last seen.'
+      if (!this.destroyed) this.note.textContent = 'Server unreachable – figures as last seen.'
     } finally {
       this.inFlight = false
+      if (this.again) {
+        this.again = false
+        this.poll()
+      }
     }
   }
 
@@ -73,6 +87,7 @@ export class StoragePanel {
     set('log_bytes', fmtBytes(stats.log_bytes))
     set('snapshot_bytes', stats.snapshot_bytes ? `${fmtBytes(stats.snapshot_bytes)} (up to #${stats.snapshot_seq})` : 'none yet')
     set('last_write_at', fmtAgo(stats.last_write_at))
+    this.dl.querySelector('[data-stat="last_write_at"]').title = stats.last_write_at ? new Date(stats.last_write_at).toLocaleString() : ''
     set('connections', String(stats.connections ?? '–'))
     this.note.textContent = `Log position #${stats.last_seq}${stats.pending ? `, ${stats.pending} waiting to be written` : ''}.`
   }
@@ -80,5 +95,8 @@ export class StoragePanel {
   destroy () {
     if (this.timer) clearInterval(this.timer)
     this.timer = null
+    // The page reuses the panel's elements for the next document: a late answer must not land there.
+    this.connected = false
+    this.destroyed = true
   }
 }

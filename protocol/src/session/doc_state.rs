@@ -6,6 +6,7 @@ use crate::guard::guard;
 use yrs::encoding::read::{Cursor, Read};
 use yrs::sync::Awareness;
 use yrs::updates::decoder::Decode;
+use yrs::updates::encoder::Encode;
 use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
 
 /// The empty v1 update (no blocks, empty delete set).
@@ -100,6 +101,13 @@ impl DocState {
         if update.is_empty() {
             return Ok(false);
         }
+        // yrs decodes some malformed updates into blocks it then re-encodes as bytes it cannot
+        // read back. Parked as pending (missing parent), such an update made every later encode
+        // of the document panic inside yrs (found by the `handle_message` fuzz target), so the
+        // document could no longer be snapshotted or synced. Refuse what does not round-trip.
+        guard(|| Update::decode_v1(&update.encode_v1()))
+            .map_err(invalid)?
+            .map_err(|e| invalid(format!("does not survive re-encoding: {e}")))?;
         self.check_growth(len)?;
         let doc = self.awareness.doc();
         let changed = guard(|| {
