@@ -125,6 +125,11 @@ pub struct DocHandle {
 pub struct Gone;
 
 impl DocHandle {
+    /// True once the task has stopped (unloaded, or died): the handle must not be used again.
+    pub fn is_closed(&self) -> bool {
+        self.commands.is_closed()
+    }
+
     pub async fn send(&self, command: Command) -> Result<(), Gone> {
         self.commands.send(command).await.map_err(|_| Gone)
     }

@@ -91,21 +91,33 @@ impl Registry {
     /// is fully loaded before the handle is returned, so nothing is ever served from a document
     /// that is still loading, and a failed load serves nothing.
     pub async fn get_or_load(self: &Arc<Self>, name: &DocName) -> Result<DocHandle, LoadError> {
-        if self.shutdown.is_cancelled() {
-            return Err(LoadError::ShuttingDown);
+        loop {
+            if self.shutdown.is_cancelled() {
+                return Err(LoadError::ShuttingDown);
+            }
+            let slot: Slot = self.docs.entry(name.clone()).or_default().value().clone();
+            let result = slot
+                .get_or_try_init(|| self.load(name.clone(), Arc::downgrade(&slot)))
+                .await
+                .cloned();
+            match result {
+                // A task that stopped without unregistering (it panicked) must not make the
+                // document unreachable: drop its slot and load afresh from storage.
+                Ok(handle) if handle.is_closed() => {
+                    warn!(doc = %name, "document task had stopped; reloading");
+                    self.docs
+                        .remove_if(name, |_, current| Arc::ptr_eq(current, &slot));
+                }
+                Ok(handle) => return Ok(handle),
+                Err(error) => {
+                    // Let the next caller try again from a clean slot.
+                    self.docs.remove_if(name, |_, current| {
+                        Arc::ptr_eq(current, &slot) && !current.initialized()
+                    });
+                    return Err(error);
+                }
+            }
         }
-        let slot: Slot = self.docs.entry(name.clone()).or_default().value().clone();
-        let result = slot
-            .get_or_try_init(|| self.load(name.clone(), Arc::downgrade(&slot)))
-            .await
-            .cloned();
-        if result.is_err() {
-            // Let the next caller try again from a clean slot.
-            self.docs.remove_if(name, |_, current| {
-                Arc::ptr_eq(current, &slot) && !current.initialized()
-            });
-        }
-        result
     }
 
     /// Like [`Registry::get_or_load`], and marks the caller as attached so the document stays

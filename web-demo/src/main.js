@@ -16,6 +16,10 @@ import './style.css'
 const $ = (id) => document.getElementById(id)
 const WS_BASE = location.origin.replace(/^http/, 'ws') + '/ws'
 const MAX_NAME_BYTES = 255
+// With authentication on (`plait serve --auth-secret ...`), open the page as
+// `/?token=<token from plait token>#/d/<name>`; the token goes to the WebSocket as y-websocket's
+// `params` and to the storage panel's requests as a Bearer header.
+const TOKEN = new URLSearchParams(location.search).get('token')
 
 const user = loadUser()
 /** @type {null | {name: string, destroy: () => void}} */
@@ -73,7 +77,8 @@ function openDocument (name) {
   const local = new IndexeddbPersistence(`plait:${name}`, doc)
   const provider = new WebsocketProvider(WS_BASE, encodeURIComponent(name), doc, {
     // Every byte goes through the server, so two tabs of one browser show what two machines see.
-    disableBc: true
+    disableBc: true,
+    params: TOKEN ? { token: TOKEN } : {}
   })
   provider.awareness.setLocalStateField('user', { name: user.name, color: user.color })
 
@@ -100,7 +105,7 @@ function openDocument (name) {
     // the panel never says "not stored yet" next to a green "saved".
     if (state === 'saved') panel?.poll()
   })
-  panel = new StoragePanel({ name, doc, provider, tracker })
+  panel = new StoragePanel({ name, doc, provider, tracker, token: TOKEN })
 
   const onStatus = ({ status: s }) => {
     status = s

@@ -15,9 +15,11 @@ const fmtAgo = (iso) => {
 }
 
 export class StoragePanel {
-  constructor ({ name, doc, provider, tracker }) {
+  constructor ({ name, doc, provider, tracker, token }) {
     this.url = `/api/docs/${encodeURIComponent(name)}`
     this.tracker = tracker
+    this.headers = { accept: 'application/json' }
+    if (token) this.headers.authorization = `Bearer ${token}`
     this.connected = false
     this.timer = null
     this.inFlight = false
@@ -52,7 +54,7 @@ export class StoragePanel {
     this.inFlight = true
     const sentAt = Date.now()
     try {
-      const res = await fetch(this.url, { cache: 'no-store', headers: { accept: 'application/json' } })
+      const res = await fetch(this.url, { cache: 'no-store', headers: this.headers })
       if (this.destroyed) return
       if (res.ok) {
         // A document never written answers `stored: false` with zero figures.
