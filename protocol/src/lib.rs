@@ -7,6 +7,8 @@
 //!
 //! # Layout
 //!
+//! - [`coalesce`]: merges a batch of applied updates into one relay frame per recipient, never
+//!   returning a sender's own update to it before it is durable.
 //! - [`codes`]: the WebSocket close codes Plait sends, and what a client should do on each.
 //! - [`error`]: [`error::ProtocolError`], every way a client frame can be rejected, with the
 //!   close code it maps to.
@@ -19,6 +21,7 @@
 //! Private helpers: `frame::reader` (the lib0 varint cursor used for validation) and `guard`
 //! (the last-resort `catch_unwind` around yrs calls that read client bytes).
 
+pub mod coalesce;
 pub mod codes;
 pub mod error;
 pub mod frame;

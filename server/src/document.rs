@@ -4,12 +4,13 @@
 //! queue, no lock is ever held across an `.await`, and the task is the natural place to batch
 //! work per drain of its queue. Connections talk to it through [`DocHandle`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use plait_protocol::coalesce::{coalesce, Coalesced};
 use plait_protocol::codes;
 use plait_protocol::error::ProtocolError;
 use plait_protocol::frame::encode_update;
@@ -21,6 +22,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, info_span, warn, Instrument};
 use yrs::sync::Message;
+
+/// Commands handled in one drain before the relay is flushed: bounds the latency a burst adds.
+const DRAIN_LIMIT: usize = 256;
 
 /// Identifies one connection within its document.
 pub type ConnId = u64;
@@ -103,7 +107,7 @@ pub enum Command {
 struct Durable {
     /// The sender to echo the update to (None for HTTP posts).
     conn_id: Option<ConnId>,
-    frame: Bytes,
+    update: Bytes,
     seq: Seq,
     notify: Option<oneshot::Sender<Seq>>,
 }
@@ -197,6 +201,7 @@ pub fn spawn(state: DocState, ctx: DocContext, queue: usize) -> DocHandle {
         conns: HashMap::new(),
         next_conn: 1,
         pending_durable: 0,
+        relay: Vec::new(),
         durable_tx,
         attached,
     };
@@ -212,6 +217,8 @@ struct DocTask {
     /// Updates handed to the writer whose commit has not been confirmed yet. The document is never
     /// unloaded while this is non-zero: a reload would read SQL without them.
     pending_durable: usize,
+    /// Updates applied during the current drain of the queue, relayed together when it ends.
+    relay: Vec<(Option<ConnId>, Bytes)>,
     /// The writer's callbacks report commits here. Unbounded because a callback cannot wait, and
     /// its size is bounded by the updates in flight.
     durable_tx: mpsc::UnboundedSender<Durable>,
@@ -235,7 +242,18 @@ impl DocTask {
                 }
                 Some(durable) = durable_rx.recv() => self.on_durable(durable),
                 command = rx.recv() => match command {
-                    Some(command) => self.on_command(command),
+                    Some(command) => {
+                        self.on_command(command);
+                        // Everything already queued is handled before relaying, so updates that
+                        // arrived together leave together (one frame per recipient).
+                        for _ in 0..DRAIN_LIMIT {
+                            match rx.try_recv() {
+                                Ok(command) => self.on_command(command),
+                                Err(_) => break,
+                            }
+                        }
+                        self.flush_relay();
+                    }
                     None => break,
                 },
                 _ = tokio::time::sleep(self.ctx.idle_unload), if idle => {
@@ -348,26 +366,26 @@ impl DocTask {
         }
     }
 
-    /// Relays an applied update to every other connection at once, hands it to the writer, and
-    /// echoes it to its sender only once it is in SQL (the durable acknowledgement).
+    /// Queues an applied update for relay to every other connection (at the end of this drain of
+    /// the queue), hands it to the writer, and echoes it to its sender only once it is in SQL
+    /// (the durable acknowledgement).
     fn publish_update(
         &mut self,
         from: Option<ConnId>,
         update: Bytes,
         notify: Option<oneshot::Sender<Seq>>,
     ) {
-        let frame = Bytes::from(encode_update(&update));
-        self.broadcast(from, frame.clone());
+        self.relay.push((from, update.clone()));
         self.pending_durable += 1;
         let durable_tx = self.durable_tx.clone();
         self.ctx.writer.submit(
             self.ctx.name.as_str(),
-            update,
+            update.clone(),
             Some(Box::new(move |seq| {
                 // The task may be gone (shutdown); then nobody waits for the echo.
                 let _ = durable_tx.send(Durable {
                     conn_id: from,
-                    frame,
+                    update,
                     seq,
                     notify,
                 });
@@ -375,10 +393,58 @@ impl DocTask {
         );
     }
 
+    /// Sends the updates applied during this drain: one frame per recipient, merged when there
+    /// are several (see `plait_protocol::coalesce`).
+    fn flush_relay(&mut self) {
+        let relay = std::mem::take(&mut self.relay);
+        match relay.as_slice() {
+            [] => {}
+            [(from, update)] => self.broadcast(*from, Bytes::from(encode_update(update))),
+            batch => {
+                let parts: Vec<(Option<u64>, &[u8])> =
+                    batch.iter().map(|(from, u)| (*from, u.as_ref())).collect();
+                let senders: HashSet<ConnId> = batch.iter().filter_map(|(from, _)| *from).collect();
+                match coalesce(&parts) {
+                    Some(merged) => self.send_coalesced(merged, &senders),
+                    None => {
+                        warn!("could not merge a batch of applied updates; relaying one by one");
+                        for (from, update) in batch {
+                            self.broadcast(*from, Bytes::from(encode_update(update)));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn send_coalesced(&mut self, merged: Coalesced, senders: &HashSet<ConnId>) {
+        let everyone = Bytes::from(merged.everyone);
+        let own: HashMap<ConnId, Bytes> = merged
+            .senders
+            .into_iter()
+            .map(|(id, frame)| (id, Bytes::from(frame)))
+            .collect();
+        let mut slow = Vec::new();
+        for (&id, conn) in &self.conns {
+            let frame = match own.get(&id) {
+                Some(frame) => frame.clone(),
+                // A sender whose updates were the whole batch gets nothing.
+                None if senders.contains(&id) => continue,
+                None => everyone.clone(),
+            };
+            if conn.link.outbound.try_send(frame).is_err() {
+                slow.push(id);
+            }
+        }
+        for id in slow {
+            self.drop_slow(id);
+        }
+    }
+
     fn on_durable(&mut self, durable: Durable) {
         self.pending_durable = self.pending_durable.saturating_sub(1);
         if let Some(conn_id) = durable.conn_id {
-            self.send_to(conn_id, durable.frame);
+            self.send_to(conn_id, Bytes::from(encode_update(&durable.update)));
         }
         if let Some(notify) = durable.notify {
             let _ = notify.send(durable.seq);

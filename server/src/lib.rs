@@ -35,6 +35,7 @@ use std::sync::Arc;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use axum::Router;
+use plait_storage::memory::MemoryStore;
 use plait_storage::sea_store::SeaStore;
 use plait_storage::store::DocStore;
 use plait_storage::writer::{Writer, WriterConfig};
@@ -67,6 +68,9 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The `--database-url` that selects the in-memory store instead of SQL.
+pub const MEMORY_URL: &str = "memory:";
+
 /// Opens the database named in the configuration (running migrations) and serves until
 /// `shutdown` resolves.
 pub async fn run(
@@ -74,8 +78,15 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let store = SeaStore::connect(&config.database_url).await?;
-    run_with_store(listener, config, Arc::new(store), shutdown).await
+    // `memory:` keeps everything in process memory: for benchmarks that compare the cost of
+    // persistence, and throwaway demos. Nothing survives a restart.
+    let store: Arc<dyn DocStore> = if config.database_url == MEMORY_URL {
+        tracing::warn!("database is `memory:`: nothing will survive a restart");
+        Arc::new(MemoryStore::default())
+    } else {
+        Arc::new(SeaStore::connect(&config.database_url).await?)
+    };
+    run_with_store(listener, config, store, shutdown).await
 }
 
 /// Serves with the given store (tests inject failing stores here) until `shutdown` resolves, then
