@@ -33,6 +33,9 @@ pub const TRY_AGAIN_LATER: u16 = 1013;
 pub const SLOW_CONSUMER: u16 = 4000;
 /// No pong or message arrived within the keepalive window. Reconnect.
 pub const IDLE_TIMEOUT: u16 = 4001;
+/// The client's update depended on content the server does not have; the part that could be
+/// applied was stored. Reconnect: the sync handshake delivers the rest with its dependencies.
+pub const RESYNC: u16 = 4003;
 /// No message arrived within the handshake timeout after the upgrade. Reconnect.
 pub const HANDSHAKE_TIMEOUT: u16 = 4002;
 /// Permanent: the access token expired while connected (or is no longer valid). Fetch a new

@@ -6,7 +6,7 @@
 
 mod doc_state;
 
-pub use doc_state::DocState;
+pub use doc_state::{DocState, Integrated};
 
 use crate::error::ProtocolError;
 use crate::frame::encode_awareness;
@@ -61,12 +61,18 @@ impl Session {
 pub enum Outgoing {
     /// A frame for the sender only (step2 answer, awareness query answer).
     Reply(Vec<u8>),
-    /// The raw v1 update that was applied (not a frame): relay to the others now, persist it,
+    /// The v1 update that was integrated (not a frame): relay to the others now, persist it,
     /// and echo it to the sender once durable.
     Update(Vec<u8>),
-    /// An awareness frame for every connection INCLUDING the sender: y-websocket's 30 s
-    /// awareness timeout relies on the echo of its own 15 s renewal.
-    AwarenessAll(Vec<u8>),
+    /// Part of the sender's update depended on content the document lacks and was dropped:
+    /// close the sender with [`crate::codes::RESYNC`] so it reconnects and resends it with its
+    /// dependencies (its sync step 2 carries both).
+    Resync,
+    /// The awareness states of these clients changed: send [`DocState::awareness_frame`] of
+    /// them to every connection INCLUDING the sender (y-websocket's 30 s message timeout relies
+    /// on the echo of its own 15 s renewal). Ids rather than a frame, so the server can announce
+    /// everything that changed during one drain of its queue in a single frame.
+    AwarenessChanged(Vec<ClientID>),
 }
 
 /// Handles one decoded client message against the document. Never panics.
@@ -83,11 +89,15 @@ pub fn handle(
             if session.read_only {
                 return Ok(Vec::new());
             }
-            if state.apply_update(&update)? {
-                Ok(vec![Outgoing::Update(update)])
-            } else {
-                Ok(Vec::new())
+            let integrated = state.integrate(&update)?;
+            let mut out = Vec::new();
+            if let Some(delta) = integrated.delta {
+                out.push(Outgoing::Update(delta));
             }
+            if integrated.incomplete {
+                out.push(Outgoing::Resync);
+            }
+            Ok(out)
         }
         Message::Awareness(update) => handle_awareness(state, session, update),
         Message::AwarenessQuery => {
@@ -134,13 +144,7 @@ fn handle_awareness(
         return Ok(Vec::new());
     };
     session.track(&summary);
-    // Re-encode from our state rather than echo the client's bytes, so stale entries mixed into
-    // the update are not relayed.
-    let changed = state
-        .awareness()
-        .update_with_clients(summary.all_changes())
-        .map_err(|e| invalid(e.to_string()))?;
-    Ok(vec![Outgoing::AwarenessAll(encode_awareness(&changed))])
+    Ok(vec![Outgoing::AwarenessChanged(summary.all_changes())])
 }
 
 /// Removes every awareness state `session` introduced and returns the frame announcing the

@@ -2,8 +2,9 @@
 //! without a nightly toolchain. Each test names the target and the date it was found.
 
 use plait_protocol::frame::{decode_frame, encode_update, Limits};
-use plait_protocol::session::{handle, DocState, Session};
+use plait_protocol::session::{handle, DocState, Outgoing, Session};
 use plait_protocol::ProtocolError;
+use yrs::updates::decoder::Decode;
 use yrs::{Doc, GetString, ReadTxn, Text, Transact};
 
 /// `handle_message`, 2026 run 1: a sync step2 whose update starts with a 5-byte client count near
@@ -98,8 +99,8 @@ fn update_declaring_billions_of_blocks_is_rejected_cleanly() {
 /// `handle_message`, run 2: an update yrs accepts and parks as *pending* (its parent is
 /// missing), but whose pending part yrs cannot re-read: every later `encode_state_as_update_v1`
 /// then panicked inside yrs (`merge_pending_v1` unwraps `EndOfBuffer`), so the document could no
-/// longer be snapshotted or served to a new client. Such an update must be refused before it is
-/// applied.
+/// longer be snapshotted or served to a new client. The server never keeps a client's pending
+/// data: it is dropped and the sender is asked to resync.
 #[test]
 fn update_whose_pending_part_cannot_be_reencoded_is_refused() {
     let frame: &[u8] = &[
@@ -109,12 +110,38 @@ fn update_whose_pending_part_cannot_be_reencoded_is_refused() {
     let mut state = DocState::new(Doc::new());
     let mut session = Session::new(false);
     for msg in decode_frame(frame, &Limits::default()).expect("framing is valid") {
-        assert!(matches!(
+        assert_eq!(
             handle(&mut state, &mut session, msg),
-            Err(ProtocolError::InvalidUpdate(_))
-        ));
+            Ok(vec![Outgoing::Resync])
+        );
     }
     // Before the fix this panicked inside yrs.
     let encoded = state.encode_state();
     assert_eq!(encoded, vec![0, 0], "nothing was applied");
+}
+
+/// `handle_message`, run 3: the same poisoning through a block that decodes and re-encodes fine
+/// on its own but not once yrs has reworked it into pending data (so a round-trip check of the
+/// incoming update is not enough). Dropping the pending data keeps the document readable.
+#[test]
+fn update_poisoning_pending_after_integration_is_refused() {
+    let frame: &[u8] = &[
+        0x00, 0x01, 0x1a, 0x01, 0x01, 0x00, 0x01, 0x02, 0x00, 0x2a, 0x02, 0x01, 0x03, 0x00, 0x01,
+        0x01, 0x00, 0x03, 0x01, 0x00, 0xfe, 0x84, 0x57, 0x00, 0x00, 0x00, 0xd9, 0x75, 0x73,
+    ];
+    let mut state = DocState::new(Doc::new());
+    let mut session = Session::new(false);
+    for msg in decode_frame(frame, &Limits::default()).expect("framing is valid") {
+        assert_eq!(
+            handle(&mut state, &mut session, msg),
+            Ok(vec![Outgoing::Resync])
+        );
+    }
+    // Before the fix this panicked inside yrs; now the state is readable and usable.
+    let encoded = state.encode_state();
+    let fresh = Doc::new();
+    fresh
+        .transact_mut()
+        .apply_update(yrs::Update::decode_v1(&encoded).expect("decodes"))
+        .expect("applies");
 }

@@ -146,7 +146,10 @@ fn awareness_update_from_js() {
     let mut state = DocState::new(Doc::new());
     let mut session = Session::new(false);
     let out = handle(&mut state, &mut session, Message::Awareness(update)).expect("applies");
-    assert_eq!(out, vec![Outgoing::AwarenessAll(unhex(AWARENESS_ALICE))]);
+    let [Outgoing::AwarenessChanged(ids)] = out.as_slice() else {
+        panic!("expected AwarenessChanged, got {out:?}");
+    };
+    assert_eq!(state.awareness_frame(ids), Some(unhex(AWARENESS_ALICE)));
 }
 
 #[test]

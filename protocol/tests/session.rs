@@ -137,9 +137,10 @@ fn awareness_add_then_close_removes_it_elsewhere() {
 
     let update = client.update().expect("local state exists");
     let out = handle(&mut state, &mut session, Message::Awareness(update)).expect("applies");
-    let [Outgoing::AwarenessAll(frame)] = out.as_slice() else {
-        panic!("expected AwarenessAll, got {out:?}");
+    let [Outgoing::AwarenessChanged(ids)] = out.as_slice() else {
+        panic!("expected AwarenessChanged, got {out:?}");
     };
+    let frame = &state.awareness_frame(ids).expect("ann is known");
     assert_eq!(
         session.awareness_clients().collect::<Vec<_>>(),
         vec![ClientID::new(42)]
@@ -172,7 +173,7 @@ fn awareness_removed_by_the_client_is_not_removed_again_on_close() {
         .update_with_clients([ClientID::new(42)])
         .expect("known id");
     let out = handle(&mut state, &mut session, Message::Awareness(removal)).expect("remove");
-    assert!(matches!(out.as_slice(), [Outgoing::AwarenessAll(_)]));
+    assert!(matches!(out.as_slice(), [Outgoing::AwarenessChanged(_)]));
     assert_eq!(session.awareness_clients().count(), 0);
     assert_eq!(close(&mut state, &mut session), None);
 }

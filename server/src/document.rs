@@ -21,6 +21,7 @@ use plait_storage::writer::Writer;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, info_span, warn, Instrument};
+use yrs::block::ClientID;
 use yrs::sync::Message;
 
 /// Commands handled in one drain before the relay is flushed: bounds the latency a burst adds.
@@ -63,11 +64,12 @@ pub struct Joined {
 
 /// Result of an update posted over HTTP.
 #[derive(Debug)]
-pub enum PostOutcome {
-    /// The update changed nothing (already known or empty).
-    Unchanged,
-    /// Applied and relayed; the receiver resolves with the log position once it is in SQL.
-    Applied(oneshot::Receiver<Seq>),
+pub struct PostOutcome {
+    /// `None`: the update changed nothing (already known or empty). Otherwise it was applied and
+    /// relayed, and the receiver resolves with the log position once it is in SQL.
+    pub durable: Option<oneshot::Receiver<Seq>>,
+    /// Part of the update depended on content the document does not have and was dropped.
+    pub incomplete: bool,
 }
 
 /// Live figures of a loaded document, for the stats endpoint.
@@ -202,6 +204,7 @@ pub fn spawn(state: DocState, ctx: DocContext, queue: usize) -> DocHandle {
         next_conn: 1,
         pending_durable: 0,
         relay: Vec::new(),
+        awareness_changed: HashSet::new(),
         durable_tx,
         attached,
     };
@@ -219,6 +222,8 @@ struct DocTask {
     pending_durable: usize,
     /// Updates applied during the current drain of the queue, relayed together when it ends.
     relay: Vec<(Option<ConnId>, Bytes)>,
+    /// Awareness clients whose state changed during the current drain: announced in one frame.
+    awareness_changed: HashSet<ClientID>,
     /// The writer's callbacks report commits here. Unbounded because a callback cannot wait, and
     /// its size is bounded by the updates in flight.
     durable_tx: mpsc::UnboundedSender<Durable>,
@@ -253,6 +258,7 @@ impl DocTask {
                             }
                         }
                         self.flush_relay();
+                        self.flush_awareness();
                     }
                     None => break,
                 },
@@ -310,15 +316,17 @@ impl DocTask {
             }
             Command::Leave { conn_id } => self.remove_conn(conn_id),
             Command::PostUpdate { update, reply } => {
-                let outcome = match self.state.apply_update(&update) {
-                    Ok(false) => Ok(PostOutcome::Unchanged),
-                    Ok(true) => {
+                let outcome = self.state.integrate(&update).map(|integrated| {
+                    let durable = integrated.delta.map(|delta| {
                         let (tx, rx) = oneshot::channel();
-                        self.publish_update(None, update, Some(tx));
-                        Ok(PostOutcome::Applied(rx))
+                        self.publish_update(None, Bytes::from(delta), Some(tx));
+                        rx
+                    });
+                    PostOutcome {
+                        durable,
+                        incomplete: integrated.incomplete,
                     }
-                    Err(e) => Err(e),
-                };
+                });
                 let _ = reply.send(outcome);
             }
             Command::GetState { reply } => {
@@ -351,7 +359,19 @@ impl DocTask {
                         Outgoing::Update(update) => {
                             self.publish_update(Some(conn_id), Bytes::from(update), None)
                         }
-                        Outgoing::AwarenessAll(frame) => self.broadcast(None, Bytes::from(frame)),
+                        Outgoing::AwarenessChanged(ids) => self.awareness_changed.extend(ids),
+                        Outgoing::Resync => {
+                            info!(
+                                conn_id,
+                                "update had missing dependencies; asking the client to resync"
+                            );
+                            let reason = CloseReason::new(
+                                codes::RESYNC,
+                                "update depends on content the server lacks; reconnect to resync",
+                            );
+                            self.kill(conn_id, reason);
+                            return false;
+                        }
                     }
                 }
                 self.conns.contains_key(&conn_id)
@@ -414,6 +434,17 @@ impl DocTask {
                     }
                 }
             }
+        }
+    }
+
+    /// Announces every awareness change of this drain to every connection, in one frame.
+    fn flush_awareness(&mut self) {
+        if self.awareness_changed.is_empty() {
+            return;
+        }
+        let changed = std::mem::take(&mut self.awareness_changed);
+        if let Some(frame) = self.state.awareness_frame(&changed) {
+            self.broadcast(None, Bytes::from(frame));
         }
     }
 

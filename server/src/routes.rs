@@ -18,9 +18,11 @@ use tracing::{info, info_span, Instrument};
 
 use crate::auth::{origin_allowed, token_from_request, Access, AuthError};
 use crate::connection::{self, ConnParams};
-use crate::document::PostOutcome;
 use crate::error::{AppError, LoadError};
 use crate::state::AppState;
+
+/// Initial WebSocket read buffer per connection.
+const READ_BUFFER: usize = 4 * 1024;
 
 /// How long `POST .../update` waits for the update to reach SQL before answering 202 instead of 200.
 const DURABLE_WAIT: Duration = Duration::from_secs(10);
@@ -72,6 +74,10 @@ pub async fn websocket(
     // One frame above the limit is refused with 4413 by the connection.
     let limit = state.config.max_message_size;
     Ok(ws
+        // tungstenite's defaults (128 KiB each) dominate an idle connection's memory; most
+        // frames are tiny, and the read buffer still grows for a large one.
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
         .max_message_size(limit)
         .max_frame_size(limit)
         .on_upgrade(move |socket| {
@@ -182,12 +188,24 @@ pub async fn post_update(
         .post_update(body)
         .await
         .map_err(|_| AppError::Unavailable(LoadError::ShuttingDown))??;
-    let response = match outcome {
-        PostOutcome::Unchanged => (
+    if outcome.incomplete {
+        // What could be integrated was (and is being stored); the rest needs content first.
+        return Ok((
+            StatusCode::CONFLICT,
+            Json(json!({
+                "error": "the update depends on content this document does not have; \
+                          apply its dependencies first",
+                "applied": outcome.durable.is_some(),
+            })),
+        )
+            .into_response());
+    }
+    let response = match outcome.durable {
+        None => (
             StatusCode::OK,
             Json(json!({ "applied": false, "durable": true })),
         ),
-        PostOutcome::Applied(durable) => match tokio::time::timeout(DURABLE_WAIT, durable).await {
+        Some(durable) => match tokio::time::timeout(DURABLE_WAIT, durable).await {
             Ok(Ok(seq)) => (
                 StatusCode::OK,
                 Json(json!({ "applied": true, "durable": true, "seq": seq })),

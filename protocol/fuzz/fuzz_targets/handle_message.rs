@@ -66,7 +66,12 @@ fuzz_target!(|data: &[u8]| {
                                 .unwrap_or_else(|e| panic!("relayed update does not decode: {e}"));
                         }
                         Outgoing::Reply(f) => check_frame_decodes(&f, &limits, "reply"),
-                        Outgoing::AwarenessAll(f) => check_frame_decodes(&f, &limits, "awareness"),
+                        Outgoing::Resync => {}
+                        Outgoing::AwarenessChanged(ids) => {
+                            if let Some(f) = state.awareness_frame(&ids) {
+                                check_frame_decodes(&f, &limits, "awareness");
+                            }
+                        }
                     }
                 }
             }

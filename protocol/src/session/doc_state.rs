@@ -3,14 +3,53 @@
 use crate::error::ProtocolError;
 use crate::frame::{encode_awareness, encode_step1, encode_step2};
 use crate::guard::guard;
+use yrs::block::ClientID;
 use yrs::encoding::read::{Cursor, Read};
 use yrs::sync::Awareness;
 use yrs::updates::decoder::Decode;
-use yrs::updates::encoder::Encode;
-use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
+use yrs::{Doc, IdSet, ReadTxn, StateVector, Transact, TransactionMut, Update, WriteTxn};
 
 /// The empty v1 update (no blocks, empty delete set).
 const EMPTY_UPDATE_V1: &[u8] = &[0, 0];
+/// Drops whatever yrs parked as "pending" (blocks and deletions whose dependencies the document
+/// does not have).
+///
+/// Why the server never keeps a client's pending data: it is where yrs 0.28 is fragile. The
+/// `handle_message` fuzz target found pending data that re-encodes into bytes yrs cannot read back
+/// (every later full encode panics), panics and a use-after-free while integrating stale pending
+/// blocks, and documents whose state no longer decodes. A client's update that depends on
+/// content the server lacks is instead integrated as far as it can be, the rest is dropped, and
+/// the sender is asked to resync ([`Integrated::incomplete`]): its sync step 2 then carries the
+/// missing content and the dependent blocks together.
+fn clear_pending(txn: &mut TransactionMut<'_>) {
+    let store = txn.store_mut();
+    if let Some(pending) = store.pending_update_mut() {
+        pending.update = Update::default();
+        pending.missing = StateVector::default();
+    }
+    if let Some(ds) = store.pending_ds_mut() {
+        *ds = IdSet::default();
+    }
+}
+
+/// What applying one update did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Integrated {
+    /// The change actually integrated, as a v1 update: what to store and relay. `None` if the
+    /// update changed nothing (already known, or empty).
+    pub delta: Option<Vec<u8>>,
+    /// Part of the update depended on content the document does not have and was dropped; the
+    /// sender should resync (reconnect) to deliver it with its dependencies.
+    pub incomplete: bool,
+}
+
+/// True when yrs parked blocks or deletions (an empty leftover does not count).
+fn has_pending_content(txn: &TransactionMut<'_>) -> bool {
+    let store = txn.store();
+    store.pending_update().is_some_and(|p| !p.update.is_empty())
+        || store.pending_ds().is_some_and(|ds| !ds.is_empty())
+}
+
 /// The smallest encoding of one client's entry in a v1 update: block count, client id, clock.
 const MIN_CLIENT_ENTRY_BYTES: usize = 3;
 
@@ -83,15 +122,20 @@ impl DocState {
         &mut self.awareness
     }
 
-    /// Decodes and applies a v1 update. `Ok(false)` if the update changed nothing: it carries no
-    /// blocks and an empty delete set (the `[0, 0]` a client sends when already in sync), or
-    /// everything in it was already known (a reconnecting y-websocket client resends its whole
-    /// delete set in every step2). An update whose dependencies are missing is kept by yrs as
-    /// pending and counts as a change, so it is stored and relayed. Never panics.
-    ///
-    /// A decode failure leaves the document untouched. An apply failure is reported but yrs'
-    /// apply is not transactional, so blocks integrated before the failure stay.
+    /// Decodes and applies a v1 update; `Ok(true)` if it changed the document. See
+    /// [`DocState::integrate`].
     pub fn apply_update(&mut self, update: &[u8]) -> Result<bool, ProtocolError> {
+        Ok(self.integrate(update)?.delta.is_some())
+    }
+
+    /// Decodes and applies a v1 update and returns what it changed. Never panics.
+    ///
+    /// The result's `delta` is the integrated change, not the client's bytes: it omits what the
+    /// document already had (a reconnecting y-websocket client resends its whole delete set in
+    /// every step2) and anything that could not be integrated, so only content the document really
+    /// holds is ever stored or relayed. A decode failure, or an update over the size limit, leaves
+    /// the document untouched.
+    pub fn integrate(&mut self, update: &[u8]) -> Result<Integrated, ProtocolError> {
         let invalid = ProtocolError::InvalidUpdate;
         let len = update.len();
         check_client_count(update)?;
@@ -99,35 +143,32 @@ impl DocState {
             .map_err(invalid)?
             .map_err(|e| invalid(format!("does not decode as a v1 update: {e}")))?;
         if update.is_empty() {
-            return Ok(false);
+            return Ok(Integrated::default());
         }
-        // yrs decodes some malformed updates into blocks it then re-encodes as bytes it cannot
-        // read back. Parked as pending (missing parent), such an update made every later encode
-        // of the document panic inside yrs (found by the `handle_message` fuzz target), so the
-        // document could no longer be snapshotted or synced. Refuse what does not round-trip.
-        guard(|| Update::decode_v1(&update.encode_v1()))
-            .map_err(invalid)?
-            .map_err(|e| invalid(format!("does not survive re-encoding: {e}")))?;
         self.check_growth(len)?;
         let doc = self.awareness.doc();
-        let changed = guard(|| {
+        let integrated = guard(|| {
             let mut txn = doc
                 .try_transact_mut()
                 .map_err(|e| format!("document is busy: {e}"))?;
             txn.apply_update(update)
                 .map_err(|e| format!("cannot be applied: {e}"))?;
-            Ok::<bool, String>(
-                !txn.insert_set().is_empty()
-                    || !txn.delete_set().is_empty()
-                    || txn.has_missing_updates(),
-            )
+            let incomplete = txn.has_missing_updates() && has_pending_content(&txn);
+            if incomplete {
+                clear_pending(&mut txn);
+            }
+            let changed = !txn.insert_set().is_empty() || !txn.delete_set().is_empty();
+            Ok::<Integrated, String>(Integrated {
+                delta: changed.then(|| txn.encode_update_v1()),
+                incomplete,
+            })
         })
         .map_err(invalid)?
         .map_err(invalid)?;
-        if changed {
-            self.size_bound = self.size_bound.saturating_add(len);
+        if let Some(delta) = &integrated.delta {
+            self.size_bound = self.size_bound.saturating_add(delta.len());
         }
-        Ok(changed)
+        Ok(integrated)
     }
 
     /// Refuses an update of `len` bytes that could grow the document past its limit, before
@@ -181,6 +222,26 @@ impl DocState {
         let update = guard(|| self.doc().transact().encode_state_as_update_v1(sv))
             .map_err(ProtocolError::InvalidStateVector)?;
         Ok(encode_step2(&update))
+    }
+
+    /// The awareness frame announcing the current state of `clients` (a removed client is sent
+    /// as `null`, which is how peers learn it left). Re-encoded from our state rather than echoing
+    /// a client's bytes, so stale entries mixed into an update are not relayed. `None` if none of
+    /// them is known.
+    pub fn awareness_frame<'a>(
+        &self,
+        clients: impl IntoIterator<Item = &'a ClientID>,
+    ) -> Option<Vec<u8>> {
+        let known: Vec<ClientID> = clients
+            .into_iter()
+            .copied()
+            .filter(|id| self.awareness.meta(*id).is_some())
+            .collect();
+        if known.is_empty() {
+            return None;
+        }
+        let update = self.awareness.update_with_clients(known).ok()?;
+        Some(encode_awareness(&update))
     }
 
     /// The awareness frame listing every present client, or `None` if nobody is present.
@@ -251,7 +312,7 @@ mod tests {
     }
 
     #[test]
-    fn update_with_missing_dependencies_counts_as_change() {
+    fn update_with_missing_dependencies_is_dropped_and_asks_for_a_resync() {
         let doc = Doc::with_client_id(9);
         let text = doc.get_or_insert_text("text");
         text.push(&mut doc.transact_mut(), "a");
@@ -259,7 +320,57 @@ mod tests {
         text.push(&mut doc.transact_mut(), "b");
         let second = doc.transact().encode_state_as_update_v1(&first);
         let mut state = DocState::new(Doc::new());
-        assert_eq!(state.apply_update(&second), Ok(true));
+        let integrated = state.integrate(&second);
+        assert_eq!(
+            integrated,
+            Ok(Integrated {
+                delta: None,
+                incomplete: true
+            })
+        );
+        // Nothing parked: the full state still encodes and decodes, and is empty.
+        assert!(state.is_empty());
+        // Once the dependency arrives, the same update integrates completely.
+        let full = doc
+            .transact()
+            .encode_state_as_update_v1(&StateVector::default());
+        let integrated = state.integrate(&full).unwrap_or_else(|e| panic!("{e}"));
+        assert!(integrated.delta.is_some() && !integrated.incomplete);
+        let read = state.doc().get_or_insert_text("text");
+        assert_eq!(read.get_string(&state.doc().transact()), "ab");
+    }
+
+    #[test]
+    fn the_delta_omits_what_the_document_already_had() {
+        let mut state = DocState::new(Doc::new());
+        let hello = hello_update(7);
+        assert!(state.apply_update(&hello).unwrap_or(false));
+        let doc = Doc::with_client_id(8);
+        let text = doc.get_or_insert_text("text");
+        doc.transact_mut()
+            .apply_update(Update::decode_v1(&hello).unwrap())
+            .unwrap();
+        text.push(&mut doc.transact_mut(), "!");
+        // The full state of the other doc: "hello" (known) plus "!" (new).
+        let full = doc
+            .transact()
+            .encode_state_as_update_v1(&StateVector::default());
+        let integrated = state.integrate(&full).unwrap_or_else(|e| panic!("{e}"));
+        let delta = integrated.delta.unwrap_or_default();
+        assert!(
+            delta.len() < full.len(),
+            "only the new part is stored and relayed"
+        );
+        // Known content plus the delta rebuilds the other document exactly.
+        let fresh = Doc::new();
+        for part in [&hello, &delta] {
+            fresh
+                .transact_mut()
+                .apply_update(Update::decode_v1(part).unwrap())
+                .unwrap();
+        }
+        let read = fresh.get_or_insert_text("text");
+        assert_eq!(read.get_string(&fresh.transact()), "hello!");
     }
 
     #[test]

@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""Summarizes scripts/bench.sh results: one Markdown table per step, each cell the
+median (min-max) over the repetitions, plus Plait's ratio to the best peer.
+
+Usage: python3 scripts/bench/summarize.py [RESULTS_DIR]   (default /tmp/plait-bench-results)
+Standard library only.
+"""
+import glob
+import json
+import os
+import statistics
+import sys
+
+SERVERS = ["plait", "plait-mem", "ywss", "hocus", "ysweet"]
+PEERS = ["ywss", "hocus", "ysweet"]
+NAMES = {
+    "plait": "Plait (SQLite)",
+    "plait-mem": "Plait (memory:)",
+    "ywss": "@y/websocket-server 0.1.1",
+    "hocus": "Hocuspocus 4.7.0",
+    "ysweet": "y-sweet 0.9.1",
+}
+
+
+def get(obj, path):
+    for key in path.split("."):
+        if not isinstance(obj, dict) or obj.get(key) is None:
+            return None
+        obj = obj[key]
+    return obj
+
+
+def max_trial(j):
+    return j.get("max") if j.get("find_max") else j
+
+
+def frames_per_s(j):
+    t = max_trial(j)
+    if not t or not t.get("duration_s"):
+        return None
+    return t["frames_in"] / t["duration_s"]
+
+
+# (step, row label, value function, higher_is_better, number format)
+ROWS = [
+    ("fixed", "1x50 @ 10/s: p50 latency (ms)", lambda j: get(j, "latency.p50_ms"), False, "{:.2f}"),
+    ("fixed", "1x50 @ 10/s: p99 latency (ms)", lambda j: get(j, "latency.p99_ms"), False, "{:.2f}"),
+    ("fixed", "1x50 @ 10/s: server CPU (%)", lambda j: get(j, "server_cpu_pct"), False, "{:.0f}"),
+    ("max1x50", "1x50 max deliveries/s (p99 <= 50 ms)", lambda j: get(max_trial(j) or {}, "delivered_per_s"), True, "{:,.0f}"),
+    ("max1x50", "1x50 at max: frames received/s", frames_per_s, None, "{:,.0f}"),
+    ("max1x50", "1x50 at max: server CPU (%)", lambda j: get(max_trial(j) or {}, "server_cpu_pct"), None, "{:.0f}"),
+    ("max100x4", "100x4 max deliveries/s (p99 <= 50 ms)", lambda j: get(max_trial(j) or {}, "delivered_per_s"), True, "{:,.0f}"),
+    ("max100x4", "100x4 at max: server CPU (%)", lambda j: get(max_trial(j) or {}, "server_cpu_pct"), None, "{:.0f}"),
+    ("max100x4", "100x4 at max: load generator CPU (%)", lambda j: get(max_trial(j) or {}, "loadgen_cpu_pct"), None, "{:.0f}"),
+    ("cpu100x4", "100x4 @ 25/s (10 k updates/s): server CPU (%)", lambda j: get(j, "server_cpu_pct"), False, "{:.0f}"),
+    ("cpu100x4", "100x4 @ 25/s: p99 latency (ms)", lambda j: get(j, "latency.p99_ms"), False, "{:.2f}"),
+    ("idle", "idle: KB per extra connection", lambda j: get(j, "per_extra_conn_kb"), False, "{:.1f}"),
+    ("idle", "idle: KB per document", lambda j: get(j, "per_doc_kb"), False, "{:.1f}"),
+    ("bigdoc", "bigdoc: fresh client synced (ms)", lambda j: get(j, "sync_median_ms"), False, "{:.2f}"),
+    ("bigdoc", "bigdoc: 50 joiners, all step2 in (ms)", lambda j: get(j, "joiners.all_step2_ms"), False, "{:.1f}"),
+    ("bigdoc", "bigdoc: distinct step2 payloads among 50 joiners", lambda j: get(j, "joiners.distinct_step2_payloads"), None, "{:.0f}"),
+    ("bigdoc", "bigdoc: trace ingest (s)", lambda j: get(j, "ingest_s"), False, "{:.2f}"),
+    ("awareness", "awareness 500 clients @ 1/s: server CPU (%)", lambda j: get(j, "server_cpu_pct"), False, "{:.1f}"),
+    ("restart", "restart: cold fresh sync from SQL, step2 (ms)", lambda j: get(j, "cold_sync.step2_ms"), False, "{:.1f}"),
+    ("restart", "restart: warm fresh sync, step2 (ms)", lambda j: statistics.median([s["step2_ms"] for s in j["warm_syncs"]]) if j.get("warm_syncs") else None, False, "{:.1f}"),
+]
+
+
+def load(out):
+    runs = {}
+    for path in glob.glob(os.path.join(out, "*.json")):
+        name = os.path.basename(path)[: -len(".json")]
+        parts = name.split(".")
+        if len(parts) != 3:
+            continue
+        server, step, _rep = parts
+        try:
+            with open(path) as f:
+                runs.setdefault((server, step), []).append(json.load(f))
+        except (OSError, json.JSONDecodeError):
+            continue
+    return runs
+
+
+def cell(values, fmt):
+    if not values:
+        return "–", None
+    med = statistics.median(values)
+    if len(values) == 1:
+        return fmt.format(med), med
+    return f"{fmt.format(med)} ({fmt.format(min(values))}–{fmt.format(max(values))})", med
+
+
+def main():
+    out = sys.argv[1] if len(sys.argv) > 1 else "/tmp/plait-bench-results"
+    runs = load(out)
+    present = [s for s in SERVERS if any(k[0] == s for k in runs)]
+    print(f"Results from {out}: median (min–max) over the repetitions; n = repetitions.\n")
+    print("| scenario | " + " | ".join(NAMES[s] for s in present) + " | Plait / best peer |")
+    print("|---" * (len(present) + 2) + "|")
+    for step, label, fn, higher, fmt in ROWS:
+        cells, medians, counts = [], {}, []
+        for s in present:
+            vals = []
+            for j in runs.get((s, step), []):
+                try:
+                    v = fn(j)
+                except (KeyError, TypeError, ValueError):
+                    v = None
+                if v is not None:
+                    vals.append(float(v))
+            text, med = cell(vals, fmt)
+            cells.append(text)
+            counts.append(len(vals))
+            if med is not None:
+                medians[s] = med
+        if not any(counts):
+            continue
+        ratio = "–"
+        peer_meds = {p: medians[p] for p in PEERS if p in medians}
+        if higher is not None and "plait" in medians and peer_meds:
+            best = (max if higher else min)(peer_meds, key=peer_meds.get)
+            if peer_meds[best]:
+                ratio = f"{medians['plait'] / peer_meds[best]:.2f}× {best}"
+        n = max(counts)
+        print(f"| {label} (n={n}) | " + " | ".join(cells) + f" | {ratio} |")
+    if "plait" in medians_of(runs, "max1x50") and "plait-mem" in medians_of(runs, "max1x50"):
+        m = medians_of(runs, "max1x50")
+        print(f"\nPersistence cost (1x50 max deliveries/s, SQLite / memory:): {m['plait'] / m['plait-mem']:.2f}")
+
+
+def medians_of(runs, step):
+    meds = {}
+    for s in SERVERS:
+        vals = [get(max_trial(j) or {}, "delivered_per_s") for j in runs.get((s, step), [])]
+        vals = [v for v in vals if v is not None]
+        if vals:
+            meds[s] = statistics.median(vals)
+    return meds
+
+
+if __name__ == "__main__":
+    main()
