@@ -147,12 +147,12 @@ step_max1x50() {
   local list="$SERVERS"
   case " $SERVERS " in *" plait "*) list="$SERVERS plait-mem" ;; esac
   for rep in $(seq "$REPS"); do for s in $list; do
-    run "$s" max1x50 "$rep" fanout --rooms 1 --clients 50 --rate 24 "${FIND_MAX[@]}"
+    run "$s" max1x50 "$rep" fanout --rooms 1 --clients 50 --rate 12 "${FIND_MAX[@]}"
   done; done
 }
 step_max100x4() {
   for rep in $(seq "$REPS"); do for s in $SERVERS; do
-    run "$s" max100x4 "$rep" fanout --rooms 100 --clients 4 --rate 16 "${FIND_MAX[@]}"
+    run "$s" max100x4 "$rep" fanout --rooms 100 --clients 4 --rate 8 "${FIND_MAX[@]}"
   done; done
 }
 step_cpu100x4() {  # 400 clients x 25/s = 10 k updates/s, 30 k deliveries/s: below every peer's max
@@ -173,7 +173,7 @@ step_bigdoc() {
 }
 step_awareness() {
   for rep in $(seq "$REPS"); do for s in $SERVERS; do
-    run "$s" awareness "$rep" awareness --clients 500 --interval 1 --duration 10 --drain 1
+    run "$s" awareness "$rep" awareness --clients 500 --interval 1 --duration 10 --drain 2
   done; done
 }
 # Plait only: the trace is ingested into a SQLite-backed server, which is stopped with SIGTERM
@@ -216,7 +216,7 @@ EOF
 }
 
 STEPS=("$@")
-[ ${#STEPS[@]} -eq 0 ] && STEPS=(fixed max1x50 max100x4 cpu100x4 idle bigdoc awareness restart)
+[ ${#STEPS[@]} -eq 0 ] && STEPS=(max1x50 fixed max100x4 cpu100x4 bigdoc idle awareness restart)
 echo "results in $OUT (servers: $SERVERS; reps: $REPS)"
 for s in "${STEPS[@]}"; do
   echo; echo "##### step $s ($(date -u +%H:%M:%S))"

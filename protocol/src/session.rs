@@ -4,6 +4,7 @@
 //! [`handle`] for each message under the document lock, and routes the returned [`Outgoing`]
 //! frames. Nothing here touches a socket, a task or a database.
 
+mod clock_check;
 mod doc_state;
 
 pub use doc_state::{DocState, Integrated};

@@ -339,3 +339,26 @@ fn update_past_the_document_size_limit_is_refused_and_changes_nothing() {
     let read = state.doc().get_or_insert_text("text");
     assert_eq!(read.get_string(&state.doc().transact()), "hello");
 }
+
+/// A JSON object in a map is a hash map inside yrs, so re-encoding it may order its keys
+/// differently: an honest update must not be mistaken for one yrs cannot read back (found by the
+/// JavaScript interoperability tests after a too-strict validation).
+#[test]
+fn map_values_with_many_keys_are_accepted() {
+    use yrs::{Any, Map};
+    let writer = Doc::with_client_id(5);
+    let map = writer.get_or_insert_map("map");
+    let mut state = DocState::new(Doc::new());
+    for i in 0..20 {
+        let update = {
+            let mut txn = writer.transact_mut();
+            let value: Any = Any::from_json(&format!(
+                r#"{{"i":{i},"by":"a","x":[1,2,3],"nested":{{"p":1,"q":2,"r":3}}}}"#
+            ))
+            .expect("valid json");
+            map.insert(&mut txn, format!("key{}", i % 3), value);
+            txn.encode_update_v1()
+        };
+        assert_eq!(state.apply_update(&update), Ok(true), "update {i}");
+    }
+}

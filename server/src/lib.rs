@@ -33,6 +33,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
+use axum::http::Request;
 use axum::routing::get;
 use axum::Router;
 use plait_storage::memory::MemoryStore;
@@ -64,7 +65,10 @@ pub fn app(state: AppState) -> Router {
         )
         .layer(DefaultBodyLimit::max(body_limit))
         .merge(web_demo::router())
-        .layer(TraceLayer::new_for_http())
+        // The span records the path only: the query may carry an access token.
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+            tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
+        }))
         .with_state(state)
 }
 

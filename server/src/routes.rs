@@ -143,8 +143,11 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 pub async fn get_update(
     State(state): State<AppState>,
     Path(raw): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
 ) -> Result<Response, AppError> {
     let name = doc_name(&raw)?;
+    authorize(&state, &headers, &uri, &name)?;
     let encoded = match state.registry.live(&name) {
         Some(handle) => match handle.state().await {
             Ok(state) => state,
@@ -226,8 +229,11 @@ pub async fn post_update(
 pub async fn get_stats(
     State(state): State<AppState>,
     Path(raw): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
 ) -> Result<Response, AppError> {
     let name = doc_name(&raw)?;
+    authorize(&state, &headers, &uri, &name)?;
     let live = match state.registry.live(&name) {
         Some(handle) => handle.info().await.ok(),
         None => None,

@@ -14,6 +14,8 @@ use tokio::net::TcpStream;
 pub struct HttpResponse {
     pub status: u16,
     pub body: Vec<u8>,
+    /// Response headers in order, names lower-cased.
+    pub headers: Vec<(String, String)>,
 }
 
 impl HttpResponse {
@@ -21,6 +23,15 @@ impl HttpResponse {
     pub fn json(&self) -> Result<serde_json::Value> {
         serde_json::from_slice(&self.body)
             .with_context(|| format!("body is not JSON: {}", self.text()))
+    }
+
+    /// The first header called `name` (case-insensitive), if any.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The body as (lossy) text, for messages.
@@ -46,22 +57,41 @@ pub async fn request(
     path: &str,
     body: &[u8],
 ) -> Result<HttpResponse> {
-    tokio::time::timeout(crate::TIMEOUT, request_inner(addr, method, path, body))
-        .await
-        .with_context(|| format!("{method} {path}: no answer in time"))?
+    request_with_headers(addr, method, path, &[], body).await
+}
+
+/// Like [`request`], with extra request headers (`Authorization`, `Origin`...).
+pub async fn request_with_headers(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<HttpResponse> {
+    tokio::time::timeout(
+        crate::TIMEOUT,
+        request_inner(addr, method, path, headers, body),
+    )
+    .await
+    .with_context(|| format!("{method} {path}: no answer in time"))?
 }
 
 async fn request_inner(
     addr: SocketAddr,
     method: &str,
     path: &str,
+    headers: &[(&str, &str)],
     body: &[u8],
 ) -> Result<HttpResponse> {
     let mut stream = TcpStream::connect(addr)
         .await
         .with_context(|| format!("connect {addr}"))?;
+    let extra: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{extra}\
          Content-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
@@ -85,17 +115,24 @@ fn parse(raw: &[u8]) -> Result<HttpResponse> {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| anyhow!("bad status line {status_line:?}"))?;
-    let chunked = lines.any(|l| {
-        let l = l.to_ascii_lowercase();
-        l.starts_with("transfer-encoding:") && l.contains("chunked")
-    });
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.to_ascii_lowercase().contains("chunked"));
     let rest = &raw[split + 4..];
     let body = if chunked {
         dechunk(rest)?
     } else {
         rest.to_vec()
     };
-    Ok(HttpResponse { status, body })
+    Ok(HttpResponse {
+        status,
+        body,
+        headers,
+    })
 }
 
 fn dechunk(mut data: &[u8]) -> Result<Vec<u8>> {

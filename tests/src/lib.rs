@@ -11,6 +11,7 @@
 //! - [`db`]: a throw-away PostgreSQL database and a temporary SQLite file.
 //! - [`proxy`]: a loopback TCP proxy the test can cut, to simulate a database outage.
 //! - [`gated`]: a store whose `append` waits until the test opens a gate.
+//! - [`tcp_ws`]: a hand-spoken WebSocket over TCP for clients that never read or never pong.
 //! - [`ydoc`]: small helpers to read and compare yrs documents.
 
 pub mod client;
@@ -21,6 +22,7 @@ pub mod process;
 pub mod proxy;
 pub mod raw;
 pub mod server;
+pub mod tcp_ws;
 pub mod ydoc;
 
 use std::time::Duration;

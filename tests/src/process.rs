@@ -41,6 +41,16 @@ impl PlaitProcess {
     /// arguments and waits until `/readyz` answers 200. Its log goes to a temporary file that
     /// error messages quote and that is removed on drop.
     pub async fn start(database_url: &str, extra: &[&str]) -> Result<PlaitProcess> {
+        Self::start_with_env(database_url, extra, &[]).await
+    }
+
+    /// Like [`PlaitProcess::start`], with extra environment variables (set after the default
+    /// `RUST_LOG=info`, so they may override it).
+    pub async fn start_with_env(
+        database_url: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<PlaitProcess> {
         let binary = binary_path()?;
         let log = std::env::temp_dir().join(format!(
             "plait-e2e-{}-{:x}.log",
@@ -57,6 +67,7 @@ impl PlaitProcess {
             .arg(database_url)
             .args(extra)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log_file.try_clone()?)
             .stderr(log_file)
@@ -97,6 +108,27 @@ impl PlaitProcess {
     /// `ws://127.0.0.1:PORT/ws/{doc}`.
     pub fn ws_url(&self, doc: &str) -> String {
         format!("ws://{}/ws/{doc}", self.addr)
+    }
+
+    /// The child's process id (for `/proc/<pid>/status`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Resident memory of the process (VmRSS), in KiB, from `/proc/<pid>/status` (Linux).
+    pub fn rss_kib(&self) -> Result<u64> {
+        let path = format!("/proc/{}/status", self.child.id());
+        let status = std::fs::read_to_string(&path).with_context(|| format!("read {path}"))?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .ok_or_else(|| anyhow!("no VmRSS line in {path}"))
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// What the process logged so far.

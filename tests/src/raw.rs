@@ -25,6 +25,24 @@ pub enum Incoming {
     Dropped,
 }
 
+/// How an upgrade attempt ended: the server either switched protocols or answered over HTTP.
+pub enum Upgrade {
+    /// Boxed: a WebSocket stream is large next to a response.
+    Accepted(Box<RawClient>),
+    /// The server refused the upgrade: its status, headers and body.
+    Refused(crate::http::HttpResponse),
+}
+
+impl Upgrade {
+    /// The refusal's status, or 101 if the upgrade was accepted.
+    pub fn status(&self) -> u16 {
+        match self {
+            Upgrade::Accepted(_) => 101,
+            Upgrade::Refused(response) => response.status,
+        }
+    }
+}
+
 /// A WebSocket connection with no protocol logic of its own.
 pub struct RawClient {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
@@ -45,6 +63,49 @@ impl RawClient {
         .with_context(|| format!("connect {url}: timed out"))?
         .with_context(|| format!("connect {url}"))?;
         Ok(RawClient { ws })
+    }
+
+    /// Opens `url` with extra request headers (`Authorization`, `Origin`...) and reports a refused
+    /// upgrade as a value rather than an error, so tests can assert on its status and body.
+    pub async fn try_connect(url: &str, headers: &[(&str, &str)]) -> Result<Upgrade> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
+        use tokio_tungstenite::tungstenite::Error as WsError;
+
+        let mut request = url.into_client_request().context("build the request")?;
+        for (name, value) in headers {
+            request.headers_mut().insert(
+                HeaderName::from_bytes(name.as_bytes()).context("header name")?,
+                HeaderValue::from_str(value).context("header value")?,
+            );
+        }
+        let config = WebSocketConfig::default()
+            .max_message_size(Some(256 << 20))
+            .max_frame_size(Some(256 << 20));
+        let connected = tokio::time::timeout(
+            crate::TIMEOUT,
+            tokio_tungstenite::connect_async_with_config(request, Some(config), true),
+        )
+        .await
+        .with_context(|| format!("connect {url}: timed out"))?;
+        match connected {
+            Ok((ws, _)) => Ok(Upgrade::Accepted(Box::new(RawClient { ws }))),
+            Err(WsError::Http(response)) => Ok(Upgrade::Refused(crate::http::HttpResponse {
+                status: response.status().as_u16(),
+                headers: response
+                    .headers()
+                    .iter()
+                    .map(|(n, v)| {
+                        (
+                            n.as_str().to_ascii_lowercase(),
+                            String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                        )
+                    })
+                    .collect(),
+                body: response.body().clone().unwrap_or_default(),
+            })),
+            Err(e) => Err(e).with_context(|| format!("connect {url}")),
+        }
     }
 
     /// Sends one binary frame.

@@ -1,5 +1,6 @@
 //! The shared, per-document half of the protocol state.
 
+use super::clock_check::check_clocks;
 use crate::error::ProtocolError;
 use crate::frame::{encode_awareness, encode_step1, encode_step2};
 use crate::guard::guard;
@@ -7,6 +8,7 @@ use yrs::block::ClientID;
 use yrs::encoding::read::{Cursor, Read};
 use yrs::sync::Awareness;
 use yrs::updates::decoder::Decode;
+use yrs::updates::encoder::Encode;
 use yrs::{Doc, IdSet, ReadTxn, StateVector, Transact, TransactionMut, Update, WriteTxn};
 
 /// The empty v1 update (no blocks, empty delete set).
@@ -69,6 +71,53 @@ fn check_client_count(update: &[u8]) -> Result<(), ProtocolError> {
         return Err(ProtocolError::InvalidUpdate(format!(
             "update declares {count} clients but only {remaining} bytes remain"
         )));
+    }
+    Ok(())
+}
+
+/// True if some client's blocks in `update` do not continue the document's clock for that client
+/// without a hole (they start past it, or the update itself skips clocks).
+///
+/// yrs does not park such blocks as pending when they have no other missing dependency: it
+/// integrates them behind a `Skip` placeholder in the block store. That is a client's incomplete
+/// data kept after all, and the `handle_message` fuzz target found the next update filling the
+/// hole splitting a freed block (heap-use-after-free in `BlockSet::exclude` / `integrate_item`).
+/// Such an update is handled like any other with missing dependencies: dropped, sender resyncs.
+fn leaves_a_gap(update: &Update, sv: &StateVector) -> bool {
+    update.insertions(true).iter().any(|(client, ranges)| {
+        let mut ranges = ranges.iter();
+        let starts_past_state = ranges.next().is_some_and(|r| r.start > sv.get(client));
+        // Ranges are merged when adjacent, so a second one means a hole inside the update.
+        starts_past_state || ranges.next().is_some()
+    })
+}
+
+/// Rejects an update that yrs does not read back as it wrote it.
+///
+/// Everything integrated is re-encoded by yrs (relayed delta, stored state, step2 answers), so a
+/// block yrs writes differently from how it read it poisons the document for every later reader.
+/// The `handle_message` fuzz target found legacy JSON content doing that (yrs 0.28.1 reads
+/// `len + 1` strings but writes `len`): relayed deltas and full states stopped decoding. One encode
+/// and decode of the update catches any such block without duplicating yrs' content rules. (Clock
+/// layouts yrs mishandles are refused earlier, by `check_clocks`, which needs the raw bytes.)
+fn check_round_trip(update: &Update) -> Result<(), ProtocolError> {
+    let invalid = ProtocolError::InvalidUpdate;
+    let first = guard(|| update.encode_v1()).map_err(invalid)?;
+    let again = guard(|| Update::decode_v1(&first))
+        .map_err(invalid)?
+        .map_err(|e| invalid(format!("does not survive re-encoding: {e}")))?;
+    // Insertions catch block ids and lengths (yrs' `Update` equality compares block ids only).
+    // Bytes are not compared: JSON maps (`Any::Map`) are hash maps, so two honest encodes of the
+    // same update may order their keys differently.
+    let same = guard(|| {
+        again.insertions(true) == update.insertions(true)
+            && again.delete_set() == update.delete_set()
+    })
+    .map_err(invalid)?;
+    if !same {
+        return Err(invalid(
+            "yrs does not read back the update as it wrote it".to_owned(),
+        ));
     }
     Ok(())
 }
@@ -139,18 +188,26 @@ impl DocState {
         let invalid = ProtocolError::InvalidUpdate;
         let len = update.len();
         check_client_count(update)?;
+        guard(|| check_clocks(update)).map_err(invalid)??;
         let update = guard(|| Update::decode_v1(update))
             .map_err(invalid)?
             .map_err(|e| invalid(format!("does not decode as a v1 update: {e}")))?;
         if update.is_empty() {
             return Ok(Integrated::default());
         }
+        check_round_trip(&update)?;
         self.check_growth(len)?;
         let doc = self.awareness.doc();
         let integrated = guard(|| {
             let mut txn = doc
                 .try_transact_mut()
                 .map_err(|e| format!("document is busy: {e}"))?;
+            if leaves_a_gap(&update, &txn.state_vector()) {
+                return Ok(Integrated {
+                    delta: None,
+                    incomplete: true,
+                });
+            }
             txn.apply_update(update)
                 .map_err(|e| format!("cannot be applied: {e}"))?;
             let incomplete = txn.has_missing_updates() && has_pending_content(&txn);

@@ -1,0 +1,202 @@
+//! `bigdoc`: replay a real editing trace into one document through one
+//! writer, then time fresh clients' sync (connect, step2 arrival, synced and
+//! verified against the trace's endContent), and optionally `--joiners N`
+//! clients joining at the same instant.
+
+use crate::client::{connect, Client, Synced, Target};
+use crate::error::{BenchError, Result};
+use crate::stats::{self, Server};
+use crate::trace;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+use yrs::updates::decoder::Decode;
+use yrs::updates::encoder::Encode;
+use yrs::{GetString, ReadTxn, Transact, Update};
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct BigdocArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Editing trace (.json or .json.gz), e.g. automerge-paper.json.gz from
+    /// github.com/josephg/editing-traces (sequential_traces/).
+    #[arg(long)]
+    pub trace: String,
+    /// Trace transactions per update sent by the writer.
+    #[arg(long, default_value_t = 1000)]
+    pub batch: usize,
+    /// Fresh clients that sync the finished document one after another.
+    #[arg(long, default_value_t = 5)]
+    pub syncs: usize,
+    /// Clients that join the finished document at the same instant (0 = skip).
+    #[arg(long, default_value_t = 0)]
+    pub joiners: usize,
+    /// Document-name prefix (a run id is appended).
+    #[arg(long, default_value = "bigdoc")]
+    pub doc_prefix: String,
+}
+
+/// Apply a step2 into an empty document and compare with the expected text.
+fn verify(step2: &[u8], expected: &str) -> Result<()> {
+    let doc = crate::walk::new_doc();
+    let text = doc.get_or_insert_text("text");
+    let update = Update::decode_v1(step2).map_err(|e| BenchError::Update(e.to_string()))?;
+    doc.transact_mut()
+        .apply_update(update)
+        .map_err(|e| BenchError::Update(e.to_string()))?;
+    let got = text.get_string(&doc.transact());
+    if got != expected {
+        return Err(BenchError::Mismatch(format!(
+            "synced text has {} chars, expected {}",
+            got.len(),
+            expected.len()
+        )));
+    }
+    Ok(())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// N clients connect at once; returns (all step2 in, verification time, rows).
+async fn joiners(t: &Target, doc: &str, n: usize, expected: &str) -> Result<Value> {
+    let start = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        let (t, doc) = (t.clone(), doc.to_owned());
+        // Only the handshake runs concurrently: verifying inside the tasks
+        // would let our own CPU work delay the other joiners' reads.
+        tasks.spawn(async move { connect(&t, &doc).await.map(|s| (s, Instant::now())) });
+    }
+    let mut done: Vec<(Synced, Instant)> = Vec::new();
+    while let Some(j) = tasks.join_next().await {
+        done.push(j.map_err(|e| BenchError::Runtime(e.to_string()))??);
+    }
+    let all_step2 = done
+        .iter()
+        .map(|(_, at)| at.duration_since(start))
+        .max()
+        .unwrap_or_default();
+    let t_verify = Instant::now();
+    let mut distinct: Vec<&[u8]> = Vec::new();
+    for (s, _) in &done {
+        verify(&s.step2, expected)?;
+        if !distinct.contains(&s.step2.as_slice()) {
+            distinct.push(&s.step2);
+        }
+    }
+    let verify_all = t_verify.elapsed();
+    let mut step2s: Vec<f64> = done
+        .iter()
+        .map(|(_, at)| ms(at.duration_since(start)))
+        .collect();
+    let median = stats::median(&mut step2s);
+    println!(
+        "  {n} joiners     all step2 in {:.2} ms (median {:.2} ms); all verified {:.2} ms later ({} distinct step2 payloads)",
+        ms(all_step2),
+        median.unwrap_or(f64::NAN),
+        ms(verify_all),
+        distinct.len()
+    );
+    let distinct_payloads = distinct.len();
+    for (s, _) in done {
+        tokio::spawn(s.client.close());
+    }
+    Ok(json!({
+        "joiners": n, "all_step2_ms": ms(all_step2), "median_step2_ms": median,
+        "verify_all_ms": ms(verify_all), "all_synced_ms": ms(all_step2 + verify_all),
+        "distinct_step2_payloads": distinct_payloads,
+    }))
+}
+
+pub async fn run(a: BigdocArgs) -> Result<Value> {
+    let server = Server(a.target.server_pid);
+    let tr = trace::load(&a.trace)?;
+    let patches: usize = tr.txns.iter().map(|t| t.patches.len()).sum();
+    let name = format!("{}-{}", a.doc_prefix, stats::run_id());
+    let rss0 = server.settled_rss_kb().await;
+
+    // Build every update first: the timed replay then measures the server.
+    let doc = crate::walk::new_doc();
+    let t_build = Instant::now();
+    let updates = trace::build_updates(&tr, &doc, a.batch)?;
+    let build_s = t_build.elapsed().as_secs_f64();
+    let full_bytes = doc
+        .transact()
+        .encode_state_as_update_v1(&Default::default())
+        .len();
+
+    let mut w: Client = connect(&a.target, &name).await?.client;
+    let frames: Vec<Vec<u8>> = updates.iter().map(|u| w.framer.update(u)).collect();
+    let replay_bytes: usize = frames.iter().map(Vec::len).sum();
+    let (n_frames, srv0, t_replay) = (frames.len(), server.sample(), Instant::now());
+    for f in frames {
+        w.send(f).await?;
+    }
+    // The answer to a step1 sent after the last update proves the server
+    // processed everything before it on this socket.
+    w.send(w.framer.step1(&doc.transact().state_vector().encode_v1()))
+        .await?;
+    tokio::time::timeout(Duration::from_secs(300), w.wait_step2())
+        .await
+        .map_err(|_| BenchError::Timeout {
+            what: "writer's final step2".into(),
+            after: Duration::from_secs(300),
+        })??;
+    let ingest_s = t_replay.elapsed().as_secs_f64();
+    let ingest_cpu = srv0.zip(server.sample()).map(|(a, b)| stats::cpu_s(&a, &b));
+    let rss_loaded = server.settled_rss_kb().await;
+    // Keep the writer connected (some servers unload documents nobody
+    // holds) and keep draining its socket.
+    let writer = tokio::spawn(async move { while w.next_frame().await.is_ok() {} });
+
+    println!(
+        "bigdoc: {} txns / {patches} patches -> {} chars, {full_bytes} B as one update",
+        tr.txns.len(),
+        tr.end_content.len()
+    );
+    println!("  replay         {n_frames} updates ({:.1} MB) ingested in {ingest_s:.3} s, server cpu {:.2} s (built locally in {build_s:.2} s)", replay_bytes as f64 / 1e6, ingest_cpu.unwrap_or(f64::NAN));
+    let mut rows = Vec::new();
+    for i in 0..a.syncs {
+        let t0 = Instant::now();
+        let s = connect(&a.target, &name).await?;
+        verify(&s.step2, &tr.end_content)?;
+        let synced = t0.elapsed();
+        println!(
+            "  fresh sync {i}   connect {:.2} ms  step2 at {:.2} ms  synced+verified {:.2} ms  ({} B)",
+            ms(s.connect), ms(s.step2_at), ms(synced), s.step2.len()
+        );
+        rows.push(json!({"connect_ms": ms(s.connect), "step2_ms": ms(s.step2_at), "synced_ms": ms(synced), "step2_bytes": s.step2.len()}));
+        s.client.close().await;
+    }
+    let col = |k: &str| {
+        let mut v: Vec<f64> = rows.iter().filter_map(|r| r[k].as_f64()).collect();
+        stats::median(&mut v)
+    };
+    let (step2_med, synced_med) = (col("step2_ms"), col("synced_ms"));
+    if !rows.is_empty() {
+        println!(
+            "  median         step2 at {:.2} ms, synced+verified {:.2} ms",
+            step2_med.unwrap_or(f64::NAN),
+            synced_med.unwrap_or(f64::NAN)
+        );
+    }
+    let joined = if a.joiners > 0 {
+        Some(joiners(&a.target, &name, a.joiners, &tr.end_content).await?)
+    } else {
+        None
+    };
+    let rss_end = server.settled_rss_kb().await;
+    writer.abort();
+    if let (Some(r0), Some(r1), Some(r2)) = (rss0, rss_loaded, rss_end) {
+        println!("  server rss     before {r0} KB, loaded {r1} KB, after syncs {r2} KB");
+    }
+    Ok(json!({
+        "scenario": "bigdoc", "label": a.target.label, "protocol": a.target.protocol, "url": a.target.url,
+        "trace": a.trace, "txns": tr.txns.len(), "patches": patches, "final_chars": tr.end_content.len(),
+        "full_update_bytes": full_bytes, "batch": a.batch, "replay_frames": n_frames, "replay_bytes": replay_bytes,
+        "local_build_s": build_s, "ingest_s": ingest_s, "ingest_server_cpu_s": ingest_cpu,
+        "step2_median_ms": step2_med, "sync_median_ms": synced_med, "syncs": rows, "joiners": joined,
+        "rss0_kb": rss0, "rss_loaded_kb": rss_loaded, "rss_end_kb": rss_end,
+    }))
+}

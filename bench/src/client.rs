@@ -1,0 +1,182 @@
+//! One simulated client: WebSocket connect (TCP_NODELAY) and the y-websocket
+//! handshake from an empty document.
+
+use crate::error::{BenchError, Result};
+use crate::wire::{messages, Framer, Incoming, Protocol};
+use futures_util::{SinkExt, StreamExt};
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Where and how to reach the server under test; shared by every scenario
+/// so that all of them work against any y-websocket or Hocuspocus server.
+#[derive(clap::Args, Clone, Debug)]
+pub struct Target {
+    /// WebSocket URL; every `{doc}` is replaced by the document name.
+    /// Plait: ws://127.0.0.1:8000/ws/{doc}; y-websocket: ws://127.0.0.1:1234/{doc};
+    /// Hocuspocus: ws://127.0.0.1:1235 (the name travels inside messages).
+    #[arg(long)]
+    pub url: String,
+    /// Wire protocol of the server.
+    #[arg(long, value_enum, default_value = "yws")]
+    pub protocol: Protocol,
+    /// Token for the Hocuspocus Auth message (ignored by yws).
+    #[arg(long, default_value = "")]
+    pub token: String,
+    /// PID of the server, to sample its CPU and RSS from /proc.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// Free text copied into the JSON result (e.g. the server's name).
+    #[arg(long, default_value = "")]
+    pub label: String,
+    /// Seconds allowed for one client's connect + handshake.
+    #[arg(long, default_value_t = 30.0)]
+    pub handshake_timeout: f64,
+}
+
+/// An open, synced connection to one document.
+pub struct Client {
+    pub ws: Ws,
+    pub framer: Framer,
+    pub doc: String,
+}
+
+/// A finished handshake and how long its parts took.
+pub struct Synced {
+    pub client: Client,
+    /// TCP connect + WebSocket upgrade.
+    pub connect: Duration,
+    /// From the start of connect until the server's step2 arrived.
+    pub step2_at: Duration,
+    /// The server's step2 payload (the whole document for an empty client).
+    pub step2: Vec<u8>,
+}
+
+impl Client {
+    pub async fn send(&mut self, frame: Vec<u8>) -> Result<()> {
+        Ok(self.ws.send(Message::binary(frame)).await?)
+    }
+
+    /// The next binary frame; pings are answered by tungstenite itself.
+    pub async fn next_frame(&mut self) -> Result<tokio_tungstenite::tungstenite::Bytes> {
+        loop {
+            match self.ws.next().await {
+                Some(Ok(Message::Binary(b))) => return Ok(b),
+                Some(Ok(Message::Close(f))) => {
+                    return Err(BenchError::Closed(
+                        f.map(|f| f.to_string()).unwrap_or_default(),
+                    ))
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e.into()),
+                None => return Err(BenchError::Closed("end of stream".into())),
+            }
+        }
+    }
+
+    /// Read until the server's step2 arrives.
+    pub async fn wait_step2(&mut self) -> Result<Vec<u8>> {
+        loop {
+            let frame = self.next_frame().await?;
+            for m in messages(self.framer.protocol, &frame) {
+                match m? {
+                    Incoming::Step2(u) => return Ok(u.to_vec()),
+                    Incoming::Refused(reason) => {
+                        return Err(BenchError::Refused {
+                            doc: self.doc.clone(),
+                            reason,
+                        })
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// Best-effort close; a server that does not answer is not our problem.
+    pub async fn close(mut self) {
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.ws.close(None)).await;
+    }
+}
+
+/// Connect and sync as a client with an empty document: (Hocuspocus: Auth),
+/// send step1 with an empty state vector, answer the server's step1 with an
+/// empty step2, and wait for the server's step2.
+pub async fn connect(t: &Target, doc: &str) -> Result<Synced> {
+    let limit = Duration::from_secs_f64(t.handshake_timeout);
+    tokio::time::timeout(limit, handshake(t, doc))
+        .await
+        .map_err(|_| BenchError::Timeout {
+            what: format!("handshake of {doc}"),
+            after: limit,
+        })?
+}
+
+async fn handshake(t: &Target, doc: &str) -> Result<Synced> {
+    let started = Instant::now();
+    let url = t.url.replace("{doc}", doc);
+    // TCP_NODELAY: with Nagle, small updates wait for delayed ACKs (~40 ms).
+    let (ws, _) = tokio_tungstenite::connect_async_with_config(url.as_str(), None, true).await?;
+    let connect = started.elapsed();
+    let mut client = Client {
+        ws,
+        framer: Framer::new(t.protocol, doc),
+        doc: doc.to_owned(),
+    };
+    if let Some(auth) = client.framer.auth(&t.token) {
+        client.send(auth).await?;
+    }
+    client.send(client.framer.step1(&[0])).await?;
+    let mut step2 = None;
+    let mut answered = false;
+    while step2.is_none() || !answered {
+        let frame = client.next_frame().await?;
+        let mut asked = false;
+        for m in messages(t.protocol, &frame) {
+            match m? {
+                Incoming::Step1(_) => asked = true,
+                Incoming::Step2(u) => step2 = Some((u.to_vec(), started.elapsed())),
+                Incoming::Refused(reason) => {
+                    return Err(BenchError::Refused {
+                        doc: doc.to_owned(),
+                        reason,
+                    })
+                }
+                _ => {}
+            }
+        }
+        if asked {
+            // Our document is empty: the server misses nothing.
+            client
+                .send(client.framer.step2(yrs::Update::EMPTY_V1))
+                .await?;
+            answered = true;
+        }
+    }
+    let (step2, step2_at) = step2.ok_or(BenchError::Wire("handshake ended without step2"))?;
+    Ok(Synced {
+        client,
+        connect,
+        step2_at,
+        step2,
+    })
+}
+
+/// Connect `docs.len()` clients with at most `concurrency` handshakes in
+/// flight; results in input order.
+pub async fn connect_many(
+    t: &Target,
+    docs: Vec<String>,
+    concurrency: usize,
+) -> Vec<Result<Synced>> {
+    futures_util::stream::iter(
+        docs.into_iter()
+            .map(|d| async move { connect(t, &d).await }),
+    )
+    .buffered(concurrency.max(1))
+    .collect()
+    .await
+}

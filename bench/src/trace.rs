@@ -1,0 +1,94 @@
+//! Loading an editing trace (josephg/editing-traces format) and turning it
+//! into Yjs updates.
+//!
+//! Format: `{ "endContent": "...", "txns": [{ "patches": [[pos, del, "ins"]] }] }`,
+//! positions in Unicode code points. Only ASCII traces are accepted, where
+//! code points, bytes and yrs' text offsets agree (automerge-paper is ASCII).
+
+use crate::error::{BenchError, Result};
+use serde::Deserialize;
+use std::io::Read;
+use yrs::{Doc, GetString, Text, Transact};
+
+/// The parts of a trace the bigdoc scenario needs.
+#[derive(Deserialize)]
+pub struct Trace {
+    #[serde(rename = "endContent")]
+    pub end_content: String,
+    pub txns: Vec<TraceTxn>,
+}
+
+/// One trace transaction: patches applied in order.
+#[derive(Deserialize)]
+pub struct TraceTxn {
+    pub patches: Vec<(u32, u32, String)>,
+}
+
+pub fn load(path: &str) -> Result<Trace> {
+    let io = |source| BenchError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let raw = std::fs::read(path).map_err(io)?;
+    let mut text = String::new();
+    if path.ends_with(".gz") {
+        flate2::read::GzDecoder::new(&raw[..])
+            .read_to_string(&mut text)
+            .map_err(io)?;
+    } else {
+        text = String::from_utf8(raw).map_err(|e| BenchError::Trace(e.to_string()))?;
+    }
+    let t: Trace = serde_json::from_str(&text).map_err(|e| BenchError::Trace(e.to_string()))?;
+    let ascii = t.end_content.is_ascii()
+        && t.txns
+            .iter()
+            .flat_map(|x| &x.patches)
+            .all(|p| p.2.is_ascii());
+    if !ascii {
+        return Err(BenchError::Trace(
+            "only ASCII traces are supported (positions are code points)".into(),
+        ));
+    }
+    Ok(t)
+}
+
+/// Replay the trace into `doc` (text "text"), one update per `batch` trace
+/// transactions, and check the result against `endContent`.
+pub fn build_updates(trace: &Trace, doc: &Doc, batch: usize) -> Result<Vec<Vec<u8>>> {
+    let text = doc.get_or_insert_text("text");
+    let mut out = Vec::new();
+    for chunk in trace.txns.chunks(batch.max(1)) {
+        let mut txn = doc.transact_mut();
+        for (pos, del, ins) in chunk.iter().flat_map(|t| &t.patches) {
+            if *del > 0 {
+                text.remove_range(&mut txn, *pos, *del);
+            }
+            if !ins.is_empty() {
+                text.insert(&mut txn, *pos, ins);
+            }
+        }
+        out.push(txn.encode_update_v1());
+    }
+    if text.get_string(&doc.transact()) != trace.end_content {
+        return Err(BenchError::Mismatch(
+            "local replay differs from the trace's endContent".into(),
+        ));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replays_a_small_trace_and_checks_the_end() {
+        let json = r#"{"startContent":"","endContent":"hey world",
+            "txns":[{"patches":[[0,0,"hello"]]},{"patches":[[5,0," world"],[1,4,"ey"]]}]}"#;
+        let mut t: Trace = serde_json::from_str(json).unwrap();
+        let doc = crate::walk::new_doc();
+        assert_eq!(build_updates(&t, &doc, 1).unwrap().len(), 2);
+        t.end_content = "wrong".into();
+        assert!(build_updates(&t, &crate::walk::new_doc(), 5).is_err());
+    }
+}
