@@ -62,6 +62,8 @@ ROWS = [
     ("bigdoc", "bigdoc: distinct step2 payloads among 50 joiners", lambda j: get(j, "joiners.distinct_step2_payloads"), None, "{:.0f}"),
     ("bigdoc", "bigdoc: trace ingest (s)", lambda j: get(j, "ingest_s"), False, "{:.2f}"),
     ("awareness", "awareness 500 clients @ 1/s: server CPU (%)", lambda j: get(j, "server_cpu_pct"), False, "{:.1f}"),
+    ("awareness", "awareness: entries delivered within the run + 2 s (%)", lambda j: 100.0 * j["received_entries"] / j["entries_for_others"] if j.get("entries_for_others") else None, True, "{:.0f}"),
+    ("awareness", "awareness: p50 latency (ms)", lambda j: get(j, "latency_from_schedule.p50_ms"), False, "{:.1f}"),
     ("restart", "restart: cold fresh sync from SQL, step2 (ms)", lambda j: get(j, "cold_sync.step2_ms"), False, "{:.1f}"),
     ("restart", "restart: warm fresh sync, step2 (ms)", lambda j: statistics.median([s["step2_ms"] for s in j["warm_syncs"]]) if j.get("warm_syncs") else None, False, "{:.1f}"),
 ]

@@ -4,7 +4,7 @@ import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import * as Y from 'yjs'
 import { PlaitServer, uniqueDoc, waitUntil } from './lib/server.js'
-import { connectClient, waitSynced, closeClient, types, encodedContentOf, waitConverged } from './lib/clients.js'
+import { connectClient, waitSynced, closeClient, types, encodedContentOf, canonicalJson, waitConverged } from './lib/clients.js'
 
 let server
 const open = []
@@ -52,7 +52,7 @@ test('the stored state fetched over HTTP decodes into the clients\' document', a
     if (res.status !== 200) return null
     const d = new Y.Doc()
     Y.applyUpdate(d, res.body)
-    return JSON.stringify(encodedContentOf(d)) === JSON.stringify(expected) ? { res, d } : null
+    return canonicalJson(encodedContentOf(d)) === canonicalJson(expected) ? { res, d } : null
   }, { timeoutMs: 10000, what: 'HTTP state to equal the clients\' document' })
   assert.equal(fetched.res.contentType, 'application/octet-stream')
   assert.deepEqual(encodedContentOf(fetched.d), expected)

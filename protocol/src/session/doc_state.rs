@@ -186,6 +186,7 @@ impl DocState {
     /// the document untouched.
     pub fn integrate(&mut self, update: &[u8]) -> Result<Integrated, ProtocolError> {
         let invalid = ProtocolError::InvalidUpdate;
+        let raw = update;
         let len = update.len();
         check_client_count(update)?;
         guard(|| check_clocks(update)).map_err(invalid)??;
@@ -208,6 +209,7 @@ impl DocState {
                     incomplete: true,
                 });
             }
+            let (inserts, deletes) = (update.insertions(true), update.delete_set().clone());
             txn.apply_update(update)
                 .map_err(|e| format!("cannot be applied: {e}"))?;
             let incomplete = txn.has_missing_updates() && has_pending_content(&txn);
@@ -215,8 +217,18 @@ impl DocState {
                 clear_pending(&mut txn);
             }
             let changed = !txn.insert_set().is_empty() || !txn.delete_set().is_empty();
+            // When everything in the update was new and integrated, the client's own bytes are
+            // the delta: relaying them keeps what peers decode byte-identical to what the author
+            // wrote (yrs re-encodes JSON objects in hash order) and skips an encode.
+            let exact = !incomplete && *txn.insert_set() == inserts && *txn.delete_set() == deletes;
             Ok::<Integrated, String>(Integrated {
-                delta: changed.then(|| txn.encode_update_v1()),
+                delta: changed.then(|| {
+                    if exact {
+                        raw.to_vec()
+                    } else {
+                        txn.encode_update_v1()
+                    }
+                }),
                 incomplete,
             })
         })

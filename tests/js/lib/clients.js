@@ -78,10 +78,20 @@ export const encodedContentOf = (doc) => {
   return content
 }
 
+/**
+ * JSON with object keys sorted. A JSON object stored in a Y.Map is a hash map inside yrs, so an
+ * update the server merged or re-encoded (coalesced relays, step2 answers, snapshots) may list
+ * its keys in another order: the values are equal, only `JSON.stringify` would differ.
+ */
+export const canonicalJson = (value) => JSON.stringify(value, (_key, v) =>
+  v && typeof v === 'object' && !Array.isArray(v)
+    ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, v[k]]))
+    : v)
+
 /** True when every doc has the same state vector and content. */
 export const converged = (docs) => {
-  const first = JSON.stringify(encodedContentOf(docs[0]))
-  return docs.every((d) => JSON.stringify(encodedContentOf(d)) === first)
+  const first = canonicalJson(encodedContentOf(docs[0]))
+  return docs.every((d) => canonicalJson(encodedContentOf(d)) === first)
 }
 
 /** Waits (bounded) until all docs have converged; on timeout the error shows each doc's state. */
