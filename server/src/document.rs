@@ -19,6 +19,7 @@ use plait_protocol::session::{self, DocState, Outgoing, Session};
 use plait_storage::store::Seq;
 use plait_storage::writer::Writer;
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, info_span, warn, Instrument};
 use yrs::block::ClientID;
@@ -26,6 +27,12 @@ use yrs::sync::Message;
 
 /// Commands handled in one drain before the relay is flushed: bounds the latency a burst adds.
 const DRAIN_LIMIT: usize = 256;
+
+/// Presence (cursors, names) is batched for this long: in a busy room every client renews its
+/// state about once a second, and one frame per change per recipient would cost
+/// O(clients²) sends per second. A cursor 30 ms late is invisible; the send count drops to
+/// O(clients) per tick.
+const AWARENESS_TICK: Duration = Duration::from_millis(30);
 
 /// Identifies one connection within its document.
 pub type ConnId = u64;
@@ -205,6 +212,7 @@ pub fn spawn(state: DocState, ctx: DocContext, queue: usize) -> DocHandle {
         pending_durable: 0,
         relay: Vec::new(),
         awareness_changed: HashSet::new(),
+        awareness_due: None,
         durable_tx,
         attached,
     };
@@ -222,8 +230,11 @@ struct DocTask {
     pending_durable: usize,
     /// Updates applied during the current drain of the queue, relayed together when it ends.
     relay: Vec<(Option<ConnId>, Bytes)>,
-    /// Awareness clients whose state changed during the current drain: announced in one frame.
+    /// Awareness clients whose state changed since the last announcement: announced together in
+    /// one frame at most every [`AWARENESS_TICK`].
     awareness_changed: HashSet<ClientID>,
+    /// When the pending awareness changes are due to go out.
+    awareness_due: Option<Instant>,
     /// The writer's callbacks report commits here. Unbounded because a callback cannot wait, and
     /// its size is bounded by the updates in flight.
     durable_tx: mpsc::UnboundedSender<Durable>,
@@ -239,6 +250,7 @@ impl DocTask {
         debug!("document loaded");
         loop {
             let idle = self.conns.is_empty() && self.pending_durable == 0;
+            let awareness_due = self.awareness_due;
             tokio::select! {
                 biased;
                 _ = self.ctx.shutdown.cancelled() => {
@@ -258,10 +270,16 @@ impl DocTask {
                             }
                         }
                         self.flush_relay();
-                        self.flush_awareness();
+                        if !self.awareness_changed.is_empty() && self.awareness_due.is_none() {
+                            self.awareness_due = Some(Instant::now() + AWARENESS_TICK);
+                        }
                     }
                     None => break,
                 },
+                _ = tokio::time::sleep_until(awareness_due.unwrap_or_else(Instant::now)), if awareness_due.is_some() => {
+                    self.awareness_due = None;
+                    self.flush_awareness();
+                }
                 _ = tokio::time::sleep(self.ctx.idle_unload), if idle => {
                     if self.attached.load(Ordering::Acquire) == 0 && (self.ctx.unregister)() {
                         // Nobody can reach us any more except commands already queued: refuse them
