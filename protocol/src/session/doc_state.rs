@@ -135,6 +135,8 @@ pub struct DocState {
     /// update's length since. Measuring exactly means encoding the whole document, so it is only
     /// done when this bound says the limit might be near.
     size_bound: usize,
+    /// The step2 frame for an empty state vector, while the document has not changed since.
+    full_step2: Option<Vec<u8>>,
 }
 
 impl DocState {
@@ -150,6 +152,7 @@ impl DocState {
             awareness: Awareness::new(doc),
             max_size,
             size_bound: 0,
+            full_step2: None,
         };
         if max_size != usize::MAX {
             state.size_bound = state.encode_state().len();
@@ -234,6 +237,9 @@ impl DocState {
         })
         .map_err(invalid)?
         .map_err(invalid)?;
+        if integrated.delta.is_some() || integrated.incomplete {
+            self.full_step2 = None;
+        }
         if let Some(delta) = &integrated.delta {
             self.size_bound = self.size_bound.saturating_add(delta.len());
         }
@@ -286,11 +292,22 @@ impl DocState {
         frames
     }
 
-    /// Step2 answer to a peer's state vector: everything the peer lacks.
-    pub(crate) fn step2_for(&self, sv: &StateVector) -> Result<Vec<u8>, ProtocolError> {
+    /// Step2 answer to a peer's state vector: everything the peer lacks. A peer with an empty
+    /// state vector (a fresh tab, or fifty of them opening a shared link at once) gets the full
+    /// state, encoded once and reused until the document changes.
+    pub(crate) fn step2_for(&mut self, sv: &StateVector) -> Result<Vec<u8>, ProtocolError> {
+        if sv.is_empty() {
+            if let Some(frame) = &self.full_step2 {
+                return Ok(frame.clone());
+            }
+        }
         let update = guard(|| self.doc().transact().encode_state_as_update_v1(sv))
             .map_err(ProtocolError::InvalidStateVector)?;
-        Ok(encode_step2(&update))
+        let frame = encode_step2(&update);
+        if sv.is_empty() {
+            self.full_step2 = Some(frame.clone());
+        }
+        Ok(frame)
     }
 
     /// The awareness frame announcing the current state of `clients` (a removed client is sent
@@ -440,6 +457,33 @@ mod tests {
         }
         let read = fresh.get_or_insert_text("text");
         assert_eq!(read.get_string(&fresh.transact()), "hello!");
+    }
+
+    #[test]
+    fn joiners_with_empty_state_share_one_encoding_until_the_document_changes() {
+        let mut state = DocState::new(Doc::new());
+        assert!(state.apply_update(&hello_update(7)).unwrap_or(false));
+        let empty = StateVector::default();
+        let first = state.step2_for(&empty).unwrap_or_default();
+        assert!(state.full_step2.is_some(), "cached after the first joiner");
+        assert_eq!(state.step2_for(&empty).unwrap_or_default(), first);
+        // A change invalidates it: the next joiner sees the new content.
+        let doc = Doc::with_client_id(8);
+        let text = doc.get_or_insert_text("text");
+        doc.transact_mut()
+            .apply_update(Update::decode_v1(&hello_update(7)).unwrap())
+            .unwrap();
+        let before = doc.transact().state_vector();
+        text.push(&mut doc.transact_mut(), "!");
+        let more = doc.transact().encode_state_as_update_v1(&before);
+        assert!(state.apply_update(&more).unwrap_or(false));
+        assert!(state.full_step2.is_none());
+        let second = state.step2_for(&empty).unwrap_or_default();
+        assert_ne!(second, first);
+        assert_eq!(
+            second,
+            encode_step2(&state.doc().transact().encode_state_as_update_v1(&empty))
+        );
     }
 
     #[test]
