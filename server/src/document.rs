@@ -296,8 +296,8 @@ impl DocTask {
                 }
             }
         }
-        // Shutdown: the writer's final flush stores what is pending; compact on the way out.
-        self.ctx.writer.request_compaction(self.ctx.name.as_str());
+        // Shutdown: `run_with_store` requests a compaction of every loaded document before the
+        // writer's final flush, so nothing more is needed here.
     }
 
     fn on_command(&mut self, command: Command) {
@@ -473,21 +473,12 @@ impl DocTask {
             .into_iter()
             .map(|(id, frame)| (id, Bytes::from(frame)))
             .collect();
-        let mut slow = Vec::new();
-        for (&id, conn) in &self.conns {
-            let frame = match own.get(&id) {
-                Some(frame) => frame.clone(),
-                // A sender whose updates were the whole batch gets nothing.
-                None if senders.contains(&id) => continue,
-                None => everyone.clone(),
-            };
-            if conn.link.outbound.try_send(frame).is_err() {
-                slow.push(id);
-            }
-        }
-        for id in slow {
-            self.drop_slow(id);
-        }
+        self.send_each(|id| match own.get(&id) {
+            Some(frame) => Some(frame.clone()),
+            // A sender whose updates were the whole batch gets nothing.
+            None if senders.contains(&id) => None,
+            None => Some(everyone.clone()),
+        });
     }
 
     fn on_durable(&mut self, durable: Durable) {
@@ -502,12 +493,18 @@ impl DocTask {
 
     /// Sends a frame to every connection except `except`.
     fn broadcast(&mut self, except: Option<ConnId>, frame: Bytes) {
+        self.send_each(|id| (Some(id) != except).then(|| frame.clone()));
+    }
+
+    /// Queues `frame_for(id)` to each connection it returns a frame for, then disconnects those
+    /// whose queue was full.
+    fn send_each(&mut self, frame_for: impl Fn(ConnId) -> Option<Bytes>) {
         let mut slow = Vec::new();
         for (&id, conn) in &self.conns {
-            if Some(id) == except {
+            let Some(frame) = frame_for(id) else {
                 continue;
-            }
-            if conn.link.outbound.try_send(frame.clone()).is_err() {
+            };
+            if conn.link.outbound.try_send(frame).is_err() {
                 slow.push(id);
             }
         }
