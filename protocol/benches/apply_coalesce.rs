@@ -1,10 +1,11 @@
-//! One drain of a document's queue: apply each client's update, then merge them into one frame
-//! per recipient (`coalesce`). 20 small updates from 10 senders, as in a busy room.
+//! One drain of a document's queue: apply each client's update, then merge them into the one
+//! frame every recipient shares (`coalesce::Batch::frame`). 20 small updates from 10 senders, as
+//! in a busy room.
 
 mod fixtures;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use plait_protocol::coalesce::coalesce;
+use plait_protocol::coalesce::Batch;
 use plait_protocol::session::DocState;
 use std::hint::black_box;
 use std::time::Duration;
@@ -12,10 +13,10 @@ use yrs::Doc;
 
 fn apply_and_coalesce(c: &mut Criterion) {
     let batch = fixtures::batch(10, 2);
-    let refs: Vec<(Option<u64>, &[u8])> = batch
-        .iter()
-        .map(|(s, u)| (Some(*s), u.as_slice()))
-        .collect();
+    let mut relay = Batch::new();
+    for (sender, update) in &batch {
+        relay.push(Some(*sender), update.as_slice());
+    }
     let mut g = c.benchmark_group("drain of 20 updates from 10 senders");
     g.sample_size(20)
         .warm_up_time(Duration::from_millis(500))
@@ -32,7 +33,7 @@ fn apply_and_coalesce(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
-    g.bench_function("coalesce", |b| b.iter(|| coalesce(black_box(&refs))));
+    g.bench_function("Batch::frame", |b| b.iter(|| black_box(&relay).frame()));
     g.finish();
 }
 

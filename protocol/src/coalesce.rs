@@ -1,57 +1,72 @@
-//! Coalescing: many updates relayed as one frame per recipient.
+//! Coalescing: the updates applied in one drain of a document's queue leave as ONE frame, shared
+//! by every recipient that sent none of them.
 //!
 //! One WebSocket frame per update per recipient caps a one-core server near 200–250 k deliveries/s
-//! whatever the CRDT costs. When the document task has applied several updates in one drain of its
-//! queue, it relays them merged into one update per recipient instead.
+//! whatever the CRDT costs. Merging a batch once and sending the same bytes to everyone makes the
+//! cost per batch O(recipients) frames instead of O(updates × recipients).
 //!
 //! Two constraints shape this:
 //! - y-websocket's client reads only the *first* message of a frame, so several sync messages
 //!   cannot simply be concatenated: the updates are merged into one (`yrs::merge_updates_v1`).
 //! - A sender must not receive its own update before it is durable (the durable echo is the
-//!   client's "saved" signal), so a sender gets the merge of everyone else's updates only.
+//!   client's "saved" signal), yet must get the others' updates at once. Merging once per sender
+//!   would cost O(senders²) per drain, so a drain's senders instead get the others' updates as
+//!   separate frames (encoded once, shared by all of them, written in one flush), and only the
+//!   connections that sent nothing get the merged [`Batch::frame`].
 
 use crate::frame::encode_update;
 
-/// Frames to send after a batch of applied updates.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Coalesced {
-    /// For every connection that sent nothing in this batch: all updates.
-    pub everyone: Vec<u8>,
-    /// For each sender in the batch: every update but its own (absent when there is none).
-    pub senders: Vec<(u64, Vec<u8>)>,
+/// One drain's applied updates, each with the connection it came from (`None` for updates with
+/// no connection, e.g. HTTP posts).
+#[derive(Debug, Clone, Default)]
+pub struct Batch<B> {
+    updates: Vec<(Option<u64>, B)>,
 }
 
-/// Merges a batch of applied updates (sender id, v1 update; `None` for updates with no
-/// connection, e.g. HTTP posts) into sync-update frames. Updates come from the document itself
-/// (they were applied), so merging cannot fail in practice; if it does, `None` tells the caller
-/// to relay them one by one.
-pub fn coalesce(batch: &[(Option<u64>, &[u8])]) -> Option<Coalesced> {
-    let everyone = merge(batch.iter().map(|(_, u)| *u))?;
-    let mut senders: Vec<u64> = batch.iter().filter_map(|(s, _)| *s).collect();
-    senders.sort_unstable();
-    senders.dedup();
-    let mut per_sender = Vec::with_capacity(senders.len());
-    for sender in senders {
-        let others: Vec<&[u8]> = batch
-            .iter()
-            .filter(|(s, _)| *s != Some(sender))
-            .map(|(_, u)| *u)
-            .collect();
-        if others.is_empty() {
-            continue;
+impl<B: AsRef<[u8]>> Batch<B> {
+    pub fn new() -> Self {
+        Batch {
+            updates: Vec::new(),
         }
-        per_sender.push((sender, merge(others)?));
     }
-    Some(Coalesced {
-        everyone,
-        senders: per_sender,
-    })
+
+    pub fn push(&mut self, from: Option<u64>, update: B) {
+        self.updates.push((from, update));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.updates.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.updates.len()
+    }
+
+    /// The connections that sent an update in this batch, each once.
+    pub fn senders(&self) -> Vec<u64> {
+        let mut senders: Vec<u64> = self.updates.iter().filter_map(|(s, _)| *s).collect();
+        senders.sort_unstable();
+        senders.dedup();
+        senders
+    }
+
+    /// The whole batch as one sync-update frame. Updates come from the document itself (they were
+    /// applied), so merging cannot fail in practice; `None` if it does.
+    pub fn frame(&self) -> Option<Vec<u8>> {
+        merge(self.updates.iter().map(|(_, u)| u.as_ref()))
+    }
+
+    /// Each update with the connection it came from, in the order they were applied.
+    pub fn iter(&self) -> impl Iterator<Item = (Option<u64>, &B)> {
+        self.updates.iter().map(|(from, u)| (*from, u))
+    }
 }
 
 fn merge<'a>(updates: impl IntoIterator<Item = &'a [u8]>) -> Option<Vec<u8>> {
     let updates: Vec<&[u8]> = updates.into_iter().collect();
     let merged = match updates.as_slice() {
-        [one] => one.to_vec(),
+        [] => return None,
+        [one] => return Some(encode_update(one)),
         many => crate::guard::guard(|| yrs::merge_updates_v1(many))
             .ok()?
             .ok()?,
@@ -99,40 +114,28 @@ mod tests {
     }
 
     #[test]
-    fn senders_never_get_their_own_update_back() {
+    fn a_batch_is_one_frame_and_remembers_who_sent_what() {
         let (a, b, c, d) = (typed(1, "a"), typed(2, "b"), typed(3, "c"), typed(4, "d"));
-        let batch = [
-            (Some(10), a.as_slice()),
-            (Some(20), b.as_slice()),
-            (None, c.as_slice()),
-            (Some(10), d.as_slice()),
-        ];
-        let Some(out) = coalesce(&batch) else {
+        let mut batch = Batch::new();
+        batch.push(Some(10), a.as_slice());
+        batch.push(Some(20), b.as_slice());
+        batch.push(None, c.as_slice());
+        batch.push(Some(10), d.as_slice());
+        assert_eq!(batch.senders(), vec![10, 20]);
+        let Some(frame) = batch.frame() else {
             panic!("valid updates merge");
         };
-        assert_eq!(content_of(&out.everyone), "abcd");
-        let for_sender = |id| {
-            out.senders
-                .iter()
-                .find(|(s, _)| *s == id)
-                .map(|(_, f)| content_of(f))
-        };
-        assert_eq!(for_sender(10).as_deref(), Some("bc"));
-        assert_eq!(for_sender(20).as_deref(), Some("acd"));
-        assert_eq!(out.senders.len(), 2);
+        assert_eq!(content_of(&frame), "abcd");
+        let from: Vec<Option<u64>> = batch.iter().map(|(from, _)| from).collect();
+        assert_eq!(from, vec![Some(10), Some(20), None, Some(10)]);
     }
 
     #[test]
-    fn a_lone_sender_gets_nothing() {
+    fn a_lone_update_is_relayed_as_is() {
         let a = typed(1, "a");
-        let Some(out) = coalesce(&[(Some(7), a.as_slice())]) else {
-            panic!("valid update");
-        };
-        assert_eq!(
-            out.everyone,
-            encode_update(&a),
-            "a single update is relayed as is"
-        );
-        assert!(out.senders.is_empty());
+        let mut batch = Batch::new();
+        batch.push(Some(7), a.as_slice());
+        assert_eq!(batch.frame(), Some(encode_update(&a)));
+        assert_eq!(Batch::<&[u8]>::new().frame(), None);
     }
 }

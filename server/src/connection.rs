@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
 use bytes::Bytes;
+use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use plait_protocol::codes;
 use plait_protocol::frame::{decode_frame, Limits};
@@ -19,7 +20,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::document::{truncate_reason, CloseReason, Command, ConnLink};
+use crate::document::{truncate_reason, CloseReason, Command, ConnLink, Outbound};
 use crate::error::LoadError;
 use crate::rate::TokenBucket;
 use crate::registry::Attached;
@@ -54,7 +55,7 @@ pub async fn serve(socket: WebSocket, state: AppState, name: DocName, params: Co
     state.connections.fetch_add(1, Ordering::AcqRel);
     let _counted = Counted(&state);
     let (mut sink, mut stream) = socket.split();
-    let (outbound_tx, mut outbound_rx) = mpsc::channel::<Bytes>(state.config.outbound_queue);
+    let (outbound_tx, mut outbound_rx) = mpsc::channel::<Outbound>(state.config.outbound_queue);
     let (close_tx, mut close_rx) = mpsc::channel::<CloseReason>(1);
 
     let joined = join(&state, &name, &outbound_tx, &close_tx, params.read_only).await;
@@ -104,7 +105,7 @@ pub async fn serve(socket: WebSocket, state: AppState, name: DocName, params: Co
                 _ = &mut expiry => break Some(CloseReason::new(codes::UNAUTHORIZED, "access token expired")),
                 frame = outbound_rx.recv() => match frame {
                     Some(frame) => {
-                        if sink.send(WsMessage::Binary(frame)).await.is_err() {
+                        if write_queued(&mut sink, frame, &mut outbound_rx).await.is_err() {
                             break None;
                         }
                     }
@@ -152,6 +153,32 @@ pub async fn serve(socket: WebSocket, state: AppState, name: DocName, params: Co
         warn!(conn_id, "connection writer task failed");
     }
     debug!(conn_id, "disconnected");
+}
+
+/// Queue entries written per flush at most, so a long queue still yields to the runtime.
+const ENTRIES_PER_FLUSH: usize = 64;
+
+/// Writes `first` and whatever else is already queued, then flushes once: under load one
+/// syscall carries many frames instead of one each.
+async fn write_queued(
+    sink: &mut SplitSink<WebSocket, WsMessage>,
+    first: Outbound,
+    queue: &mut mpsc::Receiver<Outbound>,
+) -> Result<(), axum::Error> {
+    let mut entry = first;
+    for written in 1.. {
+        for frame in entry.frames() {
+            sink.feed(WsMessage::Binary(frame.clone())).await?;
+        }
+        if written == ENTRIES_PER_FLUSH {
+            break;
+        }
+        match queue.try_recv() {
+            Ok(next) => entry = next,
+            Err(_) => break,
+        }
+    }
+    sink.flush().await
 }
 
 /// Reads frames until the connection ends; returns why the server closes it, if it does.
@@ -247,7 +274,7 @@ fn deadline_from(at: SystemTime) -> Instant {
 async fn join(
     state: &AppState,
     name: &DocName,
-    outbound: &mpsc::Sender<Bytes>,
+    outbound: &mpsc::Sender<Outbound>,
     close: &mpsc::Sender<CloseReason>,
     read_only: bool,
 ) -> Result<(Attached, u64), LoadError> {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use plait_protocol::coalesce::{coalesce, Coalesced};
+use plait_protocol::coalesce::Batch;
 use plait_protocol::codes;
 use plait_protocol::error::ProtocolError;
 use plait_protocol::frame::encode_update;
@@ -26,7 +26,7 @@ use yrs::block::ClientID;
 use yrs::sync::Message;
 
 /// Commands handled in one drain before the relay is flushed: bounds the latency a burst adds.
-const DRAIN_LIMIT: usize = 256;
+const DRAIN_LIMIT: usize = 1024;
 
 /// Presence (cursors, names) is batched for this long: in a busy room every client renews its
 /// state about once a second, and one frame per change per recipient would cost
@@ -53,11 +53,45 @@ impl CloseReason {
     }
 }
 
+/// One drain's updates as frames, each with the connection it came from (None: HTTP post).
+pub type SentFrames = Arc<[(Option<ConnId>, Bytes)]>;
+
+/// What the document task queues for a connection's socket.
+///
+/// It exists so that one drain's relay costs one queue entry per recipient however many updates
+/// it holds: a sender of the drain shares the list of everyone's frames with the other senders
+/// and skips its own, instead of getting a merge computed for it alone.
+#[derive(Debug, Clone)]
+pub enum Outbound {
+    Frame(Bytes),
+    /// One sync-update frame per update of a drain, with the connection each came from: write
+    /// all but those from `skip` (a sender must not get its own update before it is durable).
+    Others {
+        frames: SentFrames,
+        skip: Option<ConnId>,
+    },
+}
+
+impl Outbound {
+    /// The frames to write to the socket, in order.
+    pub fn frames(&self) -> impl Iterator<Item = &Bytes> {
+        let (single, list, skip) = match self {
+            Outbound::Frame(frame) => (Some(frame), &[][..], None),
+            Outbound::Others { frames, skip } => (None, &frames[..], *skip),
+        };
+        let others = list
+            .iter()
+            .filter(move |(from, _)| skip.is_none() || *from != skip)
+            .map(|(_, frame)| frame);
+        single.into_iter().chain(others)
+    }
+}
+
 /// What the document task needs to talk to one connection.
 pub struct ConnLink {
     /// Frames for the socket. Bounded: a client that cannot keep up fills it and is disconnected
     /// (it reconnects and resyncs) instead of growing memory or silently missing updates.
-    pub outbound: mpsc::Sender<Bytes>,
+    pub outbound: mpsc::Sender<Outbound>,
     /// Asks the connection to close with a reason (capacity 1: the first reason wins).
     pub close: mpsc::Sender<CloseReason>,
     /// Read-only connections receive everything but their updates are dropped.
@@ -210,7 +244,7 @@ pub fn spawn(state: DocState, ctx: DocContext, queue: usize) -> DocHandle {
         conns: HashMap::new(),
         next_conn: 1,
         pending_durable: 0,
-        relay: Vec::new(),
+        relay: Batch::new(),
         awareness_changed: HashSet::new(),
         awareness_due: None,
         durable_tx,
@@ -229,7 +263,7 @@ struct DocTask {
     /// unloaded while this is non-zero: a reload would read SQL without them.
     pending_durable: usize,
     /// Updates applied during the current drain of the queue, relayed together when it ends.
-    relay: Vec<(Option<ConnId>, Bytes)>,
+    relay: Batch<Bytes>,
     /// Awareness clients whose state changed since the last announcement: announced together in
     /// one frame at most every [`AWARENESS_TICK`].
     awareness_changed: HashSet<ClientID>,
@@ -257,12 +291,19 @@ impl DocTask {
                     self.close_all(CloseReason::new(codes::GOING_AWAY, "server shutting down"));
                     break;
                 }
-                Some(durable) = durable_rx.recv() => self.on_durable(durable),
+                Some(durable) = durable_rx.recv() => {
+                    self.on_durable(durable);
+                    while let Ok(durable) = durable_rx.try_recv() {
+                        self.on_durable(durable);
+                    }
+                }
                 command = rx.recv() => match command {
                     Some(command) => {
                         self.on_command(command);
-                        // Everything already queued is handled before relaying, so updates that
-                        // arrived together leave together (one frame per recipient).
+                        // Let every connection whose frame is already readable run first (the
+                        // yield lasts until the runtime has polled its sockets), so that updates
+                        // that arrived together leave together: one frame per recipient.
+                        tokio::task::yield_now().await;
                         for _ in 0..DRAIN_LIMIT {
                             match rx.try_recv() {
                                 Ok(command) => self.on_command(command),
@@ -309,7 +350,11 @@ impl DocTask {
                 // after it can overtake it.
                 let mut ok = true;
                 for frame in self.state.greeting() {
-                    if link.outbound.try_send(Bytes::from(frame)).is_err() {
+                    if link
+                        .outbound
+                        .try_send(Outbound::Frame(Bytes::from(frame)))
+                        .is_err()
+                    {
                         ok = false;
                     }
                 }
@@ -370,7 +415,7 @@ impl DocTask {
                 for out in outgoing {
                     match out {
                         Outgoing::Reply(frame) => {
-                            if !self.send_to(conn_id, Bytes::from(frame)) {
+                            if !self.send_to(conn_id, Outbound::Frame(Bytes::from(frame))) {
                                 return false;
                             }
                         }
@@ -413,7 +458,7 @@ impl DocTask {
         update: Bytes,
         notify: Option<oneshot::Sender<Seq>>,
     ) {
-        self.relay.push((from, update.clone()));
+        self.relay.push(from, update.clone());
         self.pending_durable += 1;
         let durable_tx = self.durable_tx.clone();
         self.ctx.writer.submit(
@@ -431,28 +476,37 @@ impl DocTask {
         );
     }
 
-    /// Sends the updates applied during this drain: one frame per recipient, merged when there
-    /// are several (see `plait_protocol::coalesce`).
+    /// Sends the updates applied during this drain, one queue entry per recipient: connections
+    /// that sent none of them get one merged frame; each sender gets every other update as its
+    /// own frame, written in one flush (merging once per sender would cost O(senders²)).
     fn flush_relay(&mut self) {
-        let relay = std::mem::take(&mut self.relay);
-        match relay.as_slice() {
-            [] => {}
-            [(from, update)] => self.broadcast(*from, Bytes::from(encode_update(update))),
-            batch => {
-                let parts: Vec<(Option<u64>, &[u8])> =
-                    batch.iter().map(|(from, u)| (*from, u.as_ref())).collect();
-                let senders: HashSet<ConnId> = batch.iter().filter_map(|(from, _)| *from).collect();
-                match coalesce(&parts) {
-                    Some(merged) => self.send_coalesced(merged, &senders),
-                    None => {
-                        warn!("could not merge a batch of applied updates; relaying one by one");
-                        for (from, update) in batch {
-                            self.broadcast(*from, Bytes::from(encode_update(update)));
-                        }
-                    }
-                }
-            }
+        if self.relay.is_empty() {
+            return;
         }
+        let batch = std::mem::take(&mut self.relay);
+        let senders = batch.senders();
+        let merged = batch.frame().map(Bytes::from);
+        if merged.is_none() {
+            // Cannot happen for updates the document applied; never leave anyone behind.
+            warn!("could not merge a batch of applied updates; relaying one by one");
+        }
+        let others: Option<SentFrames> =
+            ((!senders.is_empty() && batch.len() > 1) || merged.is_none()).then(|| {
+                batch
+                    .iter()
+                    .map(|(from, update)| (from, Bytes::from(encode_update(update))))
+                    .collect()
+            });
+        self.send_each(|id| {
+            let sender = senders.binary_search(&id).is_ok();
+            match &merged {
+                Some(frame) if !sender => Some(Outbound::Frame(frame.clone())),
+                _ => others.as_ref().map(|frames| Outbound::Others {
+                    frames: frames.clone(),
+                    skip: sender.then_some(id),
+                }),
+            }
+        });
     }
 
     /// Announces every awareness change of this drain to every connection, in one frame.
@@ -462,43 +516,29 @@ impl DocTask {
         }
         let changed = std::mem::take(&mut self.awareness_changed);
         if let Some(frame) = self.state.awareness_frame(&changed) {
-            self.broadcast(None, Bytes::from(frame));
+            self.broadcast(Bytes::from(frame));
         }
-    }
-
-    fn send_coalesced(&mut self, merged: Coalesced, senders: &HashSet<ConnId>) {
-        let everyone = Bytes::from(merged.everyone);
-        let own: HashMap<ConnId, Bytes> = merged
-            .senders
-            .into_iter()
-            .map(|(id, frame)| (id, Bytes::from(frame)))
-            .collect();
-        self.send_each(|id| match own.get(&id) {
-            Some(frame) => Some(frame.clone()),
-            // A sender whose updates were the whole batch gets nothing.
-            None if senders.contains(&id) => None,
-            None => Some(everyone.clone()),
-        });
     }
 
     fn on_durable(&mut self, durable: Durable) {
         self.pending_durable = self.pending_durable.saturating_sub(1);
         if let Some(conn_id) = durable.conn_id {
-            self.send_to(conn_id, Bytes::from(encode_update(&durable.update)));
+            let echo = Outbound::Frame(Bytes::from(encode_update(&durable.update)));
+            self.send_to(conn_id, echo);
         }
         if let Some(notify) = durable.notify {
             let _ = notify.send(durable.seq);
         }
     }
 
-    /// Sends a frame to every connection except `except`.
-    fn broadcast(&mut self, except: Option<ConnId>, frame: Bytes) {
-        self.send_each(|id| (Some(id) != except).then(|| frame.clone()));
+    /// Sends a frame to every connection.
+    fn broadcast(&mut self, frame: Bytes) {
+        self.send_each(|_| Some(Outbound::Frame(frame.clone())));
     }
 
     /// Queues `frame_for(id)` to each connection it returns a frame for, then disconnects those
     /// whose queue was full.
-    fn send_each(&mut self, frame_for: impl Fn(ConnId) -> Option<Bytes>) {
+    fn send_each(&mut self, frame_for: impl Fn(ConnId) -> Option<Outbound>) {
         let mut slow = Vec::new();
         for (&id, conn) in &self.conns {
             let Some(frame) = frame_for(id) else {
@@ -514,7 +554,7 @@ impl DocTask {
     }
 
     /// Sends a frame to one connection; returns false if it had to be dropped.
-    fn send_to(&mut self, conn_id: ConnId, frame: Bytes) -> bool {
+    fn send_to(&mut self, conn_id: ConnId, frame: Outbound) -> bool {
         let Some(conn) = self.conns.get(&conn_id) else {
             return false;
         };
@@ -554,7 +594,7 @@ impl DocTask {
         };
         debug!(conn_id, connections = self.conns.len(), "left");
         if let Some(frame) = session::close(&mut self.state, &mut conn.session) {
-            self.broadcast(None, Bytes::from(frame));
+            self.broadcast(Bytes::from(frame));
         }
     }
 
@@ -574,3 +614,6 @@ pub fn truncate_reason(reason: &str) -> String {
     }
     reason[..end].to_string()
 }
+
+#[cfg(test)]
+mod tests;

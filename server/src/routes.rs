@@ -24,6 +24,10 @@ use crate::state::AppState;
 /// Initial WebSocket read buffer per connection.
 const READ_BUFFER: usize = 4 * 1024;
 
+/// Frames are written to the socket once this many bytes are buffered or at a flush; the
+/// connection flushes after each run of queued frames, so several go out in one syscall.
+const WRITE_BUFFER: usize = 16 * 1024;
+
 /// How long `POST .../update` waits for the update to reach SQL before answering 202 instead of 200.
 const DURABLE_WAIT: Duration = Duration::from_secs(10);
 
@@ -75,9 +79,9 @@ pub async fn websocket(
     let limit = state.config.max_message_size;
     Ok(ws
         // tungstenite's defaults (128 KiB each) dominate an idle connection's memory; most
-        // frames are tiny, and the read buffer still grows for a large one.
+        // frames are tiny, and both buffers still grow for a large one.
         .read_buffer_size(READ_BUFFER)
-        .write_buffer_size(0)
+        .write_buffer_size(WRITE_BUFFER)
         .max_message_size(limit)
         .max_frame_size(limit)
         .on_upgrade(move |socket| {

@@ -1,0 +1,147 @@
+//! The relay of one drain, driven through the document task's own queue (no sockets): who gets
+//! which update, and that a sender's own update comes back only after its commit.
+
+use super::*;
+use plait_protocol::frame::{decode_frame, Limits};
+use plait_storage::{FaultyStore, MemoryStore, Writer, WriterConfig};
+use yrs::sync::SyncMessage;
+use yrs::updates::decoder::Decode;
+use yrs::{Doc, GetString, Text, Transact, Update};
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+fn typed(client: u64, text: &str) -> Vec<u8> {
+    let doc = Doc::with_client_id(client);
+    let t = doc.get_or_insert_text("t");
+    let mut txn = doc.transact_mut();
+    t.push(&mut txn, text);
+    txn.encode_update_v1()
+}
+
+struct Client {
+    id: ConnId,
+    outbound: mpsc::Receiver<Outbound>,
+    _close: mpsc::Receiver<CloseReason>,
+}
+
+impl Client {
+    async fn join(handle: &DocHandle) -> Client {
+        let (tx, mut outbound) = mpsc::channel(64);
+        let (close_tx, close) = mpsc::channel(1);
+        let link = ConnLink {
+            outbound: tx,
+            close: close_tx,
+            read_only: false,
+        };
+        let Ok(joined) = handle.join(link).await else {
+            panic!("the document task is running");
+        };
+        // The greeting (step 1 and awareness) is not what these tests look at.
+        while outbound.try_recv().is_ok() {}
+        Client {
+            id: joined.conn_id,
+            outbound,
+            _close: close,
+        }
+    }
+
+    /// The text of every sync update in the next queue entry, sorted (merge order is not fixed).
+    async fn next_text(&mut self) -> String {
+        let entry = match tokio::time::timeout(TIMEOUT, self.outbound.recv()).await {
+            Ok(Some(entry)) => entry,
+            other => panic!("connection {}: no queue entry ({other:?})", self.id),
+        };
+        let doc = Doc::new();
+        let text = doc.get_or_insert_text("t");
+        for frame in entry.frames() {
+            let Ok(messages) = decode_frame(frame, &Limits::default()) else {
+                panic!("undecodable frame");
+            };
+            assert_eq!(messages.len(), 1, "y-websocket reads one message per frame");
+            for message in messages {
+                let Message::Sync(SyncMessage::Update(update)) = message else {
+                    panic!("expected a sync update, got {message:?}");
+                };
+                let update = Update::decode_v1(&update).unwrap_or_else(|e| panic!("{e}"));
+                doc.transact_mut()
+                    .apply_update(update)
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
+        }
+        let mut chars: Vec<char> = text.get_string(&doc.transact()).chars().collect();
+        chars.sort_unstable();
+        chars.into_iter().collect()
+    }
+
+    fn nothing_queued(&mut self) -> bool {
+        self.outbound.try_recv().is_err()
+    }
+}
+
+#[tokio::test]
+async fn updates_of_one_drain_reach_everyone_but_their_senders_get_their_own_only_once_committed() {
+    let store = Arc::new(FaultyStore::new(MemoryStore::new()));
+    // The database is down: nothing commits until the end of the test.
+    store.set_failing(true);
+    let writer = Writer::spawn(
+        store.clone(),
+        WriterConfig {
+            flush_interval: Duration::from_millis(5),
+            snapshot_threshold: 500,
+            max_backoff: Duration::from_millis(50),
+        },
+    );
+    let Ok(name) = DocName::parse("relay") else {
+        panic!("valid name");
+    };
+    let ctx = DocContext {
+        name,
+        writer,
+        idle_unload: Duration::from_secs(60),
+        shutdown: CancellationToken::new(),
+        unregister: Box::new(|| true),
+    };
+    let handle = spawn(DocState::new(Doc::new()), ctx, 64);
+    let mut a = Client::join(&handle).await;
+    let mut b = Client::join(&handle).await;
+    let mut watcher = Client::join(&handle).await;
+
+    // Both commands are queued before the task runs again (this test's runtime has one thread
+    // and `send` on a channel with room does not yield), so they are one drain.
+    for (conn, text, client) in [(a.id, "a", 1), (b.id, "b", 2)] {
+        let update = typed(client, text);
+        let messages = vec![Message::Sync(SyncMessage::Update(update))];
+        let command = Command::Messages {
+            conn_id: conn,
+            messages,
+        };
+        assert!(handle.send(command).await.is_ok());
+    }
+
+    assert_eq!(
+        watcher.next_text().await,
+        "ab",
+        "one merged frame for a non-sender"
+    );
+    assert_eq!(
+        a.next_text().await,
+        "b",
+        "a sender gets the others' updates at once"
+    );
+    assert_eq!(b.next_text().await, "a");
+    // Give the task time to (wrongly) echo before the commit; the store keeps failing.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        a.nothing_queued() && b.nothing_queued(),
+        "echo before commit"
+    );
+
+    store.set_failing(false);
+    assert_eq!(
+        a.next_text().await,
+        "a",
+        "the durable echo after the commit"
+    );
+    assert_eq!(b.next_text().await, "b");
+    assert!(watcher.nothing_queued(), "a non-sender gets no echo");
+}
