@@ -50,28 +50,28 @@ impl<B: AsRef<[u8]>> Batch<B> {
         senders
     }
 
-    /// The whole batch as one sync-update frame. Updates come from the document itself (they were
-    /// applied), so merging cannot fail in practice; `None` if it does.
+    /// The whole batch as one v1 update (a lone update as it is). Updates come from the document
+    /// itself (they were applied), so merging cannot fail in practice; `None` if it does.
+    pub fn merged(&self) -> Option<Vec<u8>> {
+        let updates: Vec<&[u8]> = self.updates.iter().map(|(_, u)| u.as_ref()).collect();
+        match updates.as_slice() {
+            [] => None,
+            [one] => Some(one.to_vec()),
+            many => crate::guard::guard(|| yrs::merge_updates_v1(many))
+                .ok()?
+                .ok(),
+        }
+    }
+
+    /// The whole batch as one sync-update frame.
     pub fn frame(&self) -> Option<Vec<u8>> {
-        merge(self.updates.iter().map(|(_, u)| u.as_ref()))
+        self.merged().map(|update| encode_update(&update))
     }
 
     /// Each update with the connection it came from, in the order they were applied.
     pub fn iter(&self) -> impl Iterator<Item = (Option<u64>, &B)> {
         self.updates.iter().map(|(from, u)| (*from, u))
     }
-}
-
-fn merge<'a>(updates: impl IntoIterator<Item = &'a [u8]>) -> Option<Vec<u8>> {
-    let updates: Vec<&[u8]> = updates.into_iter().collect();
-    let merged = match updates.as_slice() {
-        [] => return None,
-        [one] => return Some(encode_update(one)),
-        many => crate::guard::guard(|| yrs::merge_updates_v1(many))
-            .ok()?
-            .ok()?,
-    };
-    Some(encode_update(&merged))
 }
 
 #[cfg(test)]

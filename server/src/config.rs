@@ -222,7 +222,8 @@ pub struct Config {
     #[arg(long, env = "PLAIT_FLUSH_INTERVAL", default_value = "100ms", value_parser = humantime::parse_duration)]
     pub flush_interval: Duration,
 
-    /// Compact a document's log into a snapshot after this many updates.
+    /// Compact a document's log into a snapshot after this many updates (for a large document,
+    /// once they also add up to half its snapshot's size).
     #[arg(long, env = "PLAIT_SNAPSHOT_THRESHOLD", default_value_t = 500)]
     pub snapshot_threshold: u64,
 

@@ -54,36 +54,56 @@ impl CloseReason {
 }
 
 /// One drain's updates as frames, each with the connection it came from (None: HTTP post).
-pub type SentFrames = Arc<[(Option<ConnId>, Bytes)]>;
+pub type DrainFrames = Arc<[(Option<ConnId>, Bytes)]>;
 
 /// What the document task queues for a connection's socket.
 ///
-/// It exists so that one drain's relay costs one queue entry per recipient however many updates
-/// it holds: a sender of the drain shares the list of everyone's frames with the other senders
-/// and skips its own, instead of getting a merge computed for it alone.
+/// It exists so that one drain costs one queue entry per recipient however many updates it
+/// holds: the drain's frames are encoded once and shared, and each entry only says which of them
+/// its connection gets.
 #[derive(Debug, Clone)]
 pub enum Outbound {
     Frame(Bytes),
-    /// One sync-update frame per update of a drain, with the connection each came from: write
-    /// all but those from `skip` (a sender must not get its own update before it is durable).
-    Others {
-        frames: SentFrames,
-        skip: Option<ConnId>,
+    /// Some of one drain's update frames.
+    Drain {
+        frames: DrainFrames,
+        pick: Pick,
     },
+}
+
+/// Which frames of a drain a connection gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pick {
+    /// All of them (only when they could not be merged into one).
+    All,
+    /// Everyone else's: a sender must not get its own update before it is durable.
+    AllBut(ConnId),
+    /// Its own, once durable: the echo.
+    Only(ConnId),
+}
+
+impl Pick {
+    fn takes(self, from: Option<ConnId>) -> bool {
+        match self {
+            Pick::All => true,
+            Pick::AllBut(id) => from != Some(id),
+            Pick::Only(id) => from == Some(id),
+        }
+    }
 }
 
 impl Outbound {
     /// The frames to write to the socket, in order.
     pub fn frames(&self) -> impl Iterator<Item = &Bytes> {
-        let (single, list, skip) = match self {
-            Outbound::Frame(frame) => (Some(frame), &[][..], None),
-            Outbound::Others { frames, skip } => (None, &frames[..], *skip),
+        let (single, list, pick) = match self {
+            Outbound::Frame(frame) => (Some(frame), &[][..], Pick::All),
+            Outbound::Drain { frames, pick } => (None, &frames[..], *pick),
         };
-        let others = list
+        let picked = list
             .iter()
-            .filter(move |(from, _)| skip.is_none() || *from != skip)
+            .filter(move |(from, _)| pick.takes(*from))
             .map(|(_, frame)| frame);
-        single.into_iter().chain(others)
+        single.into_iter().chain(picked)
     }
 }
 
@@ -146,13 +166,16 @@ pub enum Command {
     },
 }
 
-/// A message from the write-behind task: an update is now in SQL.
+/// A message from the write-behind task: one drain's updates are now in SQL (one log row).
 struct Durable {
-    /// The sender to echo the update to (None for HTTP posts).
-    conn_id: Option<ConnId>,
-    update: Bytes,
     seq: Seq,
-    notify: Option<oneshot::Sender<Seq>>,
+    /// How many applied updates the row holds.
+    updates: usize,
+    /// The drain's frames, for the echo to each sender.
+    frames: Option<DrainFrames>,
+    senders: Vec<ConnId>,
+    /// HTTP posts waiting for the commit.
+    notify: Vec<oneshot::Sender<Seq>>,
 }
 
 /// A cloneable handle to a running document task.
@@ -245,6 +268,7 @@ pub fn spawn(state: DocState, ctx: DocContext, queue: usize) -> DocHandle {
         next_conn: 1,
         pending_durable: 0,
         relay: Batch::new(),
+        relay_notify: Vec::new(),
         awareness_changed: HashSet::new(),
         awareness_due: None,
         durable_tx,
@@ -264,6 +288,8 @@ struct DocTask {
     pending_durable: usize,
     /// Updates applied during the current drain of the queue, relayed together when it ends.
     relay: Batch<Bytes>,
+    /// HTTP posts of the current drain, told the log position once it is committed.
+    relay_notify: Vec<oneshot::Sender<Seq>>,
     /// Awareness clients whose state changed since the last announcement: announced together in
     /// one frame at most every [`AWARENESS_TICK`].
     awareness_changed: HashSet<ClientID>,
@@ -449,64 +475,93 @@ impl DocTask {
         }
     }
 
-    /// Queues an applied update for relay to every other connection (at the end of this drain of
-    /// the queue), hands it to the writer, and echoes it to its sender only once it is in SQL
-    /// (the durable acknowledgement).
+    /// Queues an applied update for relay and storage at the end of this drain of the queue.
     fn publish_update(
         &mut self,
         from: Option<ConnId>,
         update: Bytes,
         notify: Option<oneshot::Sender<Seq>>,
     ) {
-        self.relay.push(from, update.clone());
-        self.pending_durable += 1;
-        let durable_tx = self.durable_tx.clone();
-        self.ctx.writer.submit(
-            self.ctx.name.as_str(),
-            update.clone(),
-            Some(Box::new(move |seq| {
-                // The task may be gone (shutdown); then nobody waits for the echo.
-                let _ = durable_tx.send(Durable {
-                    conn_id: from,
-                    update,
-                    seq,
-                    notify,
-                });
-            })),
-        );
+        self.relay.push(from, update);
+        self.relay_notify.extend(notify);
     }
 
-    /// Sends the updates applied during this drain, one queue entry per recipient: connections
-    /// that sent none of them get one merged frame; each sender gets every other update as its
-    /// own frame, written in one flush (merging once per sender would cost O(senders²)).
+    /// Relays and stores the updates applied during this drain. Connections that sent none of
+    /// them get one merged frame; each sender gets every other update as its own frame, written
+    /// in one flush (merging once per sender would cost O(senders²)), and its own updates back
+    /// only once the log row holding the drain is committed (the durable acknowledgement).
     fn flush_relay(&mut self) {
         if self.relay.is_empty() {
             return;
         }
         let batch = std::mem::take(&mut self.relay);
+        let notify = std::mem::take(&mut self.relay_notify);
         let senders = batch.senders();
-        let merged = batch.frame().map(Bytes::from);
+        let merged = batch.merged().map(Bytes::from);
         if merged.is_none() {
             // Cannot happen for updates the document applied; never leave anyone behind.
-            warn!("could not merge a batch of applied updates; relaying one by one");
+            warn!("could not merge a batch of applied updates; relaying and storing one by one");
         }
-        let others: Option<SentFrames> =
-            ((!senders.is_empty() && batch.len() > 1) || merged.is_none()).then(|| {
-                batch
-                    .iter()
-                    .map(|(from, update)| (from, Bytes::from(encode_update(update))))
-                    .collect()
-            });
+        let frames: Option<DrainFrames> = (!senders.is_empty() || merged.is_none()).then(|| {
+            batch
+                .iter()
+                .map(|(from, update)| (from, Bytes::from(encode_update(update))))
+                .collect()
+        });
+        let merged_frame = match &merged {
+            Some(update) if senders.len() < self.conns.len() => {
+                Some(Bytes::from(encode_update(update)))
+            }
+            _ => None,
+        };
         self.send_each(|id| {
             let sender = senders.binary_search(&id).is_ok();
-            match &merged {
+            match &merged_frame {
                 Some(frame) if !sender => Some(Outbound::Frame(frame.clone())),
-                _ => others.as_ref().map(|frames| Outbound::Others {
-                    frames: frames.clone(),
-                    skip: sender.then_some(id),
-                }),
+                _ => {
+                    let pick = if sender { Pick::AllBut(id) } else { Pick::All };
+                    let frames = frames.as_ref()?;
+                    (frames.len() > 1 || !sender).then(|| Outbound::Drain {
+                        frames: frames.clone(),
+                        pick,
+                    })
+                }
             }
         });
+        self.pending_durable += batch.len();
+        let durable = Durable {
+            seq: 0,
+            updates: batch.len(),
+            frames,
+            senders,
+            notify,
+        };
+        let rows: Vec<Bytes> = match merged {
+            Some(update) => vec![update],
+            None => batch.iter().map(|(_, update)| update.clone()).collect(),
+        };
+        self.store(rows, durable);
+    }
+
+    /// Hands a drain's log rows to the writer; `durable` is acted on once the last is committed
+    /// (the writer commits in submission order).
+    fn store(&mut self, rows: Vec<Bytes>, durable: Durable) {
+        let last = rows.len().saturating_sub(1);
+        let mut durable = Some(durable);
+        for (i, row) in rows.into_iter().enumerate() {
+            let on_durable = if i == last { durable.take() } else { None };
+            let on_durable = on_durable.map(|mut durable| {
+                let durable_tx = self.durable_tx.clone();
+                Box::new(move |seq| {
+                    durable.seq = seq;
+                    // The task may be gone (shutdown); then nobody waits for the echo.
+                    let _ = durable_tx.send(durable);
+                }) as plait_storage::OnDurable
+            });
+            self.ctx
+                .writer
+                .submit(self.ctx.name.as_str(), row, on_durable);
+        }
     }
 
     /// Announces every awareness change of this drain to every connection, in one frame.
@@ -521,13 +576,19 @@ impl DocTask {
     }
 
     fn on_durable(&mut self, durable: Durable) {
-        self.pending_durable = self.pending_durable.saturating_sub(1);
-        if let Some(conn_id) = durable.conn_id {
-            let echo = Outbound::Frame(Bytes::from(encode_update(&durable.update)));
-            self.send_to(conn_id, echo);
-        }
-        if let Some(notify) = durable.notify {
+        self.pending_durable = self.pending_durable.saturating_sub(durable.updates);
+        for notify in durable.notify {
             let _ = notify.send(durable.seq);
+        }
+        let Some(frames) = durable.frames else {
+            return;
+        };
+        for sender in durable.senders {
+            let echo = Outbound::Drain {
+                frames: frames.clone(),
+                pick: Pick::Only(sender),
+            };
+            self.send_to(sender, echo);
         }
     }
 

@@ -21,6 +21,9 @@ pub enum StorageError {
     /// The write-behind task is gone, so a flush can never complete.
     #[error("the writer task has stopped")]
     WriterStopped,
+    /// Building a snapshot on the blocking pool failed (it panicked or the runtime is stopping).
+    #[error("snapshot task failed: {0}")]
+    Snapshot(String),
     /// `Writer::shutdown` reached its deadline with updates still only in memory.
     #[error("{pending} updates were not written before the shutdown deadline: {last_error}")]
     Unwritten {

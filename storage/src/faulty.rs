@@ -60,7 +60,7 @@ impl<S: DocStore> DocStore for FaultyStore<S> {
         self.check()?;
         self.inner.append(batch).await
     }
-    async fn compact(&self, doc: &str) -> Result<(), StorageError> {
+    async fn compact(&self, doc: &str) -> Result<u64, StorageError> {
         self.check()?;
         self.inner.compact(doc).await
     }

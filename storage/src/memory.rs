@@ -86,22 +86,24 @@ impl DocStore for MemoryStore {
         Ok(seqs)
     }
 
-    async fn compact(&self, doc: &str) -> Result<(), StorageError> {
+    async fn compact(&self, doc: &str) -> Result<u64, StorageError> {
         let mut state = self.lock();
         let Some(entry) = state.docs.get_mut(doc) else {
-            return Ok(());
+            return Ok(0);
         };
         let Some((&upto, _)) = entry.log.last_key_value() else {
-            return Ok(());
+            return Ok(entry.snapshot.as_ref().map_or(0, |s| s.len() as u64));
         };
         let stored = StoredDoc {
             snapshot: entry.snapshot.take(),
             snapshot_seq: entry.snapshot_seq,
             updates: std::mem::take(&mut entry.log).into_iter().collect(),
         };
-        entry.snapshot = Some(compact_state(doc, stored));
+        let snapshot = compact_state(doc, stored);
+        let bytes = snapshot.len() as u64;
+        entry.snapshot = Some(snapshot);
         entry.snapshot_seq = upto;
-        Ok(())
+        Ok(bytes)
     }
 
     async fn stats(&self, doc: &str) -> Result<Option<DocStats>, StorageError> {

@@ -29,6 +29,10 @@ const SQLITE_FILE_POOL: u32 = 4;
 /// Snapshot encoding written by this version (Yjs v1 update).
 const SNAPSHOT_FORMAT_V1: i32 = 1;
 
+/// Updates per INSERT statement: 3 bind parameters each stays far below SQLite's (32 766) and
+/// PostgreSQL's (65 535) limits.
+const INSERT_CHUNK: usize = 1000;
+
 /// The SQL implementation of `DocStore`.
 ///
 /// Exists so the same server binary runs on a single SQLite file or a shared PostgreSQL that
@@ -273,48 +277,71 @@ impl DocStore for SeaStore {
         }
 
         let mut seqs = Vec::with_capacity(batch.len());
-        for update in batch {
-            let document_id = ids.get(update.doc.as_str()).copied().ok_or_else(|| {
-                StorageError::from(sea_orm::DbErr::Custom(format!(
-                    "no document id resolved for {:?}",
-                    update.doc
-                )))
-            })?;
-            let row = document_update::ActiveModel {
-                seq: NotSet,
-                document_id: Set(document_id),
-                data: Set(update.data.to_vec()),
-                created_at: Set(now),
-            };
-            let inserted = document_update::Entity::insert(row).exec(&txn).await?;
-            seqs.push(inserted.last_insert_id);
+        // One multi-row INSERT per chunk instead of one statement per update: with SQLite every
+        // statement is a round trip to sqlx's database thread, which dominated the cost of a
+        // busy document.
+        for chunk in batch.chunks(INSERT_CHUNK) {
+            let mut rows = Vec::with_capacity(chunk.len());
+            for update in chunk {
+                let document_id = ids.get(update.doc.as_str()).copied().ok_or_else(|| {
+                    StorageError::from(sea_orm::DbErr::Custom(format!(
+                        "no document id resolved for {:?}",
+                        update.doc
+                    )))
+                })?;
+                rows.push(document_update::ActiveModel {
+                    seq: NotSet,
+                    document_id: Set(document_id),
+                    data: Set(update.data.to_vec()),
+                    created_at: Set(now),
+                });
+            }
+            let mut keys = document_update::Entity::insert_many(rows)
+                .exec_with_returning_keys(&txn)
+                .await?;
+            if keys.len() != chunk.len() {
+                return Err(StorageError::from(sea_orm::DbErr::Custom(format!(
+                    "inserted {} updates but the database returned {} positions",
+                    chunk.len(),
+                    keys.len()
+                ))));
+            }
+            // Positions are assigned in VALUES order; RETURNING's row order is not promised.
+            keys.sort_unstable();
+            seqs.extend(keys);
         }
         txn.commit().await?;
         self.cache_ids(ids);
         Ok(seqs)
     }
 
-    async fn compact(&self, doc: &str) -> Result<(), StorageError> {
+    async fn compact(&self, doc: &str) -> Result<u64, StorageError> {
         let txn = self.begin_write().await?;
         // FOR UPDATE: waits for in-flight appends to this document (they hold the row lock from
         // touch_document) and keeps a second compaction from reading a stale snapshot.
         let Some(row) = self.find_document(&txn, doc, true).await? else {
             txn.commit().await?;
-            return Ok(());
+            return Ok(0);
         };
         let rows = self
             .log_rows(&txn, row.id, row.snapshot_seq, None, None)
             .await?;
         let Some(&(upto, _)) = rows.last() else {
             txn.commit().await?;
-            return Ok(());
+            return Ok(row.snapshot.as_ref().map_or(0, |s| s.len() as u64));
         };
         let stored = StoredDoc {
             snapshot: row.snapshot,
             snapshot_seq: row.snapshot_seq,
             updates: rows,
         };
-        let snapshot = compact_state(doc, stored);
+        // Tens of milliseconds of CPU for a large document: off the async threads, so the documents' tasks
+        // keep relaying meanwhile.
+        let name = doc.to_owned();
+        let snapshot = tokio::task::spawn_blocking(move || compact_state(&name, stored))
+            .await
+            .map_err(|e| StorageError::Snapshot(e.to_string()))?;
+        let bytes = snapshot.len() as u64;
         document::Entity::update_many()
             .col_expr(document::Column::Snapshot, Expr::value(snapshot))
             .col_expr(document::Column::SnapshotSeq, Expr::value(upto))
@@ -332,7 +359,7 @@ impl DocStore for SeaStore {
             .exec(&txn)
             .await?;
         txn.commit().await?;
-        Ok(())
+        Ok(bytes)
     }
 
     async fn stats(&self, doc: &str) -> Result<Option<DocStats>, StorageError> {

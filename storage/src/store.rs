@@ -114,7 +114,8 @@ pub trait DocStore: Send + Sync + 'static {
     async fn append(&self, batch: &[NewUpdate]) -> Result<Vec<Seq>, StorageError>;
     /// Folds the snapshot and every row up to the current maximum seq P into a new snapshot at P
     /// and deletes those rows, in one transaction, from what is in storage (not a node's memory).
-    async fn compact(&self, doc: &str) -> Result<(), StorageError>;
+    /// Returns the snapshot's size in bytes (0 for a document never written).
+    async fn compact(&self, doc: &str) -> Result<u64, StorageError>;
     /// Storage statistics; `None` if the document was never written.
     async fn stats(&self, doc: &str) -> Result<Option<DocStats>, StorageError>;
     /// Log rows with `seq > after`, ascending, at most `limit` (change-data-capture feed).
@@ -136,7 +137,7 @@ impl<T: DocStore + ?Sized> DocStore for Arc<T> {
     async fn append(&self, batch: &[NewUpdate]) -> Result<Vec<Seq>, StorageError> {
         (**self).append(batch).await
     }
-    async fn compact(&self, doc: &str) -> Result<(), StorageError> {
+    async fn compact(&self, doc: &str) -> Result<u64, StorageError> {
         (**self).compact(doc).await
     }
     async fn stats(&self, doc: &str) -> Result<Option<DocStats>, StorageError> {

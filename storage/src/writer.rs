@@ -25,7 +25,8 @@ use crate::store::{DocStore, NewUpdate, Seq};
 pub struct WriterConfig {
     /// At most one append transaction per interval; everything submitted meanwhile shares it.
     pub flush_interval: Duration,
-    /// Compact a document once this many rows were appended to it since its last compaction.
+    /// Compact a document once this many rows were appended to it since its last compaction
+    /// (and their bytes reach half its snapshot's size; see `LogGrowth::compaction_pays`).
     pub snapshot_threshold: u64,
     /// Upper bound of the retry backoff while the store is failing.
     pub max_backoff: Duration,
@@ -279,12 +280,31 @@ async fn run(
         config,
         last_flush_start: None,
         backoff: None,
-        rows_since_compaction: HashMap::new(),
+        log_growth: HashMap::new(),
+        snapshot_bytes: HashMap::new(),
         compaction_due: HashSet::new(),
     };
     let result = task.run().await;
     task.shared.progress.send_modify(|p| p.stopped = true);
     result
+}
+
+/// Growth of one document's log since its last compaction.
+#[derive(Debug, Default)]
+struct LogGrowth {
+    rows: u64,
+    bytes: u64,
+}
+
+impl LogGrowth {
+    /// A compaction rewrites the whole snapshot, so it waits until the log holds at least
+    /// `threshold` rows AND half the snapshot's size: compacting a large, busy document every few
+    /// hundred rows would rewrite megabytes for kilobytes of change (quadratic in its size),
+    /// while this way the rewriting stays proportional to what was written and a load still
+    /// reads at most 1.5 × the snapshot.
+    fn compaction_pays(&self, threshold: u64, snapshot_bytes: u64) -> bool {
+        self.rows >= threshold && self.bytes.saturating_mul(2) >= snapshot_bytes
+    }
 }
 
 struct Task {
@@ -294,8 +314,10 @@ struct Task {
     last_flush_start: Option<Instant>,
     /// Current retry delay while failing; None while healthy.
     backoff: Option<Duration>,
-    /// Rows appended per document since its last compaction by this node.
-    rows_since_compaction: HashMap<String, u64>,
+    /// What each document's log gained since its last compaction by this node.
+    log_growth: HashMap<String, LogGrowth>,
+    /// Each document's snapshot size after its last compaction by this node.
+    snapshot_bytes: HashMap<String, u64>,
     /// Documents to compact after the next successful flush (threshold reached, requested, or
     /// a previous compaction failed).
     compaction_due: HashSet<String>,
@@ -421,12 +443,11 @@ impl Task {
                 }
                 self.shared.healthy.store(true, Ordering::SeqCst);
                 for (item, seq) in committed.into_iter().zip(seqs) {
-                    let rows = self
-                        .rows_since_compaction
-                        .entry(item.doc.clone())
-                        .or_default();
-                    *rows += 1;
-                    if *rows >= self.config.snapshot_threshold {
+                    let growth = self.log_growth.entry(item.doc.clone()).or_default();
+                    growth.rows += 1;
+                    growth.bytes += item.data.len() as u64;
+                    let snapshot = self.snapshot_bytes.get(&item.doc).copied().unwrap_or(0);
+                    if growth.compaction_pays(self.config.snapshot_threshold, snapshot) {
                         self.compaction_due.insert(item.doc.clone());
                     }
                     if let Some(callback) = item.on_durable {
@@ -474,14 +495,42 @@ impl Task {
                 None => self.store.compact(&doc).await,
             };
             match outcome {
-                Ok(()) => {
+                Ok(snapshot_bytes) => {
                     self.compaction_due.remove(&doc);
-                    self.rows_since_compaction.remove(&doc);
+                    self.log_growth.remove(&doc);
+                    self.snapshot_bytes.insert(doc, snapshot_bytes);
                 }
                 Err(error) => {
                     tracing::warn!(doc = %doc, %error, "compaction failed; will retry later");
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LogGrowth;
+
+    #[test]
+    fn a_large_snapshot_waits_until_the_log_reaches_half_its_size() {
+        let grown = LogGrowth {
+            rows: 500,
+            bytes: 1000,
+        };
+        assert!(
+            grown.compaction_pays(500, 0),
+            "no snapshot yet: rows decide"
+        );
+        assert!(grown.compaction_pays(500, 2000));
+        assert!(
+            !grown.compaction_pays(500, 2001),
+            "log under half the snapshot"
+        );
+        let few = LogGrowth {
+            rows: 499,
+            bytes: 1_000_000,
+        };
+        assert!(!few.compaction_pays(500, 0), "under the row threshold");
     }
 }

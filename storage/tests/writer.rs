@@ -46,7 +46,7 @@ impl DocStore for CountingStore {
             .push(batch.len());
         self.inner.append(batch).await
     }
-    async fn compact(&self, doc: &str) -> Result<(), StorageError> {
+    async fn compact(&self, doc: &str) -> Result<u64, StorageError> {
         self.compact_calls.fetch_add(1, Ordering::SeqCst);
         self.inner.compact(doc).await
     }

@@ -1,7 +1,8 @@
 //! [`GatedStore`]: a `DocStore` whose `append` (the group commit) waits until the test opens a
-//! gate, and which counts what it committed, to observe the durable echo's ordering.
+//! gate, and which records what it committed, to observe the durable echo's ordering.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use plait_storage::error::StorageError;
 use plait_storage::store::{DocStats, DocStore, NewUpdate, Seq, StoredDoc};
@@ -14,8 +15,10 @@ pub struct GatedStore<S: DocStore> {
     gate: watch::Sender<bool>,
     /// Appends that have started (entered the gate), committed or not.
     appends_started: AtomicUsize,
-    /// Updates whose append transaction has returned successfully.
+    /// Log rows whose append transaction has returned successfully.
     committed: AtomicUsize,
+    /// Their data, in commit order.
+    committed_rows: Mutex<Vec<Vec<u8>>>,
 }
 
 impl<S: DocStore> GatedStore<S> {
@@ -26,6 +29,7 @@ impl<S: DocStore> GatedStore<S> {
             gate: watch::Sender::new(false),
             appends_started: AtomicUsize::new(0),
             committed: AtomicUsize::new(0),
+            committed_rows: Mutex::new(Vec::new()),
         }
     }
 
@@ -44,10 +48,18 @@ impl<S: DocStore> GatedStore<S> {
         self.appends_started.load(Ordering::SeqCst)
     }
 
-    /// Updates committed so far. Incremented before `append` returns, hence before the writer can
-    /// report anything durable.
+    /// Log rows committed so far (a row holds one drain's updates). Incremented before `append`
+    /// returns, hence before the writer can report anything durable.
     pub fn committed(&self) -> usize {
         self.committed.load(Ordering::SeqCst)
+    }
+
+    /// The data of every committed row, in commit order.
+    pub fn committed_rows(&self) -> Vec<Vec<u8>> {
+        self.committed_rows
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The wrapped store.
@@ -67,10 +79,14 @@ impl<S: DocStore> DocStore for GatedStore<S> {
         // The sender lives as long as `self`, so this only ends when the gate opens.
         let _ = gate.wait_for(|open| *open).await;
         let seqs = self.inner.append(batch).await?;
+        self.committed_rows
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(batch.iter().map(|u| u.data.to_vec()));
         self.committed.fetch_add(batch.len(), Ordering::SeqCst);
         Ok(seqs)
     }
-    async fn compact(&self, doc: &str) -> Result<(), StorageError> {
+    async fn compact(&self, doc: &str) -> Result<u64, StorageError> {
         self.inner.compact(doc).await
     }
     async fn stats(&self, doc: &str) -> Result<Option<DocStats>, StorageError> {
