@@ -15,7 +15,6 @@ use futures_util::{SinkExt, StreamExt};
 use plait_protocol::codes;
 use plait_protocol::frame::{decode_frame, Limits};
 use plait_protocol::name::DocName;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -55,8 +54,8 @@ pub async fn serve(socket: WebSocket, state: AppState, name: DocName, params: Co
     state.connections.fetch_add(1, Ordering::AcqRel);
     let _counted = Counted(&state);
     let (mut sink, mut stream) = socket.split();
-    let (outbound_tx, mut outbound_rx) = mpsc::channel::<Outbound>(state.config.outbound_queue);
-    let (close_tx, mut close_rx) = mpsc::channel::<CloseReason>(1);
+    let (outbound_tx, outbound_rx) = flume::bounded::<Outbound>(state.config.outbound_queue);
+    let (close_tx, close_rx) = flume::bounded::<CloseReason>(1);
 
     let joined = join(&state, &name, &outbound_tx, &close_tx, params.read_only).await;
     let (attached, conn_id) = match joined {
@@ -99,17 +98,17 @@ pub async fn serve(socket: WebSocket, state: AppState, name: DocName, params: Co
         let close = loop {
             tokio::select! {
                 biased;
-                reason = close_rx.recv() => break reason,
+                reason = close_rx.recv_async() => break reason.ok(),
                 _ = shutdown.cancelled() => break Some(CloseReason::new(codes::GOING_AWAY, "server shutting down")),
                 _ = writer_done.cancelled() => break None,
                 _ = &mut expiry => break Some(CloseReason::new(codes::UNAUTHORIZED, "access token expired")),
-                frame = outbound_rx.recv() => match frame {
-                    Some(frame) => {
-                        if write_queued(&mut sink, frame, &mut outbound_rx).await.is_err() {
+                frame = outbound_rx.recv_async() => match frame {
+                    Ok(frame) => {
+                        if write_queued(&mut sink, frame, &outbound_rx).await.is_err() {
                             break None;
                         }
                     }
-                    None => break None,
+                    Err(_) => break None,
                 },
                 _ = ping.tick() => {
                     if sink.send(WsMessage::Ping(Bytes::new())).await.is_err() {
@@ -163,7 +162,7 @@ const ENTRIES_PER_FLUSH: usize = 64;
 async fn write_queued(
     sink: &mut SplitSink<WebSocket, WsMessage>,
     first: Outbound,
-    queue: &mut mpsc::Receiver<Outbound>,
+    queue: &flume::Receiver<Outbound>,
 ) -> Result<(), axum::Error> {
     let mut entry = first;
     for written in 1.. {
@@ -274,8 +273,8 @@ fn deadline_from(at: SystemTime) -> Instant {
 async fn join(
     state: &AppState,
     name: &DocName,
-    outbound: &mpsc::Sender<Outbound>,
-    close: &mpsc::Sender<CloseReason>,
+    outbound: &flume::Sender<Outbound>,
+    close: &flume::Sender<CloseReason>,
     read_only: bool,
 ) -> Result<(Attached, u64), LoadError> {
     for _ in 0..JOIN_ATTEMPTS {

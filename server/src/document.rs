@@ -18,7 +18,7 @@ use plait_protocol::name::DocName;
 use plait_protocol::session::{self, DocState, Outgoing, Session};
 use plait_storage::store::Seq;
 use plait_storage::writer::Writer;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, info_span, warn, Instrument};
@@ -111,9 +111,9 @@ impl Outbound {
 pub struct ConnLink {
     /// Frames for the socket. Bounded: a client that cannot keep up fills it and is disconnected
     /// (it reconnects and resyncs) instead of growing memory or silently missing updates.
-    pub outbound: mpsc::Sender<Outbound>,
+    pub outbound: flume::Sender<Outbound>,
     /// Asks the connection to close with a reason (capacity 1: the first reason wins).
-    pub close: mpsc::Sender<CloseReason>,
+    pub close: flume::Sender<CloseReason>,
     /// Read-only connections receive everything but their updates are dropped.
     pub read_only: bool,
 }
@@ -182,7 +182,7 @@ struct Durable {
 #[derive(Clone)]
 pub struct DocHandle {
     /// Bounded: a flood of incoming messages pushes back on the sockets that send them.
-    commands: mpsc::Sender<Command>,
+    commands: flume::Sender<Command>,
     /// Connections attached or attaching, counted by the connections themselves so the registry
     /// can tell an idle document from one about to be joined.
     pub(crate) attached: Arc<AtomicUsize>,
@@ -197,11 +197,11 @@ pub struct Gone;
 impl DocHandle {
     /// True once the task has stopped (unloaded, or died): the handle must not be used again.
     pub fn is_closed(&self) -> bool {
-        self.commands.is_closed()
+        self.commands.is_disconnected()
     }
 
     pub async fn send(&self, command: Command) -> Result<(), Gone> {
-        self.commands.send(command).await.map_err(|_| Gone)
+        self.commands.send_async(command).await.map_err(|_| Gone)
     }
 
     pub async fn join(&self, link: ConnLink) -> Result<Joined, Gone> {
@@ -253,14 +253,14 @@ struct Conn {
 
 /// Starts the task of a freshly loaded document.
 pub fn spawn(state: DocState, ctx: DocContext, queue: usize) -> DocHandle {
-    let (commands, rx) = mpsc::channel(queue);
+    let (commands, rx) = flume::bounded(queue);
     let attached = Arc::new(AtomicUsize::new(0));
     let handle = DocHandle {
         commands,
         attached: attached.clone(),
     };
     let span = info_span!("doc", name = %ctx.name);
-    let (durable_tx, durable_rx) = mpsc::unbounded_channel();
+    let (durable_tx, durable_rx) = flume::unbounded();
     let task = DocTask {
         state,
         ctx,
@@ -297,16 +297,12 @@ struct DocTask {
     awareness_due: Option<Instant>,
     /// The writer's callbacks report commits here. Unbounded because a callback cannot wait, and
     /// its size is bounded by the updates in flight.
-    durable_tx: mpsc::UnboundedSender<Durable>,
+    durable_tx: flume::Sender<Durable>,
     attached: Arc<AtomicUsize>,
 }
 
 impl DocTask {
-    async fn run(
-        mut self,
-        mut rx: mpsc::Receiver<Command>,
-        mut durable_rx: mpsc::UnboundedReceiver<Durable>,
-    ) {
+    async fn run(mut self, rx: flume::Receiver<Command>, durable_rx: flume::Receiver<Durable>) {
         debug!("document loaded");
         loop {
             let idle = self.conns.is_empty() && self.pending_durable == 0;
@@ -317,14 +313,14 @@ impl DocTask {
                     self.close_all(CloseReason::new(codes::GOING_AWAY, "server shutting down"));
                     break;
                 }
-                Some(durable) = durable_rx.recv() => {
+                Ok(durable) = durable_rx.recv_async() => {
                     self.on_durable(durable);
                     while let Ok(durable) = durable_rx.try_recv() {
                         self.on_durable(durable);
                     }
                 }
-                command = rx.recv() => match command {
-                    Some(command) => {
+                command = rx.recv_async() => match command {
+                    Ok(command) => {
                         self.on_command(command);
                         // Let every connection whose frame is already readable run first (the
                         // yield lasts until the runtime has polled its sockets), so that updates
@@ -341,7 +337,7 @@ impl DocTask {
                             self.awareness_due = Some(Instant::now() + AWARENESS_TICK);
                         }
                     }
-                    None => break,
+                    Err(_) => break,
                 },
                 _ = tokio::time::sleep_until(awareness_due.unwrap_or_else(Instant::now)), if awareness_due.is_some() => {
                     self.awareness_due = None;
@@ -352,7 +348,6 @@ impl DocTask {
                         // Nobody can reach us any more except commands already queued: refuse them
                         // (their senders look the document up again and load it fresh from SQL,
                         // which holds everything since pending_durable is zero).
-                        rx.close();
                         while let Ok(command) = rx.try_recv() {
                             drop(command);
                         }

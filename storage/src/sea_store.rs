@@ -29,9 +29,14 @@ const SQLITE_FILE_POOL: u32 = 4;
 /// Snapshot encoding written by this version (Yjs v1 update).
 const SNAPSHOT_FORMAT_V1: i32 = 1;
 
-/// Updates per INSERT statement: 3 bind parameters each stays far below SQLite's (32 766) and
-/// PostgreSQL's (65 535) limits.
+/// Updates per INSERT statement at most: 3 bind parameters each stays far below SQLite's
+/// (32 766) and PostgreSQL's (65 535) limits.
 const INSERT_CHUNK: usize = 1000;
+/// Update bytes per INSERT statement at most: the statement copies its data a few times while
+/// it is built, and those copies are the server's peak memory when many documents flush at once.
+const INSERT_CHUNK_BYTES: usize = 64 * 1024;
+/// SQLite page cache per connection, in KiB (a negative `cache_size` means KiB).
+const SQLITE_CACHE_KIB: &str = "-256";
 
 /// The SQL implementation of `DocStore`.
 ///
@@ -69,6 +74,9 @@ impl SeaStore {
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(SQLITE_BUSY_TIMEOUT)
                     .foreign_keys(true)
+                    // The OS page cache already holds the file; SQLite's own default (2 MB per
+                    // connection) duplicated it inside the server's memory.
+                    .pragma("cache_size", SQLITE_CACHE_KIB)
             });
         }
         let db = Database::connect(options).await?;
@@ -280,7 +288,7 @@ impl DocStore for SeaStore {
         // One multi-row INSERT per chunk instead of one statement per update: with SQLite every
         // statement is a round trip to sqlx's database thread, which dominated the cost of a
         // busy document.
-        for chunk in batch.chunks(INSERT_CHUNK) {
+        for chunk in insert_chunks(batch) {
             let mut rows = Vec::with_capacity(chunk.len());
             for update in chunk {
                 let document_id = ids.get(update.doc.as_str()).copied().ok_or_else(|| {
@@ -436,5 +444,60 @@ impl DocStore for SeaStore {
             .execute_raw(Statement::from_string(backend, "SELECT 1"))
             .await?;
         Ok(())
+    }
+}
+
+/// Splits a batch into INSERT statements of at most [`INSERT_CHUNK`] rows and, unless a single
+/// row is larger, [`INSERT_CHUNK_BYTES`] of data.
+fn insert_chunks(batch: &[NewUpdate]) -> impl Iterator<Item = &[NewUpdate]> {
+    let mut rest = batch;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut bytes = 0;
+        let mut len = 0;
+        for update in rest.iter().take(INSERT_CHUNK) {
+            if len > 0 && bytes + update.data.len() > INSERT_CHUNK_BYTES {
+                break;
+            }
+            bytes += update.data.len();
+            len += 1;
+        }
+        let (chunk, tail) = rest.split_at(len);
+        rest = tail;
+        Some(chunk)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn updates(sizes: &[usize]) -> Vec<NewUpdate> {
+        sizes
+            .iter()
+            .map(|&n| NewUpdate {
+                doc: "d".into(),
+                data: Bytes::from(vec![0; n]),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn inserts_are_chunked_by_rows_and_bytes_and_keep_every_update_in_order() {
+        let chunk_sizes = |sizes: &[usize]| -> Vec<usize> {
+            insert_chunks(&updates(sizes)).map(|c| c.len()).collect()
+        };
+        assert_eq!(chunk_sizes(&[]), Vec::<usize>::new());
+        assert_eq!(chunk_sizes(&[10; 2500]), vec![1000, 1000, 500]);
+        let half = INSERT_CHUNK_BYTES / 2;
+        assert_eq!(chunk_sizes(&[half, half, half]), vec![2, 1]);
+        assert_eq!(
+            chunk_sizes(&[INSERT_CHUNK_BYTES * 3, 1, 1]),
+            vec![1, 2],
+            "a row larger than the byte bound goes alone"
+        );
     }
 }

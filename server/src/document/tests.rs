@@ -20,14 +20,14 @@ fn typed(client: u64, text: &str) -> Vec<u8> {
 
 struct Client {
     id: ConnId,
-    outbound: mpsc::Receiver<Outbound>,
-    _close: mpsc::Receiver<CloseReason>,
+    outbound: flume::Receiver<Outbound>,
+    _close: flume::Receiver<CloseReason>,
 }
 
 impl Client {
     async fn join(handle: &DocHandle) -> Client {
-        let (tx, mut outbound) = mpsc::channel(64);
-        let (close_tx, close) = mpsc::channel(1);
+        let (tx, outbound) = flume::bounded(64);
+        let (close_tx, close) = flume::bounded(1);
         let link = ConnLink {
             outbound: tx,
             close: close_tx,
@@ -47,8 +47,8 @@ impl Client {
 
     /// The text of every sync update in the next queue entry, sorted (merge order is not fixed).
     async fn next_text(&mut self) -> String {
-        let entry = match tokio::time::timeout(TIMEOUT, self.outbound.recv()).await {
-            Ok(Some(entry)) => entry,
+        let entry = match tokio::time::timeout(TIMEOUT, self.outbound.recv_async()).await {
+            Ok(Ok(entry)) => entry,
             other => panic!("connection {}: no queue entry ({other:?})", self.id),
         };
         let doc = Doc::new();
