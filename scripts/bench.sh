@@ -49,7 +49,7 @@ PLAIT_ARGS="${PLAIT_ARGS:---message-rate 1000000 --message-burst 1000000 --max-c
 RUN="$(date +%s)-$$"
 mkdir -p "$OUT"
 
-[ -x "$BENCH_BIN" ] || { echo "missing $BENCH_BIN: cargo build --release --bin plait -p plait-bench" >&2; exit 1; }
+[ -x "$BENCH_BIN" ] || { echo "missing $BENCH_BIN: cargo build --release -p plait-server -p plait-bench" >&2; exit 1; }
 
 # --- servers -------------------------------------------------------------------------------------
 # installed NAME: true if the server can be started (prints why not otherwise).
