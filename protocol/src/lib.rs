@@ -7,8 +7,8 @@
 //!
 //! # Layout
 //!
-//! - [`coalesce`]: merges a batch of applied updates into one relay frame per recipient, never
-//!   returning a sender's own update to it before it is durable.
+//! - [`coalesce`]: one drain's applied updates as one [`coalesce::Batch`]: the merged update (one
+//!   frame shared by every recipient that sent none of them, and one log row) and who sent what.
 //! - [`codes`]: the WebSocket close codes Plait sends, and what a client should do on each.
 //! - [`error`]: [`error::ProtocolError`], every way a client frame can be rejected, with the
 //!   close code it maps to.

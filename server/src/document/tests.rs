@@ -145,3 +145,12 @@ async fn updates_of_one_drain_reach_everyone_but_their_senders_get_their_own_onl
     assert_eq!(b.next_text().await, "b");
     assert!(watcher.nothing_queued(), "a non-sender gets no echo");
 }
+
+#[test]
+fn the_presence_tick_grows_with_the_room_within_bounds() {
+    assert_eq!(awareness_tick(2), Duration::from_millis(30));
+    assert_eq!(awareness_tick(300), Duration::from_millis(30));
+    assert_eq!(awareness_tick(500), Duration::from_millis(50));
+    assert_eq!(awareness_tick(1000), Duration::from_millis(100));
+    assert_eq!(awareness_tick(usize::MAX), Duration::from_millis(100));
+}
