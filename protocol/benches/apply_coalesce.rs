@@ -15,7 +15,7 @@ fn apply_and_coalesce(c: &mut Criterion) {
     let batch = fixtures::batch(10, 2);
     let mut relay = Batch::new();
     for (sender, update) in &batch {
-        relay.push(Some(*sender), update.as_slice());
+        relay.push(Some(*sender), update.clone());
     }
     let mut g = c.benchmark_group("drain of 20 updates from 10 senders");
     g.sample_size(20)

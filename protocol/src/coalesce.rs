@@ -50,22 +50,32 @@ impl<B: AsRef<[u8]>> Batch<B> {
         senders
     }
 
-    /// The whole batch as one v1 update (a lone update as it is). Updates come from the document
-    /// itself (they were applied), so merging cannot fail in practice; `None` if it does.
-    pub fn merged(&self) -> Option<Vec<u8>> {
-        let updates: Vec<&[u8]> = self.updates.iter().map(|(_, u)| u.as_ref()).collect();
-        match updates.as_slice() {
+    /// The whole batch as one v1 update (a lone update as it is, shared rather than copied).
+    /// Updates come from the document itself (they were applied), so merging cannot fail in
+    /// practice; `None` if it does.
+    pub fn merged(&self) -> Option<B>
+    where
+        B: Clone + From<Vec<u8>>,
+    {
+        match self.updates.as_slice() {
             [] => None,
-            [one] => Some(one.to_vec()),
-            many => crate::guard::guard(|| yrs::merge_updates_v1(many))
-                .ok()?
-                .ok(),
+            [(_, one)] => Some(one.clone()),
+            many => {
+                let updates: Vec<&[u8]> = many.iter().map(|(_, u)| u.as_ref()).collect();
+                crate::guard::guard(|| yrs::merge_updates_v1(&updates))
+                    .ok()?
+                    .ok()
+                    .map(B::from)
+            }
         }
     }
 
     /// The whole batch as one sync-update frame.
-    pub fn frame(&self) -> Option<Vec<u8>> {
-        self.merged().map(|update| encode_update(&update))
+    pub fn frame(&self) -> Option<Vec<u8>>
+    where
+        B: Clone + From<Vec<u8>>,
+    {
+        self.merged().map(|update| encode_update(update.as_ref()))
     }
 
     /// Each update with the connection it came from, in the order they were applied.
@@ -117,10 +127,10 @@ mod tests {
     fn a_batch_is_one_frame_and_remembers_who_sent_what() {
         let (a, b, c, d) = (typed(1, "a"), typed(2, "b"), typed(3, "c"), typed(4, "d"));
         let mut batch = Batch::new();
-        batch.push(Some(10), a.as_slice());
-        batch.push(Some(20), b.as_slice());
-        batch.push(None, c.as_slice());
-        batch.push(Some(10), d.as_slice());
+        batch.push(Some(10), a.clone());
+        batch.push(Some(20), b.clone());
+        batch.push(None, c.clone());
+        batch.push(Some(10), d.clone());
         assert_eq!(batch.senders(), vec![10, 20]);
         let Some(frame) = batch.frame() else {
             panic!("valid updates merge");
@@ -134,8 +144,17 @@ mod tests {
     fn a_lone_update_is_relayed_as_is() {
         let a = typed(1, "a");
         let mut batch = Batch::new();
-        batch.push(Some(7), a.as_slice());
+        batch.push(Some(7), a.clone());
         assert_eq!(batch.frame(), Some(encode_update(&a)));
-        assert_eq!(Batch::<&[u8]>::new().frame(), None);
+        assert_eq!(Batch::<Vec<u8>>::new().frame(), None);
+    }
+
+    #[test]
+    fn a_lone_update_is_shared_not_copied() {
+        let a = bytes::Bytes::from(typed(1, "a"));
+        let mut batch = Batch::new();
+        batch.push(Some(7), a.clone());
+        let merged = batch.merged().unwrap_or_default();
+        assert_eq!(merged.as_ptr(), a.as_ptr(), "same buffer");
     }
 }

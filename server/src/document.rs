@@ -499,7 +499,7 @@ impl DocTask {
         let batch = std::mem::take(&mut self.relay);
         let notify = std::mem::take(&mut self.relay_notify);
         let senders = batch.senders();
-        let merged = batch.merged().map(Bytes::from);
+        let merged = batch.merged();
         if merged.is_none() {
             // Cannot happen for updates the document applied; never leave anyone behind.
             warn!("could not merge a batch of applied updates; relaying and storing one by one");

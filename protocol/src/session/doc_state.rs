@@ -122,6 +122,11 @@ fn check_round_trip(update: &Update) -> Result<(), ProtocolError> {
     Ok(())
 }
 
+/// Smallest full-state frame worth keeping for the next joiner. Below it encoding again costs
+/// microseconds, while a copy kept in every idle document costs memory: with thousands of small
+/// documents loaded, the copies were about 1 KB of each one's footprint.
+pub const FULL_STEP2_CACHE_MIN: usize = 16 * 1024;
+
 /// One document's shared state: the yrs [`Doc`] plus its [`Awareness`] (which owns the doc).
 ///
 /// It exists so every connection on a document goes through one value that the server can put
@@ -135,7 +140,8 @@ pub struct DocState {
     /// update's length since. Measuring exactly means encoding the whole document, so it is only
     /// done when this bound says the limit might be near.
     size_bound: usize,
-    /// The step2 frame for an empty state vector, while the document has not changed since.
+    /// The step2 frame for an empty state vector, while the document has not changed since. Only
+    /// kept for documents of at least [`FULL_STEP2_CACHE_MIN`] bytes.
     full_step2: Option<Vec<u8>>,
 }
 
@@ -294,7 +300,8 @@ impl DocState {
 
     /// Step2 answer to a peer's state vector: everything the peer lacks. A peer with an empty
     /// state vector (a fresh tab, or fifty of them opening a shared link at once) gets the full
-    /// state, encoded once and reused until the document changes.
+    /// state, encoded once and reused until the document changes (if it is large enough for
+    /// that to matter).
     pub(crate) fn step2_for(&mut self, sv: &StateVector) -> Result<Vec<u8>, ProtocolError> {
         if sv.is_empty() {
             if let Some(frame) = &self.full_step2 {
@@ -304,7 +311,7 @@ impl DocState {
         let update = guard(|| self.doc().transact().encode_state_as_update_v1(sv))
             .map_err(ProtocolError::InvalidStateVector)?;
         let frame = encode_step2(&update);
-        if sv.is_empty() {
+        if sv.is_empty() && frame.len() >= FULL_STEP2_CACHE_MIN {
             self.full_step2 = Some(frame.clone());
         }
         Ok(frame)
@@ -342,6 +349,15 @@ impl DocState {
 mod tests {
     use super::*;
     use yrs::{GetString, Text};
+
+    /// A document whose full state is above [`FULL_STEP2_CACHE_MIN`].
+    fn big_update(client: u64) -> Vec<u8> {
+        let doc = Doc::with_client_id(client);
+        let text = doc.get_or_insert_text("text");
+        let mut txn = doc.transact_mut();
+        text.push(&mut txn, &"x".repeat(FULL_STEP2_CACHE_MIN));
+        txn.encode_update_v1()
+    }
 
     fn hello_update(client: u64) -> Vec<u8> {
         let doc = Doc::with_client_id(client);
@@ -462,7 +478,7 @@ mod tests {
     #[test]
     fn joiners_with_empty_state_share_one_encoding_until_the_document_changes() {
         let mut state = DocState::new(Doc::new());
-        assert!(state.apply_update(&hello_update(7)).unwrap_or(false));
+        assert!(state.apply_update(&big_update(7)).unwrap_or(false));
         let empty = StateVector::default();
         let first = state.step2_for(&empty).unwrap_or_default();
         assert!(state.full_step2.is_some(), "cached after the first joiner");
@@ -471,7 +487,7 @@ mod tests {
         let doc = Doc::with_client_id(8);
         let text = doc.get_or_insert_text("text");
         doc.transact_mut()
-            .apply_update(Update::decode_v1(&hello_update(7)).unwrap())
+            .apply_update(Update::decode_v1(&big_update(7)).unwrap())
             .unwrap();
         let before = doc.transact().state_vector();
         text.push(&mut doc.transact_mut(), "!");
@@ -484,6 +500,17 @@ mod tests {
             second,
             encode_step2(&state.doc().transact().encode_state_as_update_v1(&empty))
         );
+    }
+
+    #[test]
+    fn small_documents_encode_each_joiner_afresh() {
+        let mut state = DocState::new(Doc::new());
+        assert!(state.apply_update(&hello_update(7)).unwrap_or(false));
+        let empty = StateVector::default();
+        let first = state.step2_for(&empty).unwrap_or_default();
+        assert!(first.len() < FULL_STEP2_CACHE_MIN);
+        assert!(state.full_step2.is_none(), "not worth its memory");
+        assert_eq!(state.step2_for(&empty).unwrap_or_default(), first);
     }
 
     #[test]
