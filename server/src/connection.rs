@@ -1,8 +1,10 @@
 //! One WebSocket connection: reads frames, decodes them (protocol crate), hands them to the
 //! document task, and writes what the document task queues for it.
 //!
-//! The socket is split in two halves so that a client that stops reading (its TCP window full)
-//! blocks only its own writer half; the reader half, the keepalive and the close signal go on.
+//! One task does both directions: an idle connection is one task cell and one socket, not two of
+//! each, which is most of what a connection costs. Neither direction can starve the other: a
+//! write in progress still gives way to a close request, and a full document queue on the way in
+//! keeps the writes on the way out going (see [`Connection::deliver`]).
 
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
@@ -10,16 +12,14 @@ use std::time::{Duration, SystemTime};
 
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
 use bytes::Bytes;
-use futures_util::stream::SplitSink;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use plait_protocol::codes;
 use plait_protocol::frame::{decode_frame, Limits};
 use plait_protocol::name::DocName;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::document::{truncate_reason, CloseReason, Command, ConnLink, Outbound};
+use crate::document::{truncate_reason, CloseReason, Command, ConnId, ConnLink, Outbound};
 use crate::error::LoadError;
 use crate::rate::TokenBucket;
 use crate::registry::Attached;
@@ -28,6 +28,11 @@ use crate::state::AppState;
 /// How many times a connection looks its document up again when the document unloaded between
 /// the lookup and the join.
 const JOIN_ATTEMPTS: usize = 3;
+
+/// How long the close frame may take to leave, and then the closing handshake: a peer that never
+/// reads must not keep the task alive.
+const CLOSE_FRAME_TIMEOUT: Duration = Duration::from_secs(5);
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// What the upgrade handler decided about this connection.
 #[derive(Debug, Clone)]
@@ -50,14 +55,26 @@ impl Drop for Counted<'_> {
 }
 
 /// Serves one upgraded WebSocket until either side closes it.
-pub async fn serve(socket: WebSocket, state: AppState, name: DocName, params: ConnParams) {
+///
+/// This future is most of what an idle connection costs, so what runs once (joining, closing)
+/// is boxed and lives only while it runs, and the socket stays in the argument (an async fn keeps
+/// its arguments for its whole life; moving the socket elsewhere would hold it twice).
+pub async fn serve(mut socket: WebSocket, state: AppState, name: DocName, params: ConnParams) {
     state.connections.fetch_add(1, Ordering::AcqRel);
     let _counted = Counted(&state);
-    let (mut sink, mut stream) = socket.split();
-    let (outbound_tx, outbound_rx) = flume::bounded::<Outbound>(state.config.outbound_queue);
-    let (close_tx, close_rx) = flume::bounded::<CloseReason>(1);
+    let (outbound_tx, outbound) = flume::bounded::<Outbound>(state.config.outbound_queue);
+    let (close_tx, close) = flume::bounded::<CloseReason>(1);
 
-    let joined = join(&state, &name, &outbound_tx, &close_tx, params.read_only).await;
+    let joined = Box::pin(join(
+        &state,
+        &name,
+        &outbound_tx,
+        &close_tx,
+        params.read_only,
+    ))
+    .await;
+    // Only the document task keeps senders now, so both queues disconnect when it drops us.
+    drop((outbound_tx, close_tx));
     let (attached, conn_id) = match joined {
         Ok(joined) => joined,
         Err(error) => {
@@ -65,29 +82,117 @@ pub async fn serve(socket: WebSocket, state: AppState, name: DocName, params: Co
                 LoadError::ShuttingDown => codes::GOING_AWAY,
                 LoadError::Storage(_) => codes::TRY_AGAIN_LATER,
             };
-            let reason = truncate_reason(&error.to_string());
-            let _ = sink
-                .send(WsMessage::Close(Some(CloseFrame {
-                    code,
-                    reason: reason.into(),
-                })))
-                .await;
+            let reason = CloseReason::new(code, truncate_reason(&error.to_string()));
+            Box::pin(close_socket(&mut socket, Some(reason))).await;
             return;
         }
     };
-    // Only the document task keeps senders now, so the writer half ends when it drops us.
-    drop(outbound_tx);
     debug!(conn_id, read_only = params.read_only, "connected");
 
-    let done = CancellationToken::new();
-    let ping_interval = state.config.ping_interval;
-    let expires_at = params.expires_at.map(deadline_from);
-    let writer_done = done.clone();
-    let shutdown = state.shutdown.clone();
-    let penalties = state.penalties.clone();
-    let (peer, doc) = (params.peer, name.to_string());
-    let writer = tokio::spawn(async move {
-        let mut ping = tokio::time::interval_at(Instant::now() + ping_interval, ping_interval);
+    let mut conn = Connection {
+        socket: &mut socket,
+        state: &state,
+        attached: &attached,
+        conn_id,
+        outbound,
+        close,
+    };
+    let reason = conn.run(params.expires_at.map(deadline_from)).await;
+    drop(conn);
+    Box::pin(leave(
+        &state,
+        &attached,
+        conn_id,
+        &name,
+        &params,
+        &mut socket,
+        reason,
+    ))
+    .await;
+    debug!(conn_id, "disconnected");
+}
+
+/// Leaves the document (first, so it stops queuing for us and removes our presence at once),
+/// then closes the socket.
+async fn leave(
+    state: &AppState,
+    attached: &Attached,
+    conn_id: ConnId,
+    name: &DocName,
+    params: &ConnParams,
+    socket: &mut WebSocket,
+    reason: Stop,
+) {
+    let _ = attached.handle.send(Command::Leave { conn_id }).await;
+    if let Some(reason) = &reason {
+        debug!(code = reason.code, reason = %reason.reason, "closing connection");
+        if matches!(
+            reason.code,
+            codes::MESSAGE_TOO_LARGE | codes::DOCUMENT_TOO_LARGE | codes::RATE_LIMITED
+        ) {
+            state.penalties.strike(params.peer, name.as_str());
+        }
+    }
+    close_socket(socket, reason).await;
+}
+
+/// Sends the close frame (if the server is the one closing) and completes the closing
+/// handshake, each bounded in time.
+async fn close_socket(socket: &mut WebSocket, reason: Option<CloseReason>) {
+    if let Some(CloseReason { code, reason }) = reason {
+        let frame = WsMessage::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        }));
+        let _ = tokio::time::timeout(CLOSE_FRAME_TIMEOUT, socket.send(frame)).await;
+    }
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.close()).await;
+}
+
+/// Queue entries written per flush at most, so a long queue still yields to the runtime.
+const ENTRIES_PER_FLUSH: usize = 64;
+
+/// Something to write besides what the document queues.
+enum Write {
+    Queued(Outbound),
+    Ping,
+}
+
+/// Why the connection stops: `Some` with the reason the server closes it, `None` when the peer
+/// is gone or the document dropped it without a reason.
+type Stop = Option<CloseReason>;
+
+fn going_away() -> CloseReason {
+    CloseReason::new(codes::GOING_AWAY, "server shutting down")
+}
+
+fn document_closed() -> Stop {
+    Some(CloseReason::new(codes::GOING_AWAY, "document closed"))
+}
+
+/// A joined connection: its socket and the document's queues for it.
+struct Connection<'a> {
+    socket: &'a mut WebSocket,
+    state: &'a AppState,
+    attached: &'a Attached,
+    conn_id: ConnId,
+    /// Frames the document task queued for this socket.
+    outbound: flume::Receiver<Outbound>,
+    /// The document task asks the connection to close (slow consumer, rejected update, ...).
+    close: flume::Receiver<CloseReason>,
+}
+
+impl Connection<'_> {
+    /// Serves the connection until it must stop; returns why.
+    async fn run(&mut self, expires_at: Option<Instant>) -> Stop {
+        let state = self.state;
+        let config = &state.config;
+        let limits = Limits {
+            max_message_size: config.max_message_size,
+        };
+        let mut bucket = TokenBucket::new(config.message_rate, config.message_burst);
+        let mut ping =
+            tokio::time::interval_at(Instant::now() + config.ping_interval, config.ping_interval);
         let expiry = async {
             match expires_at {
                 Some(deadline) => tokio::time::sleep_until(deadline).await,
@@ -95,168 +200,174 @@ pub async fn serve(socket: WebSocket, state: AppState, name: DocName, params: Co
             }
         };
         tokio::pin!(expiry);
-        let close = loop {
+        // Until the client has said something, the shorter handshake timeout applies: a client
+        // that upgrades and never speaks does not hold a connection for the whole idle timeout.
+        let mut silent_until = Instant::now() + config.handshake_timeout;
+        let mut silence_code = codes::HANDSHAKE_TIMEOUT;
+        loop {
+            // Not biased: under load both the outbound queue and the socket are always ready, and
+            // a fixed order would starve one direction.
             tokio::select! {
-                biased;
-                reason = close_rx.recv_async() => break reason.ok(),
-                _ = shutdown.cancelled() => break Some(CloseReason::new(codes::GOING_AWAY, "server shutting down")),
-                _ = writer_done.cancelled() => break None,
-                _ = &mut expiry => break Some(CloseReason::new(codes::UNAUTHORIZED, "access token expired")),
-                frame = outbound_rx.recv_async() => match frame {
-                    Ok(frame) => {
-                        if write_queued(&mut sink, frame, &outbound_rx).await.is_err() {
-                            break None;
+                reason = self.close.recv_async() => return reason.ok(),
+                _ = state.shutdown.cancelled() => return Some(going_away()),
+                _ = &mut expiry => {
+                    return Some(CloseReason::new(codes::UNAUTHORIZED, "access token expired"));
+                }
+                entry = self.outbound.recv_async() => {
+                    let Ok(entry) = entry else { return self.dropped() };
+                    // Boxed: the write's future is large and only alive while writing, and an
+                    // idle connection's task would otherwise carry it.
+                    if let Err(stop) = Box::pin(self.write(Write::Queued(entry))).await {
+                        return stop;
+                    }
+                }
+                _ = ping.tick() => {
+                    if let Err(stop) = Box::pin(self.write(Write::Ping)).await {
+                        return stop;
+                    }
+                }
+                next = tokio::time::timeout_at(silent_until, self.socket.recv()) => {
+                    let Ok(next) = next else {
+                        return Some(CloseReason::new(silence_code, "no message within the timeout"));
+                    };
+                    silent_until = Instant::now() + config.idle_timeout;
+                    silence_code = codes::IDLE_TIMEOUT;
+                    let data = match binary_payload(next, self.conn_id) {
+                        Ok(Some(data)) => data,
+                        Ok(None) => continue,
+                        Err(stop) => return stop,
+                    };
+                    if !bucket.take(Instant::now()) {
+                        warn!(conn_id = self.conn_id, "message rate limit exceeded; closing connection");
+                        return Some(CloseReason::new(codes::RATE_LIMITED, "message rate limit exceeded"));
+                    }
+                    match decode_frame(&data, &limits) {
+                        Ok(messages) if messages.is_empty() => {}
+                        Ok(messages) => {
+                            let command = Command::Messages { conn_id: self.conn_id, messages };
+                            if let Err(stop) = self.deliver(command).await {
+                                return stop;
+                            }
+                        }
+                        Err(error) => {
+                            info!(conn_id = self.conn_id, %error, len = data.len(), "malformed frame; closing connection");
+                            return Some(CloseReason::new(
+                                error.close_code(),
+                                truncate_reason(&error.to_string()),
+                            ));
                         }
                     }
-                    Err(_) => break None,
-                },
-                _ = ping.tick() => {
-                    if sink.send(WsMessage::Ping(Bytes::new())).await.is_err() {
-                        break None;
-                    }
                 }
             }
-        };
-        if let Some(CloseReason { code, reason }) = close {
-            debug!(code, %reason, "closing connection");
-            if matches!(
-                code,
-                codes::MESSAGE_TOO_LARGE | codes::DOCUMENT_TOO_LARGE | codes::RATE_LIMITED
-            ) {
-                penalties.strike(peer, &doc);
-            }
-            // Bounded: a peer that never reads must not keep this task alive.
-            let frame = WsMessage::Close(Some(CloseFrame {
-                code,
-                reason: reason.into(),
-            }));
-            let _ = tokio::time::timeout(Duration::from_secs(5), sink.send(frame)).await;
         }
-        let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
-        writer_done.cancel();
-    });
+    }
 
-    let reason = read_loop(&state, &mut stream, &attached, conn_id, &done).await;
-    if let Some(reason) = reason {
-        let _ = close_tx.try_send(reason);
+    /// The document dropped this connection (its queue is disconnected): with the reason it
+    /// gave, if any. The reason is sent before the queue is dropped, but an unbiased `select!`
+    /// may see the disconnect first.
+    fn dropped(&self) -> Stop {
+        self.close.try_recv().ok()
     }
-    let _ = attached.handle.send(Command::Leave { conn_id }).await;
-    // Let the writer send the close frame (bounded inside), then stop it.
-    if tokio::time::timeout(Duration::from_secs(6), done.cancelled())
-        .await
-        .is_err()
-    {
-        done.cancel();
+
+    /// Hands a command to the document.
+    async fn deliver(&mut self, command: Command) -> Result<(), Stop> {
+        match self.attached.handle.try_send(command) {
+            Ok(()) => Ok(()),
+            Err(flume::TrySendError::Disconnected(_)) => Err(document_closed()),
+            // Boxed: waiting is rare, and its future would otherwise enlarge every connection's
+            // task, idle ones included.
+            Err(flume::TrySendError::Full(command)) => {
+                Box::pin(self.deliver_when_room(command)).await
+            }
+        }
     }
-    if writer.await.is_err() {
-        warn!(conn_id, "connection writer task failed");
+
+    /// Waits for room in the document's queue, and meanwhile keeps writing what the document
+    /// queues for this connection: back-pressure on the way in must not make this connection
+    /// look like a slow consumer on the way out.
+    async fn deliver_when_room(&mut self, command: Command) -> Result<(), Stop> {
+        let attached = self.attached;
+        let send = attached.handle.send(command);
+        tokio::pin!(send);
+        loop {
+            tokio::select! {
+                biased;
+                sent = &mut send => return sent.map_err(|_| document_closed()),
+                reason = self.close.recv_async() => return Err(reason.ok()),
+                _ = self.state.shutdown.cancelled() => return Err(Some(going_away())),
+                entry = self.outbound.recv_async() => {
+                    let Ok(entry) = entry else { return Err(self.dropped()) };
+                    self.write(Write::Queued(entry)).await?;
+                }
+            }
+        }
     }
-    debug!(conn_id, "disconnected");
+
+    /// Writes `first` and whatever else is queued, then flushes once: under load one syscall
+    /// carries many frames instead of one each. Gives way to a close request or shutdown, so a
+    /// peer that stopped reading cannot hold the connection in a write forever.
+    async fn write(&mut self, first: Write) -> Result<(), Stop> {
+        let written = write_queued(self.socket, first, &self.outbound);
+        tokio::select! {
+            biased;
+            reason = self.close.recv_async() => Err(reason.ok()),
+            _ = self.state.shutdown.cancelled() => Err(Some(going_away())),
+            result = written => result.map_err(|_| None),
+        }
+    }
 }
 
-/// Queue entries written per flush at most, so a long queue still yields to the runtime.
-const ENTRIES_PER_FLUSH: usize = 64;
-
-/// Writes `first` and whatever else is already queued, then flushes once: under load one
-/// syscall carries many frames instead of one each.
 async fn write_queued(
-    sink: &mut SplitSink<WebSocket, WsMessage>,
-    first: Outbound,
+    socket: &mut WebSocket,
+    first: Write,
     queue: &flume::Receiver<Outbound>,
 ) -> Result<(), axum::Error> {
-    let mut entry = first;
-    for written in 1.. {
-        for frame in entry.frames() {
-            sink.feed(WsMessage::Binary(frame.clone())).await?;
+    let mut entry = match first {
+        Write::Ping => {
+            socket.feed(WsMessage::Ping(Bytes::new())).await?;
+            queue.try_recv().ok()
         }
-        if written == ENTRIES_PER_FLUSH {
-            break;
+        Write::Queued(entry) => Some(entry),
+    };
+    let mut written = 0;
+    while let Some(current) = entry.take() {
+        for frame in current.frames() {
+            socket.feed(WsMessage::Binary(frame.clone())).await?;
         }
-        match queue.try_recv() {
-            Ok(next) => entry = next,
-            Err(_) => break,
+        written += 1;
+        if written < ENTRIES_PER_FLUSH {
+            entry = queue.try_recv().ok();
         }
     }
-    sink.flush().await
+    socket.flush().await
 }
 
-/// Reads frames until the connection ends; returns why the server closes it, if it does.
-async fn read_loop(
-    state: &AppState,
-    stream: &mut futures_util::stream::SplitStream<WebSocket>,
-    attached: &Attached,
-    conn_id: u64,
-    done: &CancellationToken,
-) -> Option<CloseReason> {
-    let limits = Limits {
-        max_message_size: state.config.max_message_size,
-    };
-    let mut bucket = TokenBucket::new(state.config.message_rate, state.config.message_burst);
-    // Until the client has said something, the shorter handshake timeout applies: a client that
-    // upgrades and never speaks does not hold a connection for the whole idle timeout.
-    let mut silence_limit = state.config.handshake_timeout;
-    let mut silence_code = codes::HANDSHAKE_TIMEOUT;
-    loop {
-        let next = tokio::select! {
-            _ = done.cancelled() => return None,
-            next = tokio::time::timeout(silence_limit, stream.next()) => next,
-        };
-        let message = match next {
-            Err(_) => {
-                return Some(CloseReason::new(
-                    silence_code,
-                    "no message within the timeout",
-                ));
-            }
-            Ok(None) | Ok(Some(Ok(WsMessage::Close(_)))) => return None,
-            Ok(Some(Ok(message))) => message,
-            Ok(Some(Err(error))) => {
-                let text = error.to_string();
-                info!(conn_id, error = %text, "websocket error; closing connection");
-                let code = if text.contains("too long") || text.contains("Space limit") {
-                    codes::MESSAGE_TOO_LARGE
-                } else {
-                    codes::PROTOCOL_ERROR
-                };
-                return Some(CloseReason::new(code, truncate_reason(&text)));
-            }
-        };
-        silence_limit = state.config.idle_timeout;
-        silence_code = codes::IDLE_TIMEOUT;
-        let data = match message {
-            WsMessage::Binary(data) => data,
-            WsMessage::Ping(_) | WsMessage::Pong(_) => continue,
-            WsMessage::Text(_) => {
-                info!(conn_id, "text frame; closing connection");
-                return Some(CloseReason::new(
-                    codes::UNSUPPORTED_DATA,
-                    "text frames are not part of the y-websocket protocol",
-                ));
-            }
-            WsMessage::Close(_) => return None,
-        };
-        if !bucket.take(Instant::now()) {
-            warn!(conn_id, "message rate limit exceeded; closing connection");
-            return Some(CloseReason::new(
-                codes::RATE_LIMITED,
-                "message rate limit exceeded",
-            ));
+/// The payload of a binary message: `Ok(None)` for control frames, `Err` when the connection
+/// ends (the peer closed it, or sent something the server closes it for).
+fn binary_payload(
+    next: Option<Result<WsMessage, axum::Error>>,
+    conn_id: ConnId,
+) -> Result<Option<Bytes>, Stop> {
+    match next {
+        None | Some(Ok(WsMessage::Close(_))) => Err(None),
+        Some(Ok(WsMessage::Binary(data))) => Ok(Some(data)),
+        Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => Ok(None),
+        Some(Ok(WsMessage::Text(_))) => {
+            info!(conn_id, "text frame; closing connection");
+            Err(Some(CloseReason::new(
+                codes::UNSUPPORTED_DATA,
+                "text frames are not part of the y-websocket protocol",
+            )))
         }
-        match decode_frame(&data, &limits) {
-            Ok(messages) if messages.is_empty() => {}
-            Ok(messages) => {
-                let command = Command::Messages { conn_id, messages };
-                if attached.handle.send(command).await.is_err() {
-                    return Some(CloseReason::new(codes::GOING_AWAY, "document closed"));
-                }
-            }
-            Err(error) => {
-                info!(conn_id, %error, len = data.len(), "malformed frame; closing connection");
-                return Some(CloseReason::new(
-                    error.close_code(),
-                    truncate_reason(&error.to_string()),
-                ));
-            }
+        Some(Err(error)) => {
+            let text = error.to_string();
+            info!(conn_id, error = %text, "websocket error; closing connection");
+            let code = if text.contains("too long") || text.contains("Space limit") {
+                codes::MESSAGE_TOO_LARGE
+            } else {
+                codes::PROTOCOL_ERROR
+            };
+            Err(Some(CloseReason::new(code, truncate_reason(&text))))
         }
     }
 }
@@ -276,7 +387,7 @@ async fn join(
     outbound: &flume::Sender<Outbound>,
     close: &flume::Sender<CloseReason>,
     read_only: bool,
-) -> Result<(Attached, u64), LoadError> {
+) -> Result<(Attached, ConnId), LoadError> {
     for _ in 0..JOIN_ATTEMPTS {
         let attached = state.registry.attach(name).await?;
         let link = ConnLink {

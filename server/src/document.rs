@@ -207,6 +207,11 @@ impl DocHandle {
         self.commands.is_disconnected()
     }
 
+    /// Queues a command if there is room, without waiting.
+    pub fn try_send(&self, command: Command) -> Result<(), flume::TrySendError<Command>> {
+        self.commands.try_send(command)
+    }
+
     pub async fn send(&self, command: Command) -> Result<(), Gone> {
         self.commands.send_async(command).await.map_err(|_| Gone)
     }

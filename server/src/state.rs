@@ -21,8 +21,9 @@ pub struct AppState {
     pub writer: Writer,
     /// Cancelled when the server begins to shut down: connections close, documents stop.
     pub shutdown: CancellationToken,
-    /// Verifies access tokens; `None` when authentication is off (local use).
-    pub auth: Option<Authenticator>,
+    /// Verifies access tokens; `None` when authentication is off (local use). Behind an `Arc`
+    /// like the rest: every connection's task holds a clone of this struct, so it stays small.
+    pub auth: Option<Arc<Authenticator>>,
     /// Open WebSocket connections, for `--max-connections`.
     pub connections: Arc<AtomicUsize>,
     /// Peers recently closed for size or rate, refused at the upgrade for a while.
@@ -45,7 +46,7 @@ impl AppState {
             store,
             writer,
             shutdown,
-            auth,
+            auth: auth.map(Arc::new),
             connections: Arc::new(AtomicUsize::new(0)),
             penalties: Arc::new(PenaltyBox::default()),
         }

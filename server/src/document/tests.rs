@@ -78,13 +78,10 @@ impl Client {
     }
 }
 
-#[tokio::test]
-async fn updates_of_one_drain_reach_everyone_but_their_senders_get_their_own_only_once_committed() {
-    let store = Arc::new(FaultyStore::new(MemoryStore::new()));
-    // The database is down: nothing commits until the end of the test.
-    store.set_failing(true);
+/// A document task on `store`, its writer flushing every 5 ms.
+fn spawn_doc(store: Arc<FaultyStore<MemoryStore>>) -> DocHandle {
     let writer = Writer::spawn(
-        store.clone(),
+        store,
         WriterConfig {
             flush_interval: Duration::from_millis(5),
             snapshot_threshold: 500,
@@ -101,22 +98,34 @@ async fn updates_of_one_drain_reach_everyone_but_their_senders_get_their_own_onl
         shutdown: CancellationToken::new(),
         unregister: Box::new(|| true),
     };
-    let handle = spawn(DocState::new(Doc::new()), ctx, 64);
+    spawn(DocState::new(Doc::new()), ctx, 64)
+}
+
+/// Queues one sync update from `conn` (a channel with room: the caller does not yield). Each
+/// update needs its own `client`: a repeated one would be the same update, already known.
+async fn send_update(handle: &DocHandle, conn: ConnId, client: u64, text: &str) {
+    let messages = vec![Message::Sync(SyncMessage::Update(typed(client, text)))];
+    let command = Command::Messages {
+        conn_id: conn,
+        messages,
+    };
+    assert!(handle.send(command).await.is_ok());
+}
+
+#[tokio::test]
+async fn updates_of_one_drain_reach_everyone_but_their_senders_get_their_own_only_once_committed() {
+    let store = Arc::new(FaultyStore::new(MemoryStore::new()));
+    // The database is down: nothing commits until the end of the test.
+    store.set_failing(true);
+    let handle = spawn_doc(store.clone());
     let mut a = Client::join(&handle).await;
     let mut b = Client::join(&handle).await;
     let mut watcher = Client::join(&handle).await;
 
     // Both commands are queued before the task runs again (this test's runtime has one thread
     // and `send` on a channel with room does not yield), so they are one drain.
-    for (conn, text, client) in [(a.id, "a", 1), (b.id, "b", 2)] {
-        let update = typed(client, text);
-        let messages = vec![Message::Sync(SyncMessage::Update(update))];
-        let command = Command::Messages {
-            conn_id: conn,
-            messages,
-        };
-        assert!(handle.send(command).await.is_ok());
-    }
+    send_update(&handle, a.id, 1, "a").await;
+    send_update(&handle, b.id, 2, "b").await;
 
     assert_eq!(
         watcher.next_text().await,
