@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::builder::TypedValueParser as _;
 use clap::{Args, Parser, Subcommand};
 
 use crate::auth::{normalize_origin, Mode};
@@ -240,6 +241,11 @@ pub struct Config {
     #[arg(long, env = "PLAIT_OUTBOUND_QUEUE", default_value_t = 4096)]
     pub outbound_queue: usize,
 
+    /// Messages queued per document before the connections sending them wait (their clients'
+    /// TCP windows then push back). Enough to absorb a burst from many connections.
+    #[arg(long, env = "PLAIT_DOC_QUEUE", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize))]
+    pub doc_queue: usize,
+
     /// Keepalive: a ping is sent this often; a connection silent for two intervals is closed.
     #[arg(long, env = "PLAIT_PING_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
     pub ping_interval: Duration,
@@ -308,6 +314,7 @@ impl Config {
             idle_unload: Duration::from_secs(30),
             max_message_size: 16 * 1024 * 1024,
             outbound_queue: 4096,
+            doc_queue: 1024,
             ping_interval: Duration::from_secs(30),
             shutdown_timeout: Duration::from_secs(10),
             auth: SecretArgs::default(),

@@ -30,16 +30,13 @@ pub struct Registry {
     store: Arc<dyn DocStore>,
     writer: Writer,
     idle_unload: Duration,
-    /// Capacity of each document task's command queue.
+    /// Capacity of each document task's command queue (`--doc-queue`): a flood pushes back on
+    /// the sockets producing it.
     queue: usize,
     /// `--max-doc-size`: growth past it is refused by the protocol layer.
     max_doc_size: usize,
     shutdown: CancellationToken,
 }
-
-/// Commands queued per document task before senders wait: enough to absorb a burst from many
-/// connections, small enough that a flood pushes back on the sockets producing it.
-const DOC_QUEUE: usize = 1024;
 
 /// A document handle the caller has attached to; detaches on drop so the document can unload.
 pub struct Attached {
@@ -64,7 +61,7 @@ impl Registry {
             store,
             writer,
             idle_unload: config.idle_unload,
-            queue: DOC_QUEUE,
+            queue: config.doc_queue,
             max_doc_size: config.max_doc_size,
             shutdown,
         })

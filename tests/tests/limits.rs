@@ -443,6 +443,46 @@ async fn a_client_that_never_reads_is_dropped_with_4000() -> Result<()> {
     server.stop().await
 }
 
+/// With a document queue of one message, clients that edit as fast as they can keep finding it
+/// full, so their connections keep waiting for room while the document keeps queuing frames for
+/// them (which the wait goes on writing). Every edit still arrives everywhere, and nobody is
+/// dropped.
+#[tokio::test]
+async fn a_full_document_queue_slows_senders_without_dropping_them() -> Result<()> {
+    let mut config = config();
+    config.doc_queue = 1;
+    config.outbound_queue = 256;
+    config.message_rate = 100_000;
+    config.message_burst = 100_000;
+    let server = start(config).await?;
+    let url = server.ws_url("full");
+    let (a, b) = pair(&url, (161, 162)).await?;
+    let c = YClient::connect(&url, 163).await?;
+    const EDITS: usize = 300;
+    for i in 0..EDITS {
+        a.set_map("a", &i.to_string(), "x")?;
+        b.set_map("b", &i.to_string(), "x")?;
+        c.set_map("c", &i.to_string(), "x")?;
+    }
+    for (client, name) in [(&a, "a"), (&b, "b"), (&c, "c")] {
+        client
+            .wait_until("every edit of every client", TIMEOUT, |d| {
+                ["a", "b", "c"]
+                    .iter()
+                    .all(|m| ydoc::map(d, m).len() == EDITS)
+            })
+            .await
+            .with_context(|| format!("client {name}: {:?}", client.status()))?;
+        ensure!(
+            client.status().closed.is_none(),
+            "client {name} was dropped: {:?}",
+            client.status()
+        );
+    }
+    healthy(server.addr()).await?;
+    server.stop().await
+}
+
 /// An update whose delete set has `ranges` ranges (of a client never seen: all pending).
 fn delete_set_bomb(ranges: u32) -> Vec<u8> {
     let mut encoder = EncoderV1::new();

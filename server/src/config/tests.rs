@@ -184,9 +184,20 @@ fn zero_limits_and_timeouts_are_refused() {
         ["--message-burst", "0"],
         ["--idle-timeout", "0s"],
         ["--handshake-timeout", "0s"],
+        ["--doc-queue", "0"],
     ] {
         assert!(parse(&args).is_err(), "{args:?}");
     }
+}
+
+#[test]
+fn doc_queue_defaults_to_1024_and_can_be_set() {
+    let queue = |args: &[&str]| match parse(args).unwrap().into_action() {
+        Action::Serve(config) => config.doc_queue,
+        other => panic!("expected serve, got {other:?}"),
+    };
+    assert_eq!(queue(&[]), 1024);
+    assert_eq!(queue(&["--doc-queue", "8"]), 8);
 }
 
 #[test]
