@@ -4,7 +4,7 @@
 //! One task does both directions: an idle connection is one task cell and one socket, not two of
 //! each, which is most of what a connection costs. Neither direction can starve the other: a
 //! write in progress still gives way to a close request, and a full document queue on the way in
-//! keeps the writes on the way out going (see [`Connection::deliver`]).
+//! keeps the writes on the way out going (see `Connection::deliver_when_room`).
 
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
@@ -152,7 +152,7 @@ async fn close_socket(socket: &mut WebSocket, reason: Option<CloseReason>) {
 /// Queue entries written per flush at most, so a long queue still yields to the runtime.
 const ENTRIES_PER_FLUSH: usize = 64;
 
-/// Something to write besides what the document queues.
+/// What starts a write: an entry of the outbound queue, or a keepalive ping.
 enum Write {
     Queued(Outbound),
     Ping,
@@ -162,8 +162,16 @@ enum Write {
 /// is gone or the document dropped it without a reason.
 type Stop = Option<CloseReason>;
 
-fn going_away() -> CloseReason {
-    CloseReason::new(codes::GOING_AWAY, "server shutting down")
+/// Resolves when the connection must stop whatever it is doing: the document asks it to close
+/// (or dropped it), or the server is shutting down.
+async fn told_to_stop(close: &flume::Receiver<CloseReason>, state: &AppState) -> Stop {
+    tokio::select! {
+        biased;
+        reason = close.recv_async() => reason.ok(),
+        _ = state.shutdown.cancelled() => {
+            Some(CloseReason::new(codes::GOING_AWAY, "server shutting down"))
+        }
+    }
 }
 
 fn document_closed() -> Stop {
@@ -208,8 +216,7 @@ impl Connection<'_> {
             // Not biased: under load both the outbound queue and the socket are always ready, and
             // a fixed order would starve one direction.
             tokio::select! {
-                reason = self.close.recv_async() => return reason.ok(),
-                _ = state.shutdown.cancelled() => return Some(going_away()),
+                stop = told_to_stop(&self.close, state) => return stop,
                 _ = &mut expiry => {
                     return Some(CloseReason::new(codes::UNAUTHORIZED, "access token expired"));
                 }
@@ -293,8 +300,7 @@ impl Connection<'_> {
             tokio::select! {
                 biased;
                 sent = &mut send => return sent.map_err(|_| document_closed()),
-                reason = self.close.recv_async() => return Err(reason.ok()),
-                _ = self.state.shutdown.cancelled() => return Err(Some(going_away())),
+                stop = told_to_stop(&self.close, self.state) => return Err(stop),
                 entry = self.outbound.recv_async() => {
                     let Ok(entry) = entry else { return Err(self.dropped()) };
                     self.write(Write::Queued(entry)).await?;
@@ -310,8 +316,7 @@ impl Connection<'_> {
         let written = write_queued(self.socket, first, &self.outbound);
         tokio::select! {
             biased;
-            reason = self.close.recv_async() => Err(reason.ok()),
-            _ = self.state.shutdown.cancelled() => Err(Some(going_away())),
+            stop = told_to_stop(&self.close, self.state) => Err(stop),
             result = written => result.map_err(|_| None),
         }
     }
