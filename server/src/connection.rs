@@ -98,42 +98,8 @@ pub async fn serve(mut socket: WebSocket, state: AppState, name: DocName, params
         close,
     };
     let reason = conn.run(params.expires_at.map(deadline_from)).await;
-    drop(conn);
-    Box::pin(leave(
-        &state,
-        &attached,
-        conn_id,
-        &name,
-        &params,
-        &mut socket,
-        reason,
-    ))
-    .await;
+    Box::pin(conn.leave(reason, params.peer, &name)).await;
     debug!(conn_id, "disconnected");
-}
-
-/// Leaves the document (first, so it stops queuing for us and removes our presence at once),
-/// then closes the socket.
-async fn leave(
-    state: &AppState,
-    attached: &Attached,
-    conn_id: ConnId,
-    name: &DocName,
-    params: &ConnParams,
-    socket: &mut WebSocket,
-    reason: Stop,
-) {
-    let _ = attached.handle.send(Command::Leave { conn_id }).await;
-    if let Some(reason) = &reason {
-        debug!(code = reason.code, reason = %reason.reason, "closing connection");
-        if matches!(
-            reason.code,
-            codes::MESSAGE_TOO_LARGE | codes::DOCUMENT_TOO_LARGE | codes::RATE_LIMITED
-        ) {
-            state.penalties.strike(params.peer, name.as_str());
-        }
-    }
-    close_socket(socket, reason).await;
 }
 
 /// Sends the close frame (if the server is the one closing) and completes the closing
@@ -274,6 +240,23 @@ impl Connection<'_> {
     /// may see the disconnect first.
     fn dropped(&self) -> Stop {
         self.close.try_recv().ok()
+    }
+
+    /// Leaves the document (first, so it stops queuing for us and removes our presence at once),
+    /// then closes the socket.
+    async fn leave(self, reason: Stop, peer: IpAddr, doc: &DocName) {
+        let conn_id = self.conn_id;
+        let _ = self.attached.handle.send(Command::Leave { conn_id }).await;
+        if let Some(reason) = &reason {
+            debug!(code = reason.code, reason = %reason.reason, "closing connection");
+            if matches!(
+                reason.code,
+                codes::MESSAGE_TOO_LARGE | codes::DOCUMENT_TOO_LARGE | codes::RATE_LIMITED
+            ) {
+                self.state.penalties.strike(peer, doc.as_str());
+            }
+        }
+        close_socket(self.socket, reason).await;
     }
 
     /// Hands a command to the document.
