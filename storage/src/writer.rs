@@ -1,8 +1,10 @@
 //! `Writer`: write-behind group commit, retries with backoff, and snapshot scheduling.
 //!
 //! The server applies an update in memory, relays it, and hands it to `submit`; one background
-//! task turns everything that arrived during a flush interval into ONE `append` transaction.
-//! Nothing is dropped: a failed batch stays at the head of the queue and is retried.
+//! task turns everything that arrived during a flush interval into ONE `append` transaction
+//! (up to [`WriterConfig::max_batch_updates`] / [`WriterConfig::max_batch_bytes`]; a longer
+//! backlog goes out as several transactions back to back). Nothing is dropped: a failed batch
+//! stays at the head of the queue and is retried.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -30,6 +32,12 @@ pub struct WriterConfig {
     pub snapshot_threshold: u64,
     /// Upper bound of the retry backoff while the store is failing.
     pub max_backoff: Duration,
+    /// Most updates in one append transaction. After an outage the queue holds everything since
+    /// it began; written as one transaction it would hold locks, and the driver's copy of every
+    /// row, in proportion to the outage, and one failure would redo all of it.
+    pub max_batch_updates: usize,
+    /// Most update bytes in one append transaction (a single larger update still goes alone).
+    pub max_batch_bytes: usize,
 }
 
 impl Default for WriterConfig {
@@ -38,6 +46,8 @@ impl Default for WriterConfig {
             flush_interval: Duration::from_millis(100),
             snapshot_threshold: 500,
             max_backoff: Duration::from_secs(5),
+            max_batch_updates: 4096,
+            max_batch_bytes: 16 << 20,
         }
     }
 }
@@ -280,6 +290,7 @@ async fn run(
         config,
         last_flush_start: None,
         backoff: None,
+        backlog: false,
         log_growth: HashMap::new(),
         snapshot_bytes: HashMap::new(),
         compaction_due: HashSet::new(),
@@ -314,6 +325,9 @@ struct Task {
     last_flush_start: Option<Instant>,
     /// Current retry delay while failing; None while healthy.
     backoff: Option<Duration>,
+    /// The last batch was cut at the batch limits: the rest of the backlog follows at once
+    /// instead of an interval later.
+    backlog: bool,
     /// What each document's log gained since its last compaction by this node.
     log_growth: HashMap<String, LogGrowth>,
     /// Each document's snapshot size after its last compaction by this node.
@@ -334,14 +348,8 @@ impl Task {
                 state.flush_requested = false;
                 let requested = std::mem::take(&mut state.compaction_requests);
                 self.compaction_due.extend(requested);
-                let batch: Vec<NewUpdate> = state
-                    .queue
-                    .iter()
-                    .map(|q| NewUpdate {
-                        doc: q.doc.clone(),
-                        data: q.data.clone(),
-                    })
-                    .collect();
+                let batch = self.next_batch(&state.queue);
+                self.backlog = batch.len() < state.queue.len();
                 if !batch.is_empty() {
                     state.attempts_started += 1;
                 }
@@ -370,6 +378,24 @@ impl Task {
         }
     }
 
+    /// The head of the queue, up to the batch limits (always at least one update, however big).
+    fn next_batch(&self, queue: &VecDeque<Queued>) -> Vec<NewUpdate> {
+        let mut bytes = 0usize;
+        queue
+            .iter()
+            .take(self.config.max_batch_updates.max(1))
+            .take_while(|q| {
+                let first = bytes == 0;
+                bytes = bytes.saturating_add(q.data.len().max(1));
+                first || bytes <= self.config.max_batch_bytes
+            })
+            .map(|q| NewUpdate {
+                doc: q.doc.clone(),
+                data: q.data.clone(),
+            })
+            .collect()
+    }
+
     /// Sleeps until there is something to do.
     async fn wait_for_work(&self) {
         loop {
@@ -388,12 +414,16 @@ impl Task {
     }
 
     /// Waits until a flush interval (or, while failing, the backoff) has passed since the last
-    /// attempt began, so there is at most one transaction per interval. A flush request skips
-    /// the wait; shutdown skips it while healthy and caps it by the deadline while failing.
+    /// attempt began, so there is at most one transaction per interval. A flush request and the
+    /// rest of a backlog skip the wait; shutdown skips it while healthy and caps it by the
+    /// deadline while failing.
     async fn wait_for_turn(&self) {
         let Some(last) = self.last_flush_start else {
             return;
         };
+        if self.backlog && self.backoff.is_none() {
+            return;
+        }
         let due = last + self.backoff.unwrap_or(self.config.flush_interval);
         loop {
             let due = {

@@ -71,6 +71,7 @@ fn config(interval_ms: u64, threshold: u64, max_backoff_ms: u64) -> WriterConfig
         flush_interval: Duration::from_millis(interval_ms),
         snapshot_threshold: threshold,
         max_backoff: Duration::from_millis(max_backoff_ms),
+        ..WriterConfig::default()
     }
 }
 
@@ -204,6 +205,56 @@ async fn outage_keeps_everything_in_order_and_backs_off() {
         .collect();
     assert_eq!(seqs.len(), 21);
     assert!(seqs.windows(2).all(|w| w[0] < w[1]));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_backlog_goes_out_in_bounded_transactions_back_to_back() {
+    let (store, writer) = setup(WriterConfig {
+        max_batch_updates: 8,
+        ..config(1_000, 1_000, 100)
+    });
+    let doc = Doc::new();
+    store.inner.set_failing(true);
+    for i in 0..50 {
+        writer.submit("d", Bytes::from(edit(&doc, &format!("{i},"))), None);
+    }
+    writer.flush().await.expect_err("store is failing");
+    store.inner.set_failing(false);
+    store
+        .batch_sizes
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clear();
+
+    // The interval is 1 s: only a backlog written back to back finishes in less.
+    tokio::time::timeout(Duration::from_millis(900), writer.flush())
+        .await
+        .expect("the backlog did not wait an interval between its transactions")
+        .expect("store recovered");
+    assert_eq!(
+        *store.batch_sizes.lock().unwrap_or_else(|p| p.into_inner()),
+        vec![8, 8, 8, 8, 8, 8, 2]
+    );
+    let expected: String = (0..50).map(|i| format!("{i},")).collect();
+    assert_eq!(text_in(&store, "d").await, expected);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_update_larger_than_the_byte_limit_still_goes_alone() {
+    let (store, writer) = setup(WriterConfig {
+        max_batch_bytes: 1,
+        ..config(100, 1_000, 100)
+    });
+    let doc = Doc::new();
+    for text in ["a", "bb", "ccc"] {
+        writer.submit("d", Bytes::from(edit(&doc, text)), None);
+    }
+    writer.flush().await.expect("healthy");
+    assert_eq!(
+        *store.batch_sizes.lock().unwrap_or_else(|p| p.into_inner()),
+        vec![1, 1, 1]
+    );
+    assert_eq!(text_in(&store, "d").await, "abbccc");
 }
 
 #[tokio::test(start_paused = true)]

@@ -86,6 +86,7 @@ fn spawn_doc(store: Arc<FaultyStore<MemoryStore>>) -> DocHandle {
             flush_interval: Duration::from_millis(5),
             snapshot_threshold: 500,
             max_backoff: Duration::from_millis(50),
+            ..WriterConfig::default()
         },
     );
     let Ok(name) = DocName::parse("relay") else {
