@@ -31,6 +31,10 @@ impl CountingStore {
     fn compactions(&self) -> usize {
         self.compact_calls.load(Ordering::SeqCst)
     }
+    /// Sizes of the batches appended since the last call.
+    fn take_batch_sizes(&self) -> Vec<usize> {
+        std::mem::take(&mut *self.batch_sizes.lock().unwrap_or_else(|p| p.into_inner()))
+    }
 }
 
 #[async_trait::async_trait]
@@ -121,10 +125,7 @@ async fn submits_within_an_interval_share_one_append() {
     }
     eventually("second batch", || writer.pending() == 0).await;
     assert_eq!(store.appends(), 2);
-    assert_eq!(
-        *store.batch_sizes.lock().unwrap_or_else(|p| p.into_inner()),
-        vec![50, 10]
-    );
+    assert_eq!(store.take_batch_sizes(), vec![50, 10]);
     let expected: String = (0..50).map(|i| format!("{i},")).collect::<String>() + "..........";
     assert_eq!(text_in(&store, "d").await, expected);
 }
@@ -220,21 +221,14 @@ async fn a_backlog_goes_out_in_bounded_transactions_back_to_back() {
     }
     writer.flush().await.expect_err("store is failing");
     store.inner.set_failing(false);
-    store
-        .batch_sizes
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clear();
+    store.take_batch_sizes();
 
     // The interval is 1 s: only a backlog written back to back finishes in less.
     tokio::time::timeout(Duration::from_millis(900), writer.flush())
         .await
         .expect("the backlog did not wait an interval between its transactions")
         .expect("store recovered");
-    assert_eq!(
-        *store.batch_sizes.lock().unwrap_or_else(|p| p.into_inner()),
-        vec![8, 8, 8, 8, 8, 8, 2]
-    );
+    assert_eq!(store.take_batch_sizes(), vec![8, 8, 8, 8, 8, 8, 2]);
     let expected: String = (0..50).map(|i| format!("{i},")).collect();
     assert_eq!(text_in(&store, "d").await, expected);
 }
@@ -250,10 +244,7 @@ async fn an_update_larger_than_the_byte_limit_still_goes_alone() {
         writer.submit("d", Bytes::from(edit(&doc, text)), None);
     }
     writer.flush().await.expect("healthy");
-    assert_eq!(
-        *store.batch_sizes.lock().unwrap_or_else(|p| p.into_inner()),
-        vec![1, 1, 1]
-    );
+    assert_eq!(store.take_batch_sizes(), vec![1, 1, 1]);
     assert_eq!(text_in(&store, "d").await, "abbccc");
 }
 
