@@ -77,7 +77,8 @@ pub async fn run(a: IdleArgs) -> Result<Value> {
     let name = |i: usize| format!("{}-{run}-{}", a.doc_prefix, i % docs);
     let mut errors = Errors::default();
     let mut hs = new_hist();
-    let rss0 = server.settled_rss_kb().await;
+    let rss0_mem = server.settled_memory().await;
+    let rss0 = rss0_mem.map(|m| m.rss_kb);
 
     // Phase 1: one seeding connection per document.
     let t1 = Instant::now();
@@ -133,7 +134,8 @@ pub async fn run(a: IdleArgs) -> Result<Value> {
     }
     let phase1_s = t1.elapsed().as_secs_f64();
     tokio::time::sleep(settle).await;
-    let rss1 = server.settled_rss_kb().await;
+    let rss1_mem = server.settled_memory().await;
+    let rss1 = rss1_mem.map(|m| m.rss_kb);
 
     // Phase 2: the remaining connections; each must receive the seed.
     let t2 = Instant::now();
@@ -165,7 +167,8 @@ pub async fn run(a: IdleArgs) -> Result<Value> {
     let phase2_s = t2.elapsed().as_secs_f64();
     let open = held.len();
     tokio::time::sleep(settle).await;
-    let rss2 = server.settled_rss_kb().await;
+    let rss2_mem = server.settled_memory().await;
+    let rss2 = rss2_mem.map(|m| m.rss_kb);
 
     // Phase 3: hold.
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -177,7 +180,8 @@ pub async fn run(a: IdleArgs) -> Result<Value> {
     let cpu0 = server.sample();
     tokio::time::sleep(Duration::from_secs_f64(a.hold)).await;
     let cpu1 = server.sample();
-    let rss_end = server.settled_rss_kb().await;
+    let rss_end_mem = server.settled_memory().await;
+    let rss_end = rss_end_mem.map(|m| m.rss_kb);
     let _ = stop_tx.send(true);
     while let Some(c) = tasks.join_next().await {
         if let Ok(c) = c {
@@ -189,6 +193,12 @@ pub async fn run(a: IdleArgs) -> Result<Value> {
     let per_doc = per(rss0.zip(rss1), docs);
     let per_extra = per(rss1.zip(rss2), open.saturating_sub(docs));
     let per_conn = per(rss0.zip(rss_end), open);
+    let anon = |m: Option<stats::Memory>| m.and_then(|m| m.anon_kb);
+    let per_doc_anon = per(anon(rss0_mem).zip(anon(rss1_mem)), docs);
+    let per_extra_anon = per(
+        anon(rss1_mem).zip(anon(rss2_mem)),
+        open.saturating_sub(docs),
+    );
 
     println!(
         "idle: {} connections over {docs} documents, {} B seed each",
@@ -207,6 +217,9 @@ pub async fn run(a: IdleArgs) -> Result<Value> {
         kb(per_extra),
         kb(per_conn)
     );
+    if let (Some(d), Some(e)) = (per_doc_anon, per_extra_anon) {
+        println!("  anonymous      per doc {d:.1} KB  per extra connection {e:.1} KB  (RssAnon: without code pages)");
+    }
     if let (Some(r0), Some(r1), Some(r2), Some(re)) = (rss0, rss1, rss2, rss_end) {
         println!(
             "  server rss     {r0} -> {r1} -> {r2} -> {re} KB; idle cpu {:.1} %",
@@ -220,6 +233,8 @@ pub async fn run(a: IdleArgs) -> Result<Value> {
         "connected": open, "open_after_hold": still_open,
         "rss0_kb": rss0, "rss1_kb": rss1, "rss2_kb": rss2, "rss_end_kb": rss_end,
         "per_doc_kb": per_doc, "per_extra_conn_kb": per_extra, "per_conn_overall_kb": per_conn,
+        "anon0_kb": anon(rss0_mem), "anon1_kb": anon(rss1_mem), "anon2_kb": anon(rss2_mem),
+        "per_doc_anon_kb": per_doc_anon, "per_extra_conn_anon_kb": per_extra_anon,
         "idle_server_cpu_pct": idle_cpu, "handshake": stats::hist_json(&hs),
         "phase1_s": phase1_s, "phase2_s": phase2_s,
         "errors": errors.count, "error_samples": errors.samples,

@@ -14,24 +14,33 @@ const TICKS_PER_S: f64 = 100.0;
 #[derive(Clone, Copy, Debug)]
 pub struct ProcSample {
     pub rss_kb: u64,
+    /// RssAnon: resident heap and stacks, without the executable's and libraries' pages (which
+    /// the kernel maps around each page fault depending on the page cache, so VmRSS also moves
+    /// with how much of the binary happens to be cached). None on kernels that lack the field.
+    pub anon_kb: Option<u64>,
     pub cpu_ticks: u64,
     pub at: Instant,
 }
 
-/// Read `/proc/<pid>/status` (VmRSS) and `/proc/<pid>/stat` (utime + stime
-/// of all threads). `None` when the process is gone or unreadable.
+/// Read `/proc/<pid>/status` (VmRSS, RssAnon) and `/proc/<pid>/stat` (utime +
+/// stime of all threads). `None` when the process is gone or unreadable.
 pub fn read_proc(pid: u32) -> Option<ProcSample> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let rss_kb = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()?;
+    let kb = |field: &str| -> Option<u64> {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    };
+    let rss_kb = kb("VmRSS:")?;
+    let anon_kb = kb("RssAnon:");
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     Some(ProcSample {
         rss_kb,
+        anon_kb,
         cpu_ticks: cpu_ticks(&stat)?,
         at: Instant::now(),
     })
@@ -59,6 +68,13 @@ pub fn cpu_s(a: &ProcSample, b: &ProcSample) -> f64 {
     b.cpu_ticks.saturating_sub(a.cpu_ticks) as f64 / TICKS_PER_S
 }
 
+/// A settled memory reading of the server.
+#[derive(Clone, Copy, Debug)]
+pub struct Memory {
+    pub rss_kb: u64,
+    pub anon_kb: Option<u64>,
+}
+
 /// The server under test, if `--server-pid` was given: every method is a
 /// no-op without a PID so scenarios need not branch.
 #[derive(Clone, Copy, Debug)]
@@ -72,15 +88,26 @@ impl Server {
     /// Median RSS of three readings 300 ms apart: smooths the jitter of
     /// garbage-collected servers.
     pub async fn settled_rss_kb(&self) -> Option<u64> {
+        self.settled_memory().await.map(|m| m.rss_kb)
+    }
+
+    /// [`Server::settled_rss_kb`] with the anonymous part (median of the same readings).
+    pub async fn settled_memory(&self) -> Option<Memory> {
         self.0?;
-        let mut v = Vec::new();
+        let (mut rss, mut anon) = (Vec::new(), Vec::new());
         for i in 0..3 {
             if i > 0 {
                 tokio::time::sleep(Duration::from_millis(300)).await;
             }
-            v.extend(self.sample().map(|s| s.rss_kb as f64));
+            if let Some(s) = self.sample() {
+                rss.push(s.rss_kb as f64);
+                anon.extend(s.anon_kb.map(|a| a as f64));
+            }
         }
-        median(&mut v).map(|m| m as u64)
+        Some(Memory {
+            rss_kb: median(&mut rss)? as u64,
+            anon_kb: median(&mut anon).map(|m| m as u64),
+        })
     }
 
     /// Wait (at most `max`) until the server uses under 5 % CPU over 300 ms,

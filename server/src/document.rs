@@ -286,7 +286,7 @@ pub fn spawn(state: DocState, ctx: DocContext, queue: usize) -> DocHandle {
         durable_tx,
         attached,
     };
-    tokio::spawn(task.run(rx, durable_rx).instrument(span));
+    tokio::spawn(task.task_future(rx, durable_rx).instrument(span));
     handle
 }
 
@@ -314,7 +314,20 @@ struct DocTask {
 }
 
 impl DocTask {
-    async fn run(mut self, rx: flume::Receiver<Command>, durable_rx: flume::Receiver<Durable>) {
+    /// The task's future. `run` borrows what this one owns: an `async fn` taking them by value
+    /// would hold a second copy of its arguments (rustc keeps them apart from the locals they
+    /// are moved into), about 420 bytes more for every loaded document (0.65 KB of RSS per
+    /// idle document in `plait-bench idle`). Hence no `async fn` here either.
+    #[allow(clippy::manual_async_fn)]
+    fn task_future(
+        mut self,
+        rx: flume::Receiver<Command>,
+        durable_rx: flume::Receiver<Durable>,
+    ) -> impl std::future::Future<Output = ()> {
+        async move { self.run(&rx, &durable_rx).await }
+    }
+
+    async fn run(&mut self, rx: &flume::Receiver<Command>, durable_rx: &flume::Receiver<Durable>) {
         debug!("document loaded");
         loop {
             let idle = self.conns.is_empty() && self.pending_durable == 0;
