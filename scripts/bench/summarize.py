@@ -56,6 +56,7 @@ ROWS = [
     ("cpu100x4", "100x4 @ 25/s: p99 latency (ms)", lambda j: get(j, "latency.p99_ms"), False, "{:.2f}"),
     ("idle", "idle: KB per extra connection", lambda j: get(j, "per_extra_conn_kb"), False, "{:.1f}"),
     ("idle", "idle: KB per document", lambda j: get(j, "per_doc_kb"), False, "{:.1f}"),
+    ("idle", "idle: anonymous KB per document (RssAnon)", lambda j: get(j, "per_doc_anon_kb"), False, "{:.1f}"),
     ("bigdoc", "bigdoc: fresh client, step2 received (ms)", lambda j: get(j, "step2_median_ms"), False, "{:.2f}"),
     ("bigdoc", "bigdoc: fresh client synced + verified (ms)", lambda j: get(j, "sync_median_ms"), False, "{:.2f}"),
     ("bigdoc", "bigdoc: 50 joiners, all step2 in (ms)", lambda j: get(j, "joiners.all_step2_ms"), False, "{:.1f}"),
