@@ -93,12 +93,14 @@ pub async fn serve(mut socket: WebSocket, state: AppState, name: DocName, params
         socket: &mut socket,
         state: &state,
         attached: &attached,
+        doc: &name,
+        peer: params.peer,
         conn_id,
         outbound,
         close,
     };
     let reason = conn.run(params.expires_at.map(deadline_from)).await;
-    Box::pin(conn.leave(reason, params.peer, &name)).await;
+    Box::pin(conn.leave(reason)).await;
     debug!(conn_id, "disconnected");
 }
 
@@ -149,6 +151,9 @@ struct Connection<'a> {
     socket: &'a mut WebSocket,
     state: &'a AppState,
     attached: &'a Attached,
+    /// The document and the client's address, for the log (and the penalty box).
+    doc: &'a DocName,
+    peer: IpAddr,
     conn_id: ConnId,
     /// Frames the document task queued for this socket.
     outbound: flume::Receiver<Outbound>,
@@ -205,13 +210,13 @@ impl Connection<'_> {
                     };
                     silent_until = Instant::now() + config.idle_timeout;
                     silence_code = codes::IDLE_TIMEOUT;
-                    let data = match binary_payload(next, self.conn_id) {
+                    let data = match self.binary_payload(next) {
                         Ok(Some(data)) => data,
                         Ok(None) => continue,
                         Err(stop) => return stop,
                     };
                     if !bucket.take(Instant::now()) {
-                        warn!(conn_id = self.conn_id, "message rate limit exceeded; closing connection");
+                        warn!(doc = %self.doc, peer = %self.peer, conn_id = self.conn_id, "message rate limit exceeded; closing connection");
                         return Some(CloseReason::new(codes::RATE_LIMITED, "message rate limit exceeded"));
                     }
                     match decode_frame(&data, &limits) {
@@ -223,7 +228,7 @@ impl Connection<'_> {
                             }
                         }
                         Err(error) => {
-                            info!(conn_id = self.conn_id, %error, len = data.len(), "malformed frame; closing connection");
+                            info!(doc = %self.doc, peer = %self.peer, conn_id = self.conn_id, %error, len = data.len(), "malformed frame; closing connection");
                             return Some(CloseReason::new(
                                 error.close_code(),
                                 truncate_reason(&error.to_string()),
@@ -231,6 +236,36 @@ impl Connection<'_> {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// The payload of a binary message: `Ok(None)` for control frames, `Err` when the connection
+    /// ends (the peer closed it, or sent something the server closes it for).
+    fn binary_payload(
+        &self,
+        next: Option<Result<WsMessage, axum::Error>>,
+    ) -> Result<Option<Bytes>, Stop> {
+        match next {
+            None | Some(Ok(WsMessage::Close(_))) => Err(None),
+            Some(Ok(WsMessage::Binary(data))) => Ok(Some(data)),
+            Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => Ok(None),
+            Some(Ok(WsMessage::Text(_))) => {
+                info!(doc = %self.doc, peer = %self.peer, conn_id = self.conn_id, "text frame; closing connection");
+                Err(Some(CloseReason::new(
+                    codes::UNSUPPORTED_DATA,
+                    "text frames are not part of the y-websocket protocol",
+                )))
+            }
+            Some(Err(error)) => {
+                let text = error.to_string();
+                info!(doc = %self.doc, peer = %self.peer, conn_id = self.conn_id, error = %text, "websocket error; closing connection");
+                let code = if text.contains("too long") || text.contains("Space limit") {
+                    codes::MESSAGE_TOO_LARGE
+                } else {
+                    codes::PROTOCOL_ERROR
+                };
+                Err(Some(CloseReason::new(code, truncate_reason(&text))))
             }
         }
     }
@@ -244,7 +279,7 @@ impl Connection<'_> {
 
     /// Leaves the document (first, so it stops queuing for us and removes our presence at once),
     /// then closes the socket.
-    async fn leave(self, reason: Stop, peer: IpAddr, doc: &DocName) {
+    async fn leave(self, reason: Stop) {
         let conn_id = self.conn_id;
         let _ = self.attached.handle.send(Command::Leave { conn_id }).await;
         if let Some(reason) = &reason {
@@ -253,7 +288,7 @@ impl Connection<'_> {
                 reason.code,
                 codes::MESSAGE_TOO_LARGE | codes::DOCUMENT_TOO_LARGE | codes::RATE_LIMITED
             ) {
-                self.state.penalties.strike(peer, doc.as_str());
+                self.state.penalties.strike(self.peer, self.doc.as_str());
             }
         }
         close_socket(self.socket, reason).await;
@@ -328,36 +363,6 @@ async fn write_queued(
         }
     }
     socket.flush().await
-}
-
-/// The payload of a binary message: `Ok(None)` for control frames, `Err` when the connection
-/// ends (the peer closed it, or sent something the server closes it for).
-fn binary_payload(
-    next: Option<Result<WsMessage, axum::Error>>,
-    conn_id: ConnId,
-) -> Result<Option<Bytes>, Stop> {
-    match next {
-        None | Some(Ok(WsMessage::Close(_))) => Err(None),
-        Some(Ok(WsMessage::Binary(data))) => Ok(Some(data)),
-        Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => Ok(None),
-        Some(Ok(WsMessage::Text(_))) => {
-            info!(conn_id, "text frame; closing connection");
-            Err(Some(CloseReason::new(
-                codes::UNSUPPORTED_DATA,
-                "text frames are not part of the y-websocket protocol",
-            )))
-        }
-        Some(Err(error)) => {
-            let text = error.to_string();
-            info!(conn_id, error = %text, "websocket error; closing connection");
-            let code = if text.contains("too long") || text.contains("Space limit") {
-                codes::MESSAGE_TOO_LARGE
-            } else {
-                codes::PROTOCOL_ERROR
-            };
-            Err(Some(CloseReason::new(code, truncate_reason(&text))))
-        }
-    }
 }
 
 /// A wall-clock expiry as a tokio deadline (already past: now).

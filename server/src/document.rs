@@ -21,7 +21,7 @@ use plait_storage::writer::Writer;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, info_span, warn, Instrument};
+use tracing::{debug, debug_span, info, warn, Instrument};
 use yrs::block::ClientID;
 use yrs::sync::Message;
 
@@ -271,7 +271,9 @@ pub fn spawn(state: DocState, ctx: DocContext, queue: usize) -> DocHandle {
         commands,
         attached: attached.clone(),
     };
-    let span = info_span!("doc", name = %ctx.name);
+    // A debug span: an open span costs the log subscriber about 0.8 KB for as long as the
+    // document stays loaded, so at the default level the events name the document themselves.
+    let span = debug_span!("doc", name = %ctx.name);
     let (durable_tx, durable_rx) = flume::unbounded();
     let task = DocTask {
         state,
@@ -377,7 +379,7 @@ impl DocTask {
                             drop(command);
                         }
                         self.ctx.writer.request_compaction(self.ctx.name.as_str());
-                        info!("document unloaded after idle delay");
+                        info!(doc = %self.ctx.name, "document unloaded after idle delay");
                         return;
                     }
                 }
@@ -471,6 +473,7 @@ impl DocTask {
                         Outgoing::AwarenessChanged(ids) => self.awareness_changed.extend(ids),
                         Outgoing::Resync => {
                             info!(
+                                doc = %self.ctx.name,
                                 conn_id,
                                 "update had missing dependencies; asking the client to resync"
                             );
@@ -486,7 +489,7 @@ impl DocTask {
                 self.conns.contains_key(&conn_id)
             }
             Err(error) => {
-                warn!(conn_id, %error, "rejected message; closing connection");
+                warn!(doc = %self.ctx.name, conn_id, %error, "rejected message; closing connection");
                 let reason =
                     CloseReason::new(error.close_code(), truncate_reason(&error.to_string()));
                 self.kill(conn_id, reason);
@@ -520,7 +523,10 @@ impl DocTask {
         let merged = batch.merged();
         if merged.is_none() {
             // Cannot happen for updates the document applied; never leave anyone behind.
-            warn!("could not merge a batch of applied updates; relaying and storing one by one");
+            warn!(
+                doc = %self.ctx.name,
+                "could not merge a batch of applied updates; relaying and storing one by one"
+            );
         }
         let frames: Option<DrainFrames> = (!senders.is_empty() || merged.is_none()).then(|| {
             batch
@@ -650,6 +656,7 @@ impl DocTask {
     /// skipping would leave its client silently out of sync.
     fn drop_slow(&mut self, conn_id: ConnId) {
         warn!(
+            doc = %self.ctx.name,
             conn_id,
             "connection cannot keep up; disconnecting so it resyncs"
         );
