@@ -318,8 +318,8 @@ struct DocTask {
 impl DocTask {
     /// The task's future. `run` borrows what this one owns: an `async fn` taking them by value
     /// would hold a second copy of its arguments (rustc keeps them apart from the locals they
-    /// are moved into), about 420 bytes more for every loaded document (0.65 KB of RSS per
-    /// idle document in `plait-bench idle`). Hence no `async fn` here either.
+    /// are moved into), about 420 bytes more for every loaded document (0.65 KB of anonymous RSS
+    /// per idle document in `plait-bench idle`). Hence no `async fn` here either.
     #[allow(clippy::manual_async_fn)]
     fn task_future(
         mut self,
