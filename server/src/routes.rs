@@ -79,6 +79,9 @@ pub async fn websocket(
     };
     // One frame above the limit is refused with 4413 by the connection.
     let limit = state.config.max_message_size;
+    // Boxed: axum's upgrade task keeps the callback's captures for the connection's whole life
+    // (168 bytes of them unboxed); the box is emptied when the callback runs.
+    let conn = Box::new((state, name, params, peer));
     Ok(ws
         // tungstenite's defaults (128 KiB each) dominate an idle connection's memory; most
         // frames are tiny, and both buffers still grow for a large one.
@@ -87,6 +90,7 @@ pub async fn websocket(
         .max_message_size(limit)
         .max_frame_size(limit)
         .on_upgrade(move |socket| {
+            let (state, name, params, peer) = *conn;
             // A debug span: see `document::spawn`. At the default level the connection's events
             // carry the document and peer themselves (about 0.5 KB less per connection).
             let span = debug_span!("conn", doc = %name, peer = %peer);
