@@ -6,12 +6,13 @@
 
 mod clock_check;
 mod doc_state;
+pub mod presence;
 
 pub use doc_state::{DocState, Integrated};
+pub use presence::Presence;
 
 use crate::error::ProtocolError;
 use crate::frame::encode_awareness;
-use crate::guard::guard;
 use std::collections::HashSet;
 use yrs::block::ClientID;
 use yrs::sync::awareness::AwarenessUpdateSummary;
@@ -103,10 +104,7 @@ pub fn handle(
         Message::Awareness(update) => handle_awareness(state, session, update),
         Message::AwarenessQuery => {
             // Answer even when nobody is present: the client asked and waits for a reply.
-            let update = state
-                .awareness()
-                .update()
-                .map_err(|e| ProtocolError::InvalidAwareness(e.to_string()))?;
+            let update = state.presence().everyone();
             Ok(vec![Outgoing::Reply(encode_awareness(&update))])
         }
         // Authentication happens at the HTTP upgrade; a client's auth message carries nothing
@@ -126,7 +124,6 @@ fn handle_awareness(
     session: &mut Session,
     update: AwarenessUpdate,
 ) -> Result<Vec<Outgoing>, ProtocolError> {
-    let invalid = ProtocolError::InvalidAwareness;
     let introduced = update
         .clients
         .iter()
@@ -137,11 +134,8 @@ fn handle_awareness(
             limit: MAX_AWARENESS_STATES_PER_CONNECTION,
         });
     }
-    let summary = guard(|| state.awareness_mut().apply_update_summary(update))
-        .map_err(invalid)?
-        .map_err(|e| invalid(e.to_string()))?;
     // Nothing changed (every entry was stale): like y-protocols, announce nothing.
-    let Some(summary) = summary else {
+    let Some(summary) = state.presence_mut().apply(update) else {
         return Ok(Vec::new());
     };
     session.track(&summary);
@@ -154,21 +148,9 @@ pub fn close(state: &mut DocState, session: &mut Session) -> Option<Vec<u8>> {
     if session.clients.is_empty() {
         return None;
     }
-    let present: Vec<ClientID> = state
-        .awareness()
-        .iter()
-        .filter(|(id, s)| s.data.is_some() && session.clients.contains(id))
-        .map(|(id, _)| id)
-        .collect();
-    session.clients.clear();
-    if present.is_empty() {
+    let removed = state.presence_mut().remove(session.clients.drain());
+    if removed.is_empty() {
         return None;
     }
-    let awareness = state.awareness_mut();
-    for id in &present {
-        awareness.remove_state(*id);
-    }
-    // Every id was just found in the map, so `ClientNotFound` cannot happen.
-    let update = awareness.update_with_clients(present).ok()?;
-    Some(encode_awareness(&update))
+    state.awareness_frame(&removed)
 }

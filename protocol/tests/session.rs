@@ -155,7 +155,7 @@ fn awareness_add_then_close_removes_it_elsewhere() {
     let removal = close(&mut state, &mut session).expect("a removal frame");
     apply_awareness_frame(&mut observer, &removal);
     assert_eq!(present(&observer), vec![]);
-    assert_eq!(present(state.awareness()), vec![]);
+    assert_eq!(state.presence().present().count(), 0);
     assert_eq!(session.awareness_clients().count(), 0);
     assert_eq!(close(&mut state, &mut session), None);
 }
@@ -311,7 +311,7 @@ fn one_connection_cannot_flood_awareness_with_fake_users() {
             limit: MAX_AWARENESS_STATES_PER_CONNECTION
         })
     );
-    assert_eq!(state.awareness().iter().count(), 0, "nothing was applied");
+    assert_eq!(state.presence().known(), 0, "nothing was applied");
 }
 
 #[test]

@@ -1,12 +1,12 @@
 //! The shared, per-document half of the protocol state.
 
 use super::clock_check::check_clocks;
+use super::presence::Presence;
 use crate::error::ProtocolError;
 use crate::frame::{encode_awareness, encode_step1, encode_step2};
 use crate::guard::guard;
 use yrs::block::ClientID;
 use yrs::encoding::read::{Cursor, Read};
-use yrs::sync::Awareness;
 use yrs::updates::decoder::Decode;
 use yrs::updates::encoder::Encode;
 use yrs::{Doc, IdSet, ReadTxn, StateVector, Transact, TransactionMut, Update, WriteTxn};
@@ -127,13 +127,14 @@ fn check_round_trip(update: &Update) -> Result<(), ProtocolError> {
 /// documents loaded, the copies were about 1 KB of each one's footprint.
 pub const FULL_STEP2_CACHE_MIN: usize = 16 * 1024;
 
-/// One document's shared state: the yrs [`Doc`] plus its [`Awareness`] (which owns the doc).
+/// One document's shared state: the yrs [`Doc`] plus its clients' [`Presence`].
 ///
 /// It exists so every connection on a document goes through one value that the server can put
 /// behind a single lock, and so that all client bytes reach yrs through methods that validate
 /// them and never panic.
 pub struct DocState {
-    awareness: Awareness,
+    doc: Doc,
+    presence: Presence,
     /// Largest encoded size the document may grow to (`usize::MAX`: unlimited).
     max_size: usize,
     /// An upper bound of the encoded size: the exact size when last measured plus every applied
@@ -155,7 +156,8 @@ impl DocState {
     /// already larger (loaded from storage) stays readable; only growth is refused.
     pub fn with_max_size(doc: Doc, max_size: usize) -> Self {
         let mut state = DocState {
-            awareness: Awareness::new(doc),
+            doc,
+            presence: Presence::default(),
             max_size,
             size_bound: 0,
             full_step2: None,
@@ -168,16 +170,16 @@ impl DocState {
 
     /// The document, e.g. to register an update observer or read content.
     pub fn doc(&self) -> &Doc {
-        self.awareness.doc()
+        &self.doc
     }
 
     /// The presence states of every connected client.
-    pub fn awareness(&self) -> &Awareness {
-        &self.awareness
+    pub fn presence(&self) -> &Presence {
+        &self.presence
     }
 
-    pub(crate) fn awareness_mut(&mut self) -> &mut Awareness {
-        &mut self.awareness
+    pub(crate) fn presence_mut(&mut self) -> &mut Presence {
+        &mut self.presence
     }
 
     /// Decodes and applies a v1 update; `Ok(true)` if it changed the document. See
@@ -207,7 +209,7 @@ impl DocState {
         }
         check_round_trip(&update)?;
         self.check_growth(len)?;
-        let doc = self.awareness.doc();
+        let doc = &self.doc;
         let integrated = guard(|| {
             let mut txn = doc
                 .try_transact_mut()
@@ -325,22 +327,13 @@ impl DocState {
         &self,
         clients: impl IntoIterator<Item = &'a ClientID>,
     ) -> Option<Vec<u8>> {
-        let known: Vec<ClientID> = clients
-            .into_iter()
-            .copied()
-            .filter(|id| self.awareness.meta(*id).is_some())
-            .collect();
-        if known.is_empty() {
-            return None;
-        }
-        let update = self.awareness.update_with_clients(known).ok()?;
+        let update = self.presence.update_for(clients.into_iter().copied())?;
         Some(encode_awareness(&update))
     }
 
     /// The awareness frame listing every present client, or `None` if nobody is present.
     pub(crate) fn full_awareness_frame(&self) -> Option<Vec<u8>> {
-        // `update()` only lists clients with a state and cannot fail for ids it found itself.
-        let update = self.awareness.update().ok()?;
+        let update = self.presence.everyone();
         (!update.clients.is_empty()).then(|| encode_awareness(&update))
     }
 }
@@ -518,7 +511,14 @@ mod tests {
         let mut state = DocState::new(Doc::new());
         let greeting = state.greeting();
         assert_eq!(greeting, vec![vec![0, 0, 1, 0]]);
-        state.awareness_mut().set_local_state_raw(r#"{"u":1}"#);
+        let entry = yrs::sync::awareness::AwarenessUpdateEntry {
+            clock: 1,
+            json: r#"{"u":1}"#.into(),
+        };
+        let clients = [(ClientID::new(5), entry)].into_iter().collect();
+        state
+            .presence_mut()
+            .apply(yrs::sync::AwarenessUpdate { clients });
         let greeting = state.greeting();
         assert_eq!(greeting.len(), 2);
         assert_eq!(greeting[1][0], 1, "second frame is an awareness message");

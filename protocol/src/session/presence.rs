@@ -1,0 +1,304 @@
+//! A document's presence: who is here and what they show (y-protocols "awareness": cursors,
+//! names, colours), kept the way the y-websocket server keeps it.
+//!
+//! Why our own map and not yrs' `Awareness`: that one is built for a client. It owns the `Doc`,
+//! keeps a local state the server never has, and allocates a sharded `DashMap` (1 KB, eight
+//! cache-padded shards) for every document, present clients or not, which was about a twentieth
+//! of an idle document's memory. A server applies presence under its document's single owner, so
+//! a plain `HashMap` that allocates only once someone is present does the job. The wire format
+//! stays yrs' ([`AwarenessUpdate`]).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use yrs::block::ClientID;
+use yrs::sync::awareness::{AwarenessUpdateEntry, AwarenessUpdateSummary};
+use yrs::sync::AwarenessUpdate;
+
+/// How y-protocols writes a removed state.
+const NULL: &str = "null";
+
+/// Removed clients remembered at most. A removed client's clock is kept (a tombstone) so that a
+/// late, older message cannot bring it back; each tab that ever joined leaves one, and a hostile
+/// client can leave thousands per second by adding and removing states, so past this many they
+/// are all forgotten at once, at the next change (the removals just made are announced first).
+/// Forgetting only means a reordered stale message would be accepted, which one connection's
+/// ordered stream never produces; at worst a peer keeps a ghost until its 30 s timeout.
+pub const MAX_TOMBSTONES: usize = 1024;
+
+/// One client's entry: its clock, and its state (`None` once removed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Entry {
+    clock: u32,
+    state: Option<Arc<str>>,
+}
+
+/// The presence states of one document's clients.
+#[derive(Debug, Default)]
+pub struct Presence {
+    clients: HashMap<ClientID, Entry>,
+    /// Entries whose state is `None`.
+    tombstones: usize,
+}
+
+impl Presence {
+    /// Applies a client's awareness message with y-protocols' rules: an entry wins if its clock is
+    /// newer than the one known, and a `null` state with the known clock removes the client.
+    /// Returns what changed, or `None` if nothing did (every entry was stale).
+    ///
+    /// `updated` lists renewals too (same state, newer clock): y-websocket clients drop a peer
+    /// they have not heard from for 30 s, so a renewal must be relayed even when nothing changed.
+    pub fn apply(&mut self, update: AwarenessUpdate) -> Option<AwarenessUpdateSummary> {
+        self.forget_tombstones_past_the_limit();
+        let mut summary = AwarenessUpdateSummary {
+            added: Vec::new(),
+            updated: Vec::new(),
+            removed: Vec::new(),
+        };
+        for (client, AwarenessUpdateEntry { clock, json }) in update.clients {
+            let state = (&*json != NULL).then_some(json);
+            match self.clients.get_mut(&client) {
+                Some(entry) => {
+                    let removes = entry.clock == clock && state.is_none() && entry.state.is_some();
+                    if entry.clock >= clock && !removes {
+                        continue;
+                    }
+                    entry.clock = clock;
+                    match (&entry.state, &state) {
+                        (Some(_), None) => {
+                            summary.removed.push(client);
+                            self.tombstones += 1;
+                        }
+                        (None, Some(_)) => {
+                            summary.added.push(client);
+                            self.tombstones -= 1;
+                        }
+                        (Some(_), Some(_)) => summary.updated.push(client),
+                        // A newer removal of a client already removed: only the clock moves.
+                        (None, None) => {}
+                    }
+                    entry.state = state;
+                }
+                // Removing a client never seen creates nothing: there is nothing to announce and
+                // nothing to guard.
+                None if state.is_none() => {}
+                None => {
+                    self.clients.insert(client, Entry { clock, state });
+                    summary.added.push(client);
+                }
+            }
+        }
+        let changed =
+            !(summary.added.is_empty() && summary.updated.is_empty() && summary.removed.is_empty());
+        changed.then_some(summary)
+    }
+
+    /// Removes the states of `clients` (their connection closed), keeping their clocks, as the
+    /// y-websocket server does. Returns the ids that were present, whose removal peers must hear.
+    pub fn remove(&mut self, clients: impl IntoIterator<Item = ClientID>) -> Vec<ClientID> {
+        self.forget_tombstones_past_the_limit();
+        let mut removed = Vec::new();
+        for client in clients {
+            if let Some(entry) = self.clients.get_mut(&client) {
+                if entry.state.take().is_some() {
+                    self.tombstones += 1;
+                    removed.push(client);
+                }
+            }
+        }
+        removed
+    }
+
+    fn forget_tombstones_past_the_limit(&mut self) {
+        if self.tombstones > MAX_TOMBSTONES {
+            self.clients.retain(|_, entry| entry.state.is_some());
+            self.tombstones = 0;
+        }
+    }
+
+    /// The message announcing the current entries of `clients` (a removed one as `null` with its
+    /// clock, which is how peers learn it left); unknown ids are skipped. `None` if none is known.
+    pub fn update_for(
+        &self,
+        clients: impl IntoIterator<Item = ClientID>,
+    ) -> Option<AwarenessUpdate> {
+        let clients: HashMap<ClientID, AwarenessUpdateEntry> = clients
+            .into_iter()
+            .filter_map(|client| Some((client, self.wire_entry(client)?)))
+            .collect();
+        (!clients.is_empty()).then_some(AwarenessUpdate { clients })
+    }
+
+    /// The message listing every present client (empty if nobody is present).
+    pub fn everyone(&self) -> AwarenessUpdate {
+        let clients = self
+            .present()
+            .filter_map(|(client, _)| Some((client, self.wire_entry(client)?)))
+            .collect();
+        AwarenessUpdate { clients }
+    }
+
+    fn wire_entry(&self, client: ClientID) -> Option<AwarenessUpdateEntry> {
+        let entry = self.clients.get(&client)?;
+        Some(AwarenessUpdateEntry {
+            clock: entry.clock,
+            json: entry.state.clone().unwrap_or_else(|| NULL.into()),
+        })
+    }
+
+    /// Present clients and their states (JSON).
+    pub fn present(&self) -> impl Iterator<Item = (ClientID, &str)> + '_ {
+        self.clients
+            .iter()
+            .filter_map(|(client, entry)| Some((*client, entry.state.as_deref()?)))
+    }
+
+    /// True if `client` has a state now.
+    pub fn is_present(&self, client: ClientID) -> bool {
+        self.clients
+            .get(&client)
+            .is_some_and(|entry| entry.state.is_some())
+    }
+
+    /// The clock known for `client`, present or removed.
+    pub fn clock(&self, client: ClientID) -> Option<u32> {
+        self.clients.get(&client).map(|entry| entry.clock)
+    }
+
+    /// Clients remembered, removed ones included.
+    pub fn known(&self) -> usize {
+        self.clients.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u64) -> ClientID {
+        ClientID::new(n)
+    }
+
+    fn message(entries: &[(u64, u32, &str)]) -> AwarenessUpdate {
+        let clients = entries
+            .iter()
+            .map(|&(client, clock, json)| {
+                let entry = AwarenessUpdateEntry {
+                    clock,
+                    json: json.into(),
+                };
+                (id(client), entry)
+            })
+            .collect();
+        AwarenessUpdate { clients }
+    }
+
+    fn present(p: &Presence) -> Vec<(u64, String)> {
+        let mut all: Vec<_> = p.present().map(|(c, s)| (c.get(), s.to_owned())).collect();
+        all.sort();
+        all
+    }
+
+    #[test]
+    fn nobody_present_allocates_nothing() {
+        let p = Presence::default();
+        assert_eq!(p.clients.capacity(), 0);
+        assert!(p.everyone().clients.is_empty());
+    }
+
+    #[test]
+    fn newer_clocks_win_and_stale_or_repeated_messages_change_nothing() {
+        let mut p = Presence::default();
+        let added = p.apply(message(&[(1, 3, r#"{"a":1}"#)]));
+        assert_eq!(added.map(|s| s.added), Some(vec![id(1)]));
+        assert_eq!(
+            p.apply(message(&[(1, 3, r#"{"a":1}"#)])),
+            None,
+            "same clock"
+        );
+        assert_eq!(
+            p.apply(message(&[(1, 2, r#"{"a":0}"#)])),
+            None,
+            "older clock"
+        );
+        assert_eq!(present(&p), vec![(1, r#"{"a":1}"#.to_owned())]);
+        let renewed = p.apply(message(&[(1, 4, r#"{"a":1}"#)]));
+        assert_eq!(
+            renewed.map(|s| s.updated),
+            Some(vec![id(1)]),
+            "a renewal is relayed"
+        );
+        assert_eq!(p.clock(id(1)), Some(4));
+    }
+
+    #[test]
+    fn null_with_the_known_clock_removes_and_the_clock_guards_against_a_late_message() {
+        let mut p = Presence::default();
+        p.apply(message(&[(1, 3, "{}")]));
+        let removed = p.apply(message(&[(1, 3, NULL)]));
+        assert_eq!(removed.map(|s| s.removed), Some(vec![id(1)]));
+        assert!(!p.is_present(id(1)));
+        assert_eq!(p.apply(message(&[(1, 3, "{}")])), None, "stale: not back");
+        assert_eq!(p.apply(message(&[(1, 3, NULL)])), None, "already removed");
+        let back = p.apply(message(&[(1, 4, "{}")]));
+        assert_eq!(back.map(|s| s.added), Some(vec![id(1)]));
+    }
+
+    #[test]
+    fn removing_an_unknown_client_remembers_nothing() {
+        let mut p = Presence::default();
+        assert_eq!(p.apply(message(&[(9, 1, NULL)])), None);
+        assert_eq!(p.known(), 0);
+    }
+
+    #[test]
+    fn a_closed_connection_removes_its_clients_keeping_their_clocks() {
+        let mut p = Presence::default();
+        p.apply(message(&[(1, 5, "{}"), (2, 1, "{}")]));
+        assert_eq!(p.remove([id(1), id(3)]), vec![id(1)], "3 was never here");
+        assert_eq!(p.remove([id(1)]), Vec::<ClientID>::new(), "already gone");
+        // Peers hear the removal with the client's own clock: y-protocols removes on an equal
+        // clock with a null state.
+        let announced = p.update_for([id(1)]).expect("1 is known");
+        let entry = &announced.clients[&id(1)];
+        assert_eq!((entry.clock, &*entry.json), (5, NULL));
+        assert_eq!(present(&p), vec![(2, "{}".to_owned())]);
+    }
+
+    #[test]
+    fn announcements_list_only_known_clients() {
+        let mut p = Presence::default();
+        p.apply(message(&[(1, 1, "{}")]));
+        assert!(p.update_for([id(2)]).is_none());
+        let update = p.update_for([id(1), id(2)]).expect("1 is known");
+        assert_eq!(update.clients.len(), 1);
+        assert_eq!(p.everyone().clients.len(), 1);
+    }
+
+    #[test]
+    fn tombstones_past_the_limit_are_forgotten_and_present_clients_stay() {
+        let mut p = Presence::default();
+        p.apply(message(&[(0, 1, "{}")]));
+        for n in 1..=MAX_TOMBSTONES as u64 {
+            p.apply(message(&[(n, 1, "{}")]));
+            p.apply(message(&[(n, 1, NULL)]));
+        }
+        assert_eq!(p.known(), MAX_TOMBSTONES + 1, "at the limit: all kept");
+        let last = MAX_TOMBSTONES as u64 + 1;
+        p.apply(message(&[(last, 1, "{}")]));
+        p.apply(message(&[(last, 1, NULL)]));
+        assert_eq!(p.known(), MAX_TOMBSTONES + 2, "past it, but just removed");
+        assert!(
+            p.update_for([id(last)]).is_some(),
+            "the removal can still be announced"
+        );
+        // The next change forgets every tombstone; present clients stay.
+        p.apply(message(&[(last + 1, 1, "{}")]));
+        assert_eq!(p.known(), 2);
+        let mut ids: Vec<_> = present(&p).into_iter().map(|(c, _)| c).collect();
+        ids.sort();
+        assert_eq!(ids, vec![0, last + 1]);
+        assert_eq!(p.remove([id(last + 1)]), vec![id(last + 1)]);
+        assert_eq!(p.known(), 2, "counting started again from zero");
+    }
+}
