@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -171,6 +171,9 @@ pub enum Command {
     Info {
         reply: oneshot::Sender<LiveInfo>,
     },
+    /// The writer reported commits (see [`DocShared::committed`]): act on them. Only a wake-up:
+    /// when the queue is full the task is busy anyway and looks after its drain.
+    Committed,
 }
 
 /// A message from the write-behind task: one drain's updates are now in SQL (one log row).
@@ -190,9 +193,41 @@ struct Durable {
 pub struct DocHandle {
     /// Bounded: a flood of incoming messages pushes back on the sockets that send them.
     commands: flume::Sender<Command>,
+    shared: Arc<DocShared>,
+}
+
+/// What a document's handles share with its task besides the command queue.
+#[derive(Default)]
+struct DocShared {
     /// Connections attached or attaching, counted by the connections themselves so the registry
     /// can tell an idle document from one about to be joined.
-    pub(crate) attached: Arc<AtomicUsize>,
+    attached: AtomicUsize,
+    /// Commits the writer reported (one per drain's log row) that the task has not acted on yet,
+    /// in commit order. Not a channel of their own: the writer's callback must never wait or fail,
+    /// and a channel keeps what it once allocated (its grown queue, a waiting receiver's hook) in
+    /// every idle document, about 0.6 KB. The task takes the whole list at once, so an idle
+    /// document holds none of it.
+    committed: Mutex<Vec<Durable>>,
+}
+
+impl DocShared {
+    /// Adds a commit; true if it is the first since the task last took them.
+    fn push_committed(&self, durable: Durable) -> bool {
+        let mut committed = self
+            .committed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        committed.push(durable);
+        committed.len() == 1
+    }
+
+    fn take_committed(&self) -> Vec<Durable> {
+        let mut committed = self
+            .committed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        std::mem::take(&mut *committed)
+    }
 }
 
 /// Returned when the document task is gone (it unloaded or the server is stopping): the caller
@@ -202,6 +237,11 @@ pub struct DocHandle {
 pub struct Gone;
 
 impl DocHandle {
+    /// Connections attached or attaching (see [`crate::registry::Attached`]).
+    pub(crate) fn attached(&self) -> &AtomicUsize {
+        &self.shared.attached
+    }
+
     /// True once the task has stopped (unloaded, or died): the handle must not be used again.
     pub fn is_closed(&self) -> bool {
         self.commands.is_disconnected()
@@ -266,15 +306,14 @@ struct Conn {
 /// Starts the task of a freshly loaded document.
 pub fn spawn(state: DocState, ctx: DocContext, queue: usize) -> DocHandle {
     let (commands, rx) = flume::bounded(queue);
-    let attached = Arc::new(AtomicUsize::new(0));
+    let shared = Arc::new(DocShared::default());
     let handle = DocHandle {
-        commands,
-        attached: attached.clone(),
+        commands: commands.clone(),
+        shared: shared.clone(),
     };
     // A debug span: an open span costs the log subscriber about 0.8 KB for as long as the
     // document stays loaded, so at the default level the events name the document themselves.
     let span = debug_span!("doc", name = %ctx.name);
-    let (durable_tx, durable_rx) = flume::unbounded();
     let task = DocTask {
         state,
         ctx,
@@ -285,10 +324,10 @@ pub fn spawn(state: DocState, ctx: DocContext, queue: usize) -> DocHandle {
         relay_notify: Vec::new(),
         awareness_changed: HashSet::new(),
         awareness_due: None,
-        durable_tx,
-        attached,
+        wake: commands.downgrade(),
+        shared,
     };
-    tokio::spawn(task.task_future(rx, durable_rx).instrument(span));
+    tokio::spawn(task.task_future(rx).instrument(span));
     handle
 }
 
@@ -309,10 +348,10 @@ struct DocTask {
     awareness_changed: HashSet<ClientID>,
     /// When the pending awareness changes are due to go out.
     awareness_due: Option<Instant>,
-    /// The writer's callbacks report commits here. Unbounded because a callback cannot wait, and
-    /// its size is bounded by the updates in flight.
-    durable_tx: flume::Sender<Durable>,
-    attached: Arc<AtomicUsize>,
+    /// The writer's callbacks wake the task with [`Command::Committed`] through this. Weak, so
+    /// that the queue still disconnects when every handle is gone.
+    wake: flume::WeakSender<Command>,
+    shared: Arc<DocShared>,
 }
 
 impl DocTask {
@@ -324,27 +363,37 @@ impl DocTask {
     fn task_future(
         mut self,
         rx: flume::Receiver<Command>,
-        durable_rx: flume::Receiver<Durable>,
     ) -> impl std::future::Future<Output = ()> {
-        async move { self.run(&rx, &durable_rx).await }
+        async move { self.run(&rx).await }
     }
 
-    async fn run(&mut self, rx: &flume::Receiver<Command>, durable_rx: &flume::Receiver<Durable>) {
+    /// When a document nobody is connected to, and with nothing pending, unloads: `idle_unload`
+    /// after the last event.
+    fn unload_at(&self, now: Instant) -> Option<Instant> {
+        let idle = self.conns.is_empty() && self.pending_durable == 0;
+        idle.then(|| now + self.ctx.idle_unload)
+    }
+
+    async fn run(&mut self, rx: &flume::Receiver<Command>) {
         debug!("document loaded");
+        // One timer for the presence tick and the idle unload, re-armed each turn: a `Sleep` is
+        // ~100 bytes of every loaded document's task, and the select used to hold two.
+        let timer = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(timer);
         loop {
-            let idle = self.conns.is_empty() && self.pending_durable == 0;
-            let awareness_due = self.awareness_due;
+            let unload_at = self.unload_at(Instant::now());
+            let deadline = match (self.awareness_due, unload_at) {
+                (Some(tick), Some(unload)) => Some(tick.min(unload)),
+                (tick, unload) => tick.or(unload),
+            };
+            if let Some(deadline) = deadline {
+                timer.as_mut().reset(deadline);
+            }
             tokio::select! {
                 biased;
                 _ = self.ctx.shutdown.cancelled() => {
                     self.close_all(CloseReason::new(codes::GOING_AWAY, "server shutting down"));
                     break;
-                }
-                Ok(durable) = durable_rx.recv_async() => {
-                    self.on_durable(durable);
-                    while let Ok(durable) = durable_rx.try_recv() {
-                        self.on_durable(durable);
-                    }
                 }
                 command = rx.recv_async() => match command {
                     Ok(command) => {
@@ -360,18 +409,25 @@ impl DocTask {
                             }
                         }
                         self.flush_relay();
+                        // Commits whose wake-up did not fit in a full queue, and any that came
+                        // during the drain.
+                        self.on_committed();
                         if !self.awareness_changed.is_empty() && self.awareness_due.is_none() {
                             self.awareness_due = Some(Instant::now() + awareness_tick(self.conns.len()));
                         }
                     }
                     Err(_) => break,
                 },
-                _ = tokio::time::sleep_until(awareness_due.unwrap_or_else(Instant::now)), if awareness_due.is_some() => {
-                    self.awareness_due = None;
-                    self.flush_awareness();
-                }
-                _ = tokio::time::sleep(self.ctx.idle_unload), if idle => {
-                    if self.attached.load(Ordering::Acquire) == 0 && (self.ctx.unregister)() {
+                _ = &mut timer, if deadline.is_some() => {
+                    let now = Instant::now();
+                    if self.awareness_due.is_some_and(|due| due <= now) {
+                        self.awareness_due = None;
+                        self.flush_awareness();
+                    }
+                    if unload_at.is_some_and(|at| at <= now)
+                        && self.shared.attached.load(Ordering::Acquire) == 0
+                        && (self.ctx.unregister)()
+                    {
                         // Nobody can reach us any more except commands already queued: refuse them
                         // (their senders look the document up again and load it fresh from SQL,
                         // which holds everything since pending_durable is zero).
@@ -450,6 +506,7 @@ impl DocTask {
                     pending: self.pending_durable,
                 });
             }
+            Command::Committed => self.on_committed(),
         }
     }
 
@@ -577,11 +634,18 @@ impl DocTask {
         for (i, row) in rows.into_iter().enumerate() {
             let on_durable = if i == last { durable.take() } else { None };
             let on_durable = on_durable.map(|mut durable| {
-                let durable_tx = self.durable_tx.clone();
+                let shared = self.shared.clone();
+                let wake = self.wake.clone();
                 Box::new(move |seq| {
                     durable.seq = seq;
-                    // The task may be gone (shutdown); then nobody waits for the echo.
-                    let _ = durable_tx.send(durable);
+                    // Only the first commit since the task last looked needs a wake-up: it takes
+                    // them all. A full queue needs none (the task looks after its drain), and a
+                    // gone task (shutdown, unload) leaves nobody waiting for the echo.
+                    if shared.push_committed(durable) {
+                        if let Some(wake) = wake.upgrade() {
+                            let _ = wake.try_send(Command::Committed);
+                        }
+                    }
                 }) as plait_storage::OnDurable
             });
             self.ctx
@@ -598,6 +662,13 @@ impl DocTask {
         let changed = std::mem::take(&mut self.awareness_changed);
         if let Some(frame) = self.state.awareness_frame(&changed) {
             self.broadcast(Bytes::from(frame));
+        }
+    }
+
+    /// Acts on every commit the writer reported so far.
+    fn on_committed(&mut self) {
+        for durable in self.shared.take_committed() {
+            self.on_durable(durable);
         }
     }
 

@@ -45,7 +45,7 @@ pub struct Attached {
 
 impl Drop for Attached {
     fn drop(&mut self) {
-        self.handle.attached.fetch_sub(1, Ordering::AcqRel);
+        self.handle.attached().fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -76,7 +76,7 @@ impl Registry {
     /// Connections attached to `name` right now (0 if it is not loaded).
     pub fn attached(&self, name: &DocName) -> usize {
         self.live(name)
-            .map_or(0, |handle| handle.attached.load(Ordering::Acquire))
+            .map_or(0, |handle| handle.attached().load(Ordering::Acquire))
     }
 
     /// Names of the documents in memory.
@@ -121,7 +121,7 @@ impl Registry {
     /// loaded until the returned guard is dropped.
     pub async fn attach(self: &Arc<Self>, name: &DocName) -> Result<Attached, LoadError> {
         let handle = self.get_or_load(name).await?;
-        handle.attached.fetch_add(1, Ordering::AcqRel);
+        handle.attached().fetch_add(1, Ordering::AcqRel);
         Ok(Attached { handle })
     }
 

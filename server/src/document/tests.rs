@@ -80,6 +80,11 @@ impl Client {
 
 /// A document task on `store`, its writer flushing every 5 ms.
 fn spawn_doc(store: Arc<FaultyStore<MemoryStore>>) -> DocHandle {
+    spawn_doc_with_queue(store, 64)
+}
+
+/// Like [`spawn_doc`], with a command queue of `queue` entries.
+fn spawn_doc_with_queue(store: Arc<FaultyStore<MemoryStore>>, queue: usize) -> DocHandle {
     let writer = Writer::spawn(
         store,
         WriterConfig {
@@ -99,7 +104,7 @@ fn spawn_doc(store: Arc<FaultyStore<MemoryStore>>) -> DocHandle {
         shutdown: CancellationToken::new(),
         unregister: Box::new(|| true),
     };
-    spawn(DocState::new(Doc::new()), ctx, 64)
+    spawn(DocState::new(Doc::new()), ctx, queue)
 }
 
 /// Queues one sync update from `conn` (a channel with room: the caller does not yield). Each
@@ -154,6 +159,89 @@ async fn updates_of_one_drain_reach_everyone_but_their_senders_get_their_own_onl
     );
     assert_eq!(b.next_text().await, "b");
     assert!(watcher.nothing_queued(), "a non-sender gets no echo");
+}
+
+/// How many of a connection's own updates came back to it (the durable echo) in what is queued.
+fn echoes(client: &Client) -> usize {
+    client
+        .outbound
+        .try_iter()
+        .map(|entry| match entry {
+            Outbound::Drain {
+                frames,
+                pick: Pick::Only(id),
+            } => frames.iter().filter(|(from, _)| *from == Some(id)).count(),
+            _ => 0,
+        })
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_are_acted_on_even_when_their_wake_up_finds_the_queue_full() {
+    const EDITS: u64 = 200;
+    let store = Arc::new(FaultyStore::new(MemoryStore::new()));
+    // One slot, kept full: the writer's wake-up after a commit finds no room, so the task must
+    // look for commits after its drains as well.
+    let handle = spawn_doc_with_queue(store, 1);
+    let (tx, outbound) = flume::bounded(4096);
+    let (close_tx, close) = flume::bounded(1);
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        let link = ConnLink {
+            outbound: tx.clone(),
+            close: close_tx.clone(),
+            read_only: false,
+        };
+        let Ok(joined) = handle.join(link).await else {
+            panic!("the document task is running");
+        };
+        clients.push(joined.conn_id);
+    }
+    // Keeps the one slot taken for the whole test (a sender waits for room as soon as the task
+    // takes its command), so the writer's wake-ups find it full.
+    let filler = {
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            loop {
+                let (reply, _) = oneshot::channel();
+                if handle.send(Command::Info { reply }).await.is_err() {
+                    break;
+                }
+            }
+        })
+    };
+    let senders: Vec<_> = clients
+        .iter()
+        .enumerate()
+        .map(|(n, &conn)| {
+            let handle = handle.clone();
+            tokio::spawn(async move {
+                for i in 0..EDITS {
+                    send_update(&handle, conn, 1000 * (n as u64 + 1) + i, "x").await;
+                }
+            })
+        })
+        .collect();
+    for sender in senders {
+        assert!(sender.await.is_ok());
+    }
+    let settled = tokio::time::timeout(TIMEOUT, async {
+        while handle.info().await.map_or(true, |info| info.pending > 0) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+    assert!(settled.await.is_ok(), "some commits were never acted on");
+    filler.abort();
+    let all = Client {
+        id: 0,
+        outbound,
+        _close: close,
+    };
+    assert_eq!(
+        echoes(&all),
+        3 * EDITS as usize,
+        "every update is echoed to its sender exactly once"
+    );
 }
 
 #[test]
