@@ -27,7 +27,7 @@ const NULL: &str = "null";
 pub const MAX_TOMBSTONES: usize = 1024;
 
 /// One client's entry: its clock, and its state (`None` once removed).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 struct Entry {
     clock: u32,
     state: Option<Arc<str>>,
@@ -132,8 +132,13 @@ impl Presence {
     /// The message listing every present client (empty if nobody is present).
     pub fn everyone(&self) -> AwarenessUpdate {
         let clients = self
-            .present()
-            .filter_map(|(client, _)| Some((client, self.wire_entry(client)?)))
+            .clients
+            .iter()
+            .filter_map(|(client, entry)| {
+                let json = entry.state.clone()?;
+                let clock = entry.clock;
+                Some((*client, AwarenessUpdateEntry { clock, json }))
+            })
             .collect();
         AwarenessUpdate { clients }
     }
@@ -151,18 +156,6 @@ impl Presence {
         self.clients
             .iter()
             .filter_map(|(client, entry)| Some((*client, entry.state.as_deref()?)))
-    }
-
-    /// True if `client` has a state now.
-    pub fn is_present(&self, client: ClientID) -> bool {
-        self.clients
-            .get(&client)
-            .is_some_and(|entry| entry.state.is_some())
-    }
-
-    /// The clock known for `client`, present or removed.
-    pub fn clock(&self, client: ClientID) -> Option<u32> {
-        self.clients.get(&client).map(|entry| entry.clock)
     }
 
     /// Clients remembered, removed ones included.
@@ -228,7 +221,8 @@ mod tests {
             Some(vec![id(1)]),
             "a renewal is relayed"
         );
-        assert_eq!(p.clock(id(1)), Some(4));
+        let announced = p.update_for([id(1)]).expect("1 is known");
+        assert_eq!(announced.clients[&id(1)].clock, 4);
     }
 
     #[test]
@@ -237,7 +231,7 @@ mod tests {
         p.apply(message(&[(1, 3, "{}")]));
         let removed = p.apply(message(&[(1, 3, NULL)]));
         assert_eq!(removed.map(|s| s.removed), Some(vec![id(1)]));
-        assert!(!p.is_present(id(1)));
+        assert!(present(&p).is_empty());
         assert_eq!(p.apply(message(&[(1, 3, "{}")])), None, "stale: not back");
         assert_eq!(p.apply(message(&[(1, 3, NULL)])), None, "already removed");
         let back = p.apply(message(&[(1, 4, "{}")]));
