@@ -60,3 +60,22 @@ test('awareness is removed by the server when a client socket dies without a goo
     { timeoutMs: 5000, what: "B to drop A's awareness after A's socket died" })
   closeClient(a); open.delete(a)
 })
+
+test("a client's presence comes back at its first renewal after a reconnect", async () => {
+  // When A's socket drops, the server removes A's state and tells B (clock c, state null). On
+  // reconnecting, y-websocket re-sends A's state with the same clock c, which B (and the server)
+  // must ignore: y-websocket clients send back every state they receive, so a late echo of A's
+  // old state looks exactly like that. A's next renewal (every 15 s, clock c + 1) brings it back.
+  // Before the server kept the clock, it bumped it to c + 1 on removal, and only the second
+  // renewal, ~30 s later, got through.
+  const { a, b } = await pair('awareness-reconnect')
+  a.provider.awareness.setLocalStateField('user', { name: 'Cleo' })
+  await waitUntil(() => remoteName(b, a) === 'Cleo', { timeoutMs: 5000, what: "B to see A's awareness" })
+
+  a.provider.ws.terminate() // the provider reconnects by itself
+  await waitUntil(() => !b.provider.awareness.getStates().has(a.doc.clientID),
+    { timeoutMs: 5000, what: "B to drop A's awareness after A's socket died" })
+  await waitSynced(a)
+  await waitUntil(() => remoteName(b, a) === 'Cleo',
+    { timeoutMs: 25000, what: "B to see A again after A's first renewal" })
+})

@@ -19,11 +19,13 @@ use yrs::sync::AwarenessUpdate;
 const NULL: &str = "null";
 
 /// Removed clients remembered at most. A removed client's clock is kept (a tombstone) so that a
-/// late, older message cannot bring it back; each tab that ever joined leaves one, and a hostile
-/// client can leave thousands per second by adding and removing states, so past this many they
-/// are all forgotten at once, at the next change (the removals just made are announced first).
-/// Forgetting only means a reordered stale message would be accepted, which one connection's
-/// ordered stream never produces; at worst a peer keeps a ghost until its 30 s timeout.
+/// late message with that clock cannot bring it back: y-websocket clients send back every
+/// presence state they receive, so a peer's echo of a client's last state can arrive just after
+/// that client left. Each tab that ever joined leaves a tombstone, and a hostile client can leave
+/// thousands per second by adding and removing states, so past this many they are all forgotten at
+/// once, at the next change (the removals just made are announced first). An echo that lands in
+/// the instant after such a reset is accepted, and peers then show a ghost until their 30 s
+/// timeout.
 pub const MAX_TOMBSTONES: usize = 1024;
 
 /// One client's entry: its clock, and its state (`None` once removed).
