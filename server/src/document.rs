@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -211,22 +211,22 @@ struct DocShared {
 }
 
 impl DocShared {
+    /// The list, even if a holder panicked: a push or a take cannot leave it half-changed.
+    fn committed(&self) -> MutexGuard<'_, Vec<Durable>> {
+        self.committed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Adds a commit; true if it is the first since the task last took them.
     fn push_committed(&self, durable: Durable) -> bool {
-        let mut committed = self
-            .committed
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut committed = self.committed();
         committed.push(durable);
         committed.len() == 1
     }
 
     fn take_committed(&self) -> Vec<Durable> {
-        let mut committed = self
-            .committed
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        std::mem::take(&mut *committed)
+        std::mem::take(&mut *self.committed())
     }
 }
 
