@@ -254,6 +254,11 @@ pub struct Config {
     #[arg(long, env = "PLAIT_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub shutdown_timeout: Duration,
 
+    /// Where shutdown keeps the updates it could not store because the database was down: a
+    /// local file that the next start writes to the database before serving anything.
+    #[arg(long, env = "PLAIT_UNSAVED_FILE", default_value = "plait-unsaved.bin")]
+    pub unsaved_file: Option<PathBuf>,
+
     /// The token-signing secret; authentication is off when neither form is set.
     #[command(flatten)]
     pub auth: SecretArgs,
@@ -317,6 +322,9 @@ impl Config {
             doc_queue: 1024,
             ping_interval: Duration::from_secs(30),
             shutdown_timeout: Duration::from_secs(10),
+            // Tests run side by side: a shared default file would hand one test's updates to
+            // another's server. Tests that need it set their own.
+            unsaved_file: None,
             auth: SecretArgs::default(),
             allowed_origins: AllowedOrigins::default(),
             max_doc_size: 64 * 1024 * 1024,

@@ -7,6 +7,7 @@ use axum::Json;
 use plait_protocol::error::ProtocolError;
 use plait_protocol::name::NameError;
 use plait_storage::error::StorageError;
+use plait_storage::unsaved::UnsavedError;
 
 use crate::auth::AuthError;
 
@@ -19,6 +20,9 @@ pub enum ServerError {
     Io(#[from] std::io::Error),
     #[error("configuration: {0}")]
     Config(String),
+    /// The unsaved file could not be written at shutdown or stored at start-up.
+    #[error("unsaved updates: {0}")]
+    Unsaved(#[from] UnsavedError),
 }
 
 /// Why a document could not be handed to a connection or request.

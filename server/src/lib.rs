@@ -30,20 +30,23 @@ mod state;
 mod web_demo;
 
 use std::future::Future;
+use std::path::Path;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::Request;
 use axum::routing::get;
 use axum::Router;
+use plait_storage::error::StorageError;
 use plait_storage::memory::MemoryStore;
 use plait_storage::sea_store::SeaStore;
-use plait_storage::store::DocStore;
+use plait_storage::store::{DocStore, NewUpdate};
+use plait_storage::unsaved;
 use plait_storage::writer::{Writer, WriterConfig};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::auth::Authenticator;
 
@@ -84,8 +87,12 @@ pub async fn run(
 ) -> Result<(), ServerError> {
     // `memory:` keeps everything in process memory: for benchmarks that compare the cost of
     // persistence, and throwaway demos. Nothing survives a restart.
+    let mut config = config;
     let store: Arc<dyn DocStore> = if config.database_url == MEMORY_URL {
         tracing::warn!("database is `memory:`: nothing will survive a restart");
+        // Never fails, so it leaves nothing unsaved; and replaying into it would move a real
+        // database's unsaved updates into memory, to be lost at exit.
+        config.unsaved_file = None;
         Arc::new(MemoryStore::default())
     } else {
         Arc::new(SeaStore::connect(&config.database_url).await?)
@@ -94,7 +101,8 @@ pub async fn run(
 }
 
 /// Serves with the given store (tests inject failing stores here) until `shutdown` resolves, then
-/// closes every connection and writes everything still pending.
+/// closes every connection and writes everything still pending. What the store does not take
+/// by `--shutdown-timeout` goes to the unsaved file, which the next start stores first.
 pub async fn run_with_store(
     listener: TcpListener,
     config: Config,
@@ -105,6 +113,10 @@ pub async fn run_with_store(
         .auth_secret()
         .map_err(|e| ServerError::Config(e.to_string()))?
         .map(|secret| Authenticator::new(&secret));
+    let unsaved_file = config.unsaved_file.clone();
+    if let Some(path) = &unsaved_file {
+        replay_unsaved(store.as_ref(), path).await?;
+    }
     let writer = Writer::spawn(
         store.clone(),
         WriterConfig {
@@ -129,9 +141,51 @@ pub async fn run_with_store(
     for name in state.registry.live_names() {
         writer.request_compaction(name.as_str());
     }
+    let leftover = writer.clone();
     match writer.shutdown(shutdown_timeout).await {
-        Ok(()) => info!("all updates stored; bye"),
-        Err(e) => error!(error = %e, "shutdown could not store every pending update"),
+        Ok(()) => {
+            info!("all updates stored; bye");
+            Ok(())
+        }
+        Err(e) => {
+            error!(error = %e, "shutdown could not store every pending update");
+            keep_unsaved(leftover.take_unwritten(), unsaved_file.as_deref(), e)
+        }
     }
+}
+
+/// Writes what an earlier shutdown could not store, before anything is served: a document loaded
+/// without them would never see them.
+async fn replay_unsaved(store: &dyn DocStore, path: &Path) -> Result<(), ServerError> {
+    let replayed = unsaved::replay(store, path).await?;
+    if replayed.updates > 0 {
+        info!(
+            file = %path.display(),
+            updates = replayed.updates,
+            "stored the updates an earlier shutdown could not write"
+        );
+    }
+    Ok(())
+}
+
+/// The last copy of updates the database did not take goes to the unsaved file; only if that
+/// fails too are they lost, and the exit status says so.
+fn keep_unsaved(
+    unwritten: Vec<NewUpdate>,
+    path: Option<&Path>,
+    cause: StorageError,
+) -> Result<(), ServerError> {
+    let Some(path) = path else {
+        return Err(ServerError::Storage(cause));
+    };
+    if unwritten.is_empty() {
+        return Ok(());
+    }
+    unsaved::save(path, &unwritten)?;
+    warn!(
+        file = %path.display(),
+        updates = unwritten.len(),
+        "kept the unwritten updates in the unsaved file; the next start stores them"
+    );
     Ok(())
 }

@@ -12,6 +12,7 @@
 //! - [`memory`]: [`MemoryStore`], the same semantics in memory for fast tests.
 //! - [`faulty`]: [`FaultyStore`], a wrapper that fails on demand to simulate outages.
 //! - [`writer`]: [`Writer`], the write-behind task: batching, retry with backoff, compaction.
+//! - [`unsaved`]: the local file that keeps what shutdown could not store until the next start.
 //! - [`error`]: [`StorageError`], the one error type.
 //!
 //! Architecture Invariant: log positions (`Seq`) are assigned by the database and compaction
@@ -27,6 +28,7 @@ pub mod memory;
 pub mod migration;
 pub mod sea_store;
 pub mod store;
+pub mod unsaved;
 pub mod writer;
 
 pub use error::StorageError;

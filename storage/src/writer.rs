@@ -224,6 +224,23 @@ impl Writer {
         self.shared().pending.load(Ordering::SeqCst)
     }
 
+    /// Takes every update still queued, oldest first, so they can be kept elsewhere (the unsaved
+    /// file) after [`Writer::shutdown`] failed. Their `on_durable` callbacks are dropped: nobody
+    /// waits for an echo once the connections are closed. Call it only after the task stopped,
+    /// or a running task would find its queue emptied under it.
+    pub fn take_unwritten(&self) -> Vec<NewUpdate> {
+        let shared = self.shared();
+        let taken: Vec<Queued> = shared.lock().queue.drain(..).collect();
+        shared.pending.fetch_sub(taken.len(), Ordering::SeqCst);
+        taken
+            .into_iter()
+            .map(|q| NewUpdate {
+                doc: q.doc,
+                data: q.data,
+            })
+            .collect()
+    }
+
     /// Flushes (retrying until `deadline` from now), runs the requested compactions and stops
     /// the task. Err if updates remain unwritten; their number is logged.
     pub async fn shutdown(self, deadline: Duration) -> Result<(), StorageError> {

@@ -347,3 +347,31 @@ async fn shutdown_during_outage_reports_unwritten() {
     assert!(store.appends() >= 2, "retried until the deadline");
     assert_eq!(handle.pending(), 2, "unwritten updates are still counted");
 }
+
+#[tokio::test(start_paused = true)]
+async fn take_unwritten_hands_over_what_shutdown_could_not_store() {
+    let (store, writer) = setup(config(100, 1_000, 400));
+    store.inner.set_failing(true);
+    let first = Bytes::from(edit(&Doc::new(), "one"));
+    let second = Bytes::from(edit(&Doc::new(), "two"));
+    writer.submit(
+        "a",
+        first.clone(),
+        Some(Box::new(|_| panic!("never durable"))),
+    );
+    writer.submit("b", second.clone(), None);
+    let handle = writer.clone();
+    writer
+        .shutdown(Duration::from_secs(1))
+        .await
+        .expect_err("the store never recovered");
+    let taken = handle.take_unwritten();
+    let taken: Vec<(&str, &Bytes)> = taken.iter().map(|u| (u.doc.as_str(), &u.data)).collect();
+    assert_eq!(
+        taken,
+        vec![("a", &first), ("b", &second)],
+        "all, oldest first"
+    );
+    assert_eq!(handle.pending(), 0);
+    assert!(handle.take_unwritten().is_empty(), "taken once");
+}

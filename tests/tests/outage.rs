@@ -232,3 +232,85 @@ async fn load_failure_refuses_with_try_again_later_then_recovers() -> Result<()>
     ensure!(ydoc::snapshot(&client.doc()) == ydoc::snapshot(&ydoc::doc_from_update(&content)?));
     Ok(())
 }
+
+/// Stopped during an outage, the server keeps what the database did not take in the unsaved
+/// file; the next start stores it before serving, so a fresh client sees every edit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_during_outage_keeps_the_updates_for_the_next_start() -> Result<()> {
+    plait_tests::init_tracing();
+    let file = SqliteFile::new()?;
+    let unsaved = file.path().with_file_name("plait-unsaved.bin");
+    let mut config = Config::for_tests(file.url());
+    config.unsaved_file = Some(unsaved.clone());
+    config.shutdown_timeout = Duration::from_millis(500);
+
+    let store = Arc::new(FaultyStore::new(SeaStore::connect(&file.url()).await?));
+    let server = TestServer::start(config.clone(), store.clone()).await?;
+    let url = server.ws_url("stopped-in-outage");
+    let a = YClient::connect(&url, 101).await?;
+    let b = YClient::connect(&url, 102).await?;
+    let before = edit_round(&a, &b, "before").await?;
+    wait_all_written(&server).await?;
+
+    store.set_failing(true);
+    let during = edit_round(&a, &b, "during").await?;
+    ensure!(during != before);
+    let ready = wait_readyz(&server, 503, TIMEOUT).await?;
+    ensure!(
+        ready["pending_updates"].as_u64() > Some(0),
+        "nothing pending during the outage: {ready}"
+    );
+    drop((a, b));
+    server.stop().await?;
+    ensure!(
+        unsaved.exists(),
+        "no unsaved file after a shutdown that could not write"
+    );
+    ensure!(
+        stored_snapshot(store.inner(), "stopped-in-outage").await? == before,
+        "written while failing?"
+    );
+
+    // The database is back; a new process (here: a new server on the same file) starts.
+    store.set_failing(false);
+    let server = TestServer::start(config, store.clone()).await?;
+    server.wait_ready().await?;
+    ensure!(
+        !unsaved.exists(),
+        "the unsaved file outlived a successful replay"
+    );
+    ensure!(
+        stored_snapshot(store.inner(), "stopped-in-outage").await? == during,
+        "the unsaved updates did not reach the database"
+    );
+    let c = YClient::connect(&server.ws_url("stopped-in-outage"), 103).await?;
+    ensure!(
+        ydoc::snapshot(&c.doc()) == during,
+        "a fresh client misses edits made during the outage"
+    );
+    server.stop().await
+}
+
+/// Without an unsaved file, a shutdown that cannot write reports it instead of claiming success.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_during_outage_without_unsaved_file_reports_the_loss() -> Result<()> {
+    plait_tests::init_tracing();
+    let mut config = Config::for_tests("memory");
+    config.shutdown_timeout = Duration::from_millis(300);
+    let store = Arc::new(FaultyStore::new(plait_storage::memory::MemoryStore::new()));
+    let server = TestServer::start(config, store.clone()).await?;
+    let a = YClient::connect(&server.ws_url("lost"), 111).await?;
+    store.set_failing(true);
+    a.push_text("text", "only in memory")?;
+    let ready = wait_readyz(&server, 503, TIMEOUT).await?;
+    ensure!(ready["pending_updates"].as_u64() > Some(0), "{ready}");
+    drop(a);
+    match server.stop().await {
+        Ok(()) => bail!("shutdown claimed success with updates unwritten"),
+        Err(e) => ensure!(
+            format!("{e:#}").contains("not written"),
+            "unexpected error: {e:#}"
+        ),
+    }
+    Ok(())
+}
