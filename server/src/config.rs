@@ -12,6 +12,7 @@ use clap::builder::TypedValueParser as _;
 use clap::{Args, Parser, Subcommand};
 
 use crate::auth::{normalize_origin, Mode};
+use crate::client_addr::TrustedProxies;
 
 /// Shortest accepted auth secret. HS256 keys shorter than the 32-byte hash output make brute
 /// force of a captured token cheaper than it needs to be (RFC 7518 §3.2).
@@ -36,7 +37,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the collaboration server (the default when no subcommand is given).
-    Serve(Config),
+    Serve(Box<Config>),
     /// Mint an access token with the server's secret and print it on stdout.
     Token(TokenArgs),
 }
@@ -44,8 +45,8 @@ pub enum Command {
 /// What the binary was asked to do, with the options each action needs.
 #[derive(Debug)]
 pub enum Action {
-    /// Serve with this configuration.
-    Serve(Config),
+    /// Serve with this configuration (boxed: it is several times the size of the other).
+    Serve(Box<Config>),
     /// Print one token.
     Token(TokenArgs),
 }
@@ -55,7 +56,7 @@ impl Cli {
     /// top-level options (use [`Cli::into_action`] to dispatch).
     pub fn into_config(self) -> Config {
         match self.command {
-            Some(Command::Serve(config)) => config,
+            Some(Command::Serve(config)) => *config,
             Some(Command::Token(_)) | None => self.serve,
         }
     }
@@ -65,7 +66,7 @@ impl Cli {
     pub fn into_action(self) -> Action {
         match self.command {
             Some(Command::Serve(config)) => Action::Serve(config),
-            None => Action::Serve(self.serve),
+            None => Action::Serve(Box::new(self.serve)),
             Some(Command::Token(mut args)) => {
                 if args.auth.is_empty() {
                     args.auth = self.serve.auth;
@@ -270,6 +271,12 @@ pub struct Config {
     #[arg(long, env = "PLAIT_ALLOWED_ORIGINS", default_value = "", hide_default_value = true, value_parser = AllowedOrigins::parse)]
     pub allowed_origins: AllowedOrigins,
 
+    /// Reverse proxies whose `X-Forwarded-For` names the client (comma-separated addresses or
+    /// networks, e.g. `127.0.0.1,10.0.0.0/8`). The reconnect penalty then applies per client, not
+    /// to everyone behind the proxy. Empty (the default): the header is ignored.
+    #[arg(long, env = "PLAIT_TRUSTED_PROXIES", default_value = "", hide_default_value = true, value_parser = TrustedProxies::parse)]
+    pub trusted_proxies: TrustedProxies,
+
     /// Largest encoded state of one document, in bytes. Protects memory and storage from a
     /// client growing a document without bound: an update that would pass it is refused, the
     /// document stays as it was and the sender is disconnected.
@@ -327,6 +334,7 @@ impl Config {
             unsaved_file: None,
             auth: SecretArgs::default(),
             allowed_origins: AllowedOrigins::default(),
+            trusted_proxies: TrustedProxies::default(),
             max_doc_size: 64 * 1024 * 1024,
             max_connections: 10_000,
             max_connections_per_doc: 500,

@@ -7,6 +7,7 @@
 //! - `auth`: access tokens (JWT) and the origin check.
 //! - `rate`: the per-connection message rate limit (token bucket).
 //! - `penalty`: refuses quick reconnects after a permanent (44xx) refusal.
+//! - `client_addr`: the client's address behind the reverse proxies the operator trusts.
 //! - `connection`: one WebSocket connection (read, decode, hand over, write).
 //! - `document`: the task that owns one live document and its connections.
 //! - `registry`: name -> live document, loading each once.
@@ -17,6 +18,7 @@
 
 mod accept;
 pub mod auth;
+pub mod client_addr;
 pub mod config;
 mod connection;
 mod document;

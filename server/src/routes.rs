@@ -55,7 +55,8 @@ pub async fn websocket(
         return Err(AppError::OriginNotAllowed);
     }
     let access = authorize(&state, &headers, &uri, &name)?;
-    if let Some(wait) = state.penalties.remaining(peer.ip(), name.as_str()) {
+    let peer = state.config.trusted_proxies.client_ip(peer.ip(), &headers);
+    if let Some(wait) = state.penalties.remaining(peer, name.as_str()) {
         return Err(AppError::Penalized(wait.as_secs().max(1)));
     }
     if state.connections.load(Ordering::Acquire) >= state.config.max_connections {
@@ -75,7 +76,7 @@ pub async fn websocket(
     let params = ConnParams {
         read_only: access.as_ref().is_some_and(|a| !a.mode.can_write()),
         expires_at: access.map(|a| a.expires_at),
-        peer: peer.ip(),
+        peer,
     };
     // One frame above the limit is refused with 4413 by the connection.
     let limit = state.config.max_message_size;

@@ -153,6 +153,65 @@ async fn oversized_message_closes_4413_and_the_resend_loop_is_bounded() -> Resul
     server.stop().await
 }
 
+/// Behind a trusted reverse proxy the reconnect penalty follows the client named in
+/// `X-Forwarded-For`, not the proxy's address: the others behind the same proxy still connect.
+/// From an untrusted peer the header changes nothing.
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_penalty_is_per_client() -> Result<()> {
+    let mut config = config();
+    config.max_message_size = 64 * 1024;
+    config.trusted_proxies = plait_server::client_addr::TrustedProxies::parse("127.0.0.1")
+        .map_err(anyhow::Error::msg)?;
+    let server = start(config).await?;
+    let url = server.ws_url("proxied");
+    let oversized = update_frame(&big_update(121, 100 * 1024));
+    let offender = [("x-forwarded-for", "198.51.100.5")];
+    let colleague = [("x-forwarded-for", "198.51.100.6")];
+
+    let Upgrade::Accepted(mut raw) = RawClient::try_connect(&url, &offender).await? else {
+        bail!("the first connection was refused");
+    };
+    raw.send_binary(oversized).await?;
+    let (code, _) = raw.expect_close(TIMEOUT).await?;
+    ensure!(code == codes::MESSAGE_TOO_LARGE, "closed with {code}");
+
+    let again = RawClient::try_connect(&url, &offender).await?;
+    ensure!(
+        again.status() == 429,
+        "the offender reconnected: {}",
+        again.status()
+    );
+    for (who, headers) in [
+        ("a colleague", &colleague[..]),
+        ("the proxy itself", &[][..]),
+    ] {
+        match RawClient::try_connect(&url, headers).await? {
+            Upgrade::Accepted(raw) => raw.close().await,
+            Upgrade::Refused(r) => bail!("{who} was refused with {}", r.status),
+        }
+    }
+    server.stop().await?;
+
+    // Without --trusted-proxies the header is the client's own claim and is ignored.
+    let mut config = self::config();
+    config.max_message_size = 64 * 1024;
+    let server = start(config).await?;
+    let url = server.ws_url("direct");
+    let Upgrade::Accepted(mut raw) = RawClient::try_connect(&url, &offender).await? else {
+        bail!("the first connection was refused");
+    };
+    raw.send_binary(update_frame(&big_update(122, 100 * 1024)))
+        .await?;
+    raw.expect_close(TIMEOUT).await?;
+    let forged = RawClient::try_connect(&url, &colleague).await?;
+    ensure!(
+        forged.status() == 429,
+        "a forged X-Forwarded-For escaped the penalty: {}",
+        forged.status()
+    );
+    server.stop().await
+}
+
 /// An update that would grow the document past `--max-doc-size` closes its sender with 4422 and
 /// leaves the document exactly as it was; POSTing it answers 413.
 #[tokio::test]

@@ -265,3 +265,23 @@ fn token_uses_a_secret_given_before_or_after_the_subcommand() {
         );
     }
 }
+
+#[test]
+fn trusted_proxies_default_to_none_and_a_bad_entry_is_refused() {
+    assert!(parse(&[]).unwrap().into_config().trusted_proxies.is_empty());
+    let config = parse(&["serve", "--trusted-proxies", "127.0.0.1, 10.0.0.0/8"])
+        .unwrap()
+        .into_config();
+    assert!(!config.trusted_proxies.is_empty());
+    let err = parse(&["--trusted-proxies", "10.0.0.0/8,proxy.lan"]).unwrap_err();
+    assert!(err.to_string().contains("proxy.lan"), "{err}");
+}
+
+#[test]
+fn the_unsaved_file_defaults_to_the_working_directory() {
+    let config = parse(&[]).unwrap().into_config();
+    assert_eq!(
+        config.unsaved_file.as_deref(),
+        Some(std::path::Path::new("plait-unsaved.bin"))
+    );
+}
