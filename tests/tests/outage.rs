@@ -302,8 +302,13 @@ async fn shutdown_during_outage_without_unsaved_file_reports_the_loss() -> Resul
     let a = YClient::connect(&server.ws_url("lost"), 111).await?;
     store.set_failing(true);
     a.push_text("text", "only in memory")?;
-    let ready = wait_readyz(&server, 503, TIMEOUT).await?;
-    ensure!(ready["pending_updates"].as_u64() > Some(0), "{ready}");
+    let addr = server.addr();
+    eventually("the edit pending in the writer", TIMEOUT, || async move {
+        let r = http::get(addr, "/readyz").await?;
+        let pending = r.json().ok().and_then(|j| j["pending_updates"].as_u64());
+        Ok((pending > Some(0)).then_some(()))
+    })
+    .await?;
     drop(a);
     match server.stop().await {
         Ok(()) => bail!("shutdown claimed success with updates unwritten"),
