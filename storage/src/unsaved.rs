@@ -60,10 +60,7 @@ pub struct Recovered {
 
 /// Appends `updates` to the file at `path` (created if absent) and syncs it to disk.
 pub fn save(path: &Path, updates: &[NewUpdate]) -> Result<(), UnsavedError> {
-    let io = |source| UnsavedError::Io {
-        path: path.to_owned(),
-        source,
-    };
+    let io = io_error(path);
     let mut buf = Vec::new();
     for update in updates {
         buf.extend_from_slice(MAGIC);
@@ -85,17 +82,20 @@ pub fn save(path: &Path, updates: &[NewUpdate]) -> Result<(), UnsavedError> {
     Ok(())
 }
 
+/// Wraps an I/O error with the file it happened to.
+fn io_error(path: &Path) -> impl Fn(std::io::Error) -> UnsavedError + Copy + '_ {
+    move |source| UnsavedError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
 /// Reads every whole record of the file at `path`; `None` if there is no such file.
 pub fn read(path: &Path) -> Result<Option<Recovered>, UnsavedError> {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(UnsavedError::Io {
-                path: path.to_owned(),
-                source,
-            })
-        }
+        Err(source) => return Err(io_error(path)(source)),
     };
     Ok(Some(decode(&bytes)))
 }
@@ -160,10 +160,7 @@ pub async fn replay(store: &dyn DocStore, path: &Path) -> Result<Replayed, Unsav
                 source,
             })?;
     }
-    let io = |source| UnsavedError::Io {
-        path: path.to_owned(),
-        source,
-    };
+    let io = io_error(path);
     if recovered.damaged_tail > 0 {
         let aside = damaged_path(path);
         tracing::warn!(

@@ -36,16 +36,21 @@ async fn wait_readyz(
     .await
 }
 
+/// `/readyz`'s status and its count of updates not yet in SQL.
+async fn readyz_pending(server: &TestServer) -> Result<(u16, Option<u64>)> {
+    let r = http::get(server.addr(), "/readyz").await?;
+    let pending = r.json().ok().and_then(|j| j["pending_updates"].as_u64());
+    Ok((r.status, pending))
+}
+
 /// Waits until the server reports ready with nothing pending: every update is in SQL.
 async fn wait_all_written(server: &TestServer) -> Result<()> {
-    let addr = server.addr();
     eventually(
         "/readyz 200 with nothing pending",
         RECOVERY_TIMEOUT,
         || async move {
-            let r = http::get(addr, "/readyz").await?;
-            let pending = r.json().ok().and_then(|j| j["pending_updates"].as_u64());
-            Ok((r.status == 200 && pending == Some(0)).then_some(()))
+            let (status, pending) = readyz_pending(server).await?;
+            Ok((status == 200 && pending == Some(0)).then_some(()))
         },
     )
     .await
@@ -302,10 +307,8 @@ async fn shutdown_during_outage_without_unsaved_file_reports_the_loss() -> Resul
     let a = YClient::connect(&server.ws_url("lost"), 111).await?;
     store.set_failing(true);
     a.push_text("text", "only in memory")?;
-    let addr = server.addr();
-    eventually("the edit pending in the writer", TIMEOUT, || async move {
-        let r = http::get(addr, "/readyz").await?;
-        let pending = r.json().ok().and_then(|j| j["pending_updates"].as_u64());
+    eventually("the edit pending in the writer", TIMEOUT, || async {
+        let (_, pending) = readyz_pending(&server).await?;
         Ok((pending > Some(0)).then_some(()))
     })
     .await?;
