@@ -7,6 +7,7 @@
 //! - `auth`: access tokens (JWT) and the origin check.
 //! - `rate`: the per-connection message rate limit (token bucket).
 //! - `penalty`: refuses quick reconnects after a permanent (44xx) refusal.
+//! - `database_url`: database URLs without their password (logs, the unsaved file).
 //! - `client_addr`: the client's address behind the reverse proxies the operator trusts.
 //! - `connection`: one WebSocket connection (read, decode, hand over, write).
 //! - `document`: the task that owns one live document and its connections.
@@ -21,6 +22,7 @@ pub mod auth;
 pub mod client_addr;
 pub mod config;
 mod connection;
+pub mod database_url;
 mod document;
 pub mod error;
 mod penalty;
@@ -116,8 +118,9 @@ pub async fn run_with_store(
         .map_err(|e| ServerError::Config(e.to_string()))?
         .map(|secret| Authenticator::new(&secret));
     let unsaved_file = config.unsaved_file.clone();
+    let database = database_url::without_password(&config.database_url);
     if let Some(path) = &unsaved_file {
-        replay_unsaved(store.as_ref(), path).await?;
+        replay_unsaved(store.as_ref(), path, &database).await?;
     }
     let writer = Writer::spawn(
         store.clone(),
@@ -151,20 +154,38 @@ pub async fn run_with_store(
         }
         Err(e) => {
             error!(error = %e, "shutdown could not store every pending update");
-            keep_unsaved(leftover.take_unwritten(), unsaved_file.as_deref(), e)
+            keep_unsaved(
+                leftover.take_unwritten(),
+                unsaved_file.as_deref(),
+                &database,
+                e,
+            )
         }
     }
 }
 
 /// Writes what an earlier shutdown could not store, before anything is served: a document loaded
 /// without them would never see them.
-async fn replay_unsaved(store: &dyn DocStore, path: &Path) -> Result<(), ServerError> {
-    let replayed = unsaved::replay(store, path).await?;
+async fn replay_unsaved(
+    store: &dyn DocStore,
+    path: &Path,
+    database: &str,
+) -> Result<(), ServerError> {
+    let replayed = unsaved::replay(store, path, database).await?;
     if replayed.updates > 0 {
         info!(
             file = %path.display(),
             updates = replayed.updates,
             "stored the updates an earlier shutdown could not write"
+        );
+    }
+    for (other, updates) in &replayed.kept_for {
+        warn!(
+            file = %path.display(),
+            updates,
+            database = %other,
+            "the unsaved file holds updates for another database; they stay in it until the \
+             server starts with that --database-url"
         );
     }
     Ok(())
@@ -175,6 +196,7 @@ async fn replay_unsaved(store: &dyn DocStore, path: &Path) -> Result<(), ServerE
 fn keep_unsaved(
     unwritten: Vec<NewUpdate>,
     path: Option<&Path>,
+    database: &str,
     cause: StorageError,
 ) -> Result<(), ServerError> {
     let Some(path) = path else {
@@ -183,7 +205,7 @@ fn keep_unsaved(
     if unwritten.is_empty() {
         return Ok(());
     }
-    unsaved::save(path, &unwritten)?;
+    unsaved::save(path, database, &unwritten)?;
     warn!(
         file = %path.display(),
         updates = unwritten.len(),

@@ -55,7 +55,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(
         "Plait listening on http://{} (database: {})",
         listener.local_addr().unwrap_or(config.bind),
-        redact(&config.database_url)
+        plait_server::database_url::redacted(&config.database_url)
     );
     plait_server::run(listener, config, plait_server::shutdown::signal())
         .await
@@ -97,24 +97,5 @@ fn token(args: &TokenArgs) -> ExitCode {
             eprintln!("error: cannot write the token: {e}");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// Hides a password in a database URL before it is logged.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let credentials = &url[scheme + 3..at];
-            match credentials.find(':') {
-                Some(colon) => format!(
-                    "{}{}:***{}",
-                    &url[..scheme + 3],
-                    &credentials[..colon],
-                    &url[at..]
-                ),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
     }
 }

@@ -6,7 +6,13 @@
 //! with the process. The file is appended to, never rewritten, and each record is self-delimiting
 //! (lib0 encoding, as Yjs itself uses), so a crash while saving costs at most the record being
 //! written; the records before it are still read back.
+//!
+//! Each record names the database it was meant for, because the default file lives in the
+//! working directory, not beside the database: a start against another database (a demo on the
+//! SQLite default, a second node) must not store a stranger's updates in the wrong place. Those
+//! records stay in the file for the start that names their database.
 
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
@@ -18,8 +24,12 @@ use crate::error::StorageError;
 use crate::store::{DocStore, NewUpdate};
 
 /// Starts every record, so a file that is not ours (or a record torn by a crash) is recognised
-/// instead of being misread as lengths.
-const MAGIC: &[u8; 4] = b"PLU1";
+/// instead of being misread as lengths. Followed by the database, the document and the update.
+const MAGIC: &[u8; 4] = b"PLU2";
+
+/// The first version's records, which named no database (document and update only). Read back
+/// as belonging to whichever database the next start uses, as that version would have done.
+const MAGIC_V1: &[u8; 4] = b"PLU1";
 
 /// Updates per append transaction when replaying, as the writer batches a backlog.
 const REPLAY_BATCH: usize = 4096;
@@ -49,37 +59,80 @@ pub enum UnsavedError {
     },
 }
 
+/// One record of the file: an update and the database it was meant for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// The database's label as the saving server gave it; `None` in a first-version record.
+    pub database: Option<String>,
+    /// The document and the update.
+    pub update: NewUpdate,
+}
+
+impl Record {
+    /// Whether the record is to be stored in `database`.
+    fn belongs_to(&self, database: &str) -> bool {
+        self.database.as_deref().is_none_or(|d| d == database)
+    }
+}
+
 /// What [`read`] found in the file.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Recovered {
     /// Every whole record, in the order it was saved.
-    pub updates: Vec<NewUpdate>,
+    pub records: Vec<Record>,
     /// Bytes after the last whole record (a record torn by a crash, or not our file), if any.
     pub damaged_tail: usize,
 }
 
-/// Appends `updates` to the file at `path` (created if absent) and syncs it to disk.
-pub fn save(path: &Path, updates: &[NewUpdate]) -> Result<(), UnsavedError> {
-    let io = io_error(path);
+/// Appends `updates`, meant for the database labelled `database`, to the file at `path`
+/// (created if absent) and syncs it to disk.
+///
+/// The label is whatever identifies the database to the operator (the server uses its URL
+/// without the password); [`replay`] compares it byte for byte.
+pub fn save(path: &Path, database: &str, updates: &[NewUpdate]) -> Result<(), UnsavedError> {
     let mut buf = Vec::new();
     for update in updates {
-        buf.extend_from_slice(MAGIC);
-        buf.write_string(&update.doc);
-        buf.write_buf(&update.data);
+        encode_record(&mut buf, Some(database), update);
     }
     let mut options = OpenOptions::new();
     options.create(true).append(true);
+    write_synced(path, &buf, options)
+}
+
+/// Appends one record; `database: None` writes a first-version record (kept as it was read).
+fn encode_record(buf: &mut Vec<u8>, database: Option<&str>, update: &NewUpdate) {
+    match database {
+        Some(database) => {
+            buf.extend_from_slice(MAGIC);
+            buf.write_string(database);
+        }
+        None => buf.extend_from_slice(MAGIC_V1),
+    }
+    buf.write_string(&update.doc);
+    buf.write_buf(&update.data);
+}
+
+/// Writes `buf` through `options` (plus owner-only permissions) and syncs file and directory.
+fn write_synced(path: &Path, buf: &[u8], mut options: OpenOptions) -> Result<(), UnsavedError> {
+    let io = io_error(path);
     // Document contents: readable by the server's own user only, whatever the umask says.
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options.open(path).map_err(io)?;
-    file.write_all(&buf).map_err(io)?;
+    file.write_all(buf).map_err(io)?;
     file.sync_all().map_err(io)?;
-    // A new file's directory entry must reach the disk too, or a power cut can lose the file.
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+    sync_dir(path)
+}
+
+/// A new (or renamed) file's directory entry must reach the disk too, or a power cut can lose
+/// the file.
+fn sync_dir(path: &Path) -> Result<(), UnsavedError> {
+    match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) => File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_error(path)),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Wraps an I/O error with the file it happened to.
@@ -109,7 +162,7 @@ fn decode(bytes: &[u8]) -> Recovered {
             return recovered;
         }
         match decode_record(&mut cursor) {
-            Some(update) => recovered.updates.push(update),
+            Some(record) => recovered.records.push(record),
             None => {
                 recovered.damaged_tail = bytes.len() - start;
                 return recovered;
@@ -118,16 +171,41 @@ fn decode(bytes: &[u8]) -> Recovered {
     }
 }
 
-fn decode_record(cursor: &mut Cursor<'_>) -> Option<NewUpdate> {
-    if cursor.read_exact(MAGIC.len()).ok()? != MAGIC {
+fn decode_record(cursor: &mut Cursor<'_>) -> Option<Record> {
+    let magic = cursor.read_exact(MAGIC.len()).ok()?;
+    let database = if magic == MAGIC {
+        Some(cursor.read_string().ok()?.to_owned())
+    } else if magic == MAGIC_V1 {
+        None
+    } else {
         return None;
-    }
+    };
     let doc = cursor.read_string().ok()?.to_owned();
     let data = cursor.read_buf().ok()?;
-    Some(NewUpdate {
-        doc,
-        data: bytes::Bytes::copy_from_slice(data),
+    Some(Record {
+        database,
+        update: NewUpdate {
+            doc,
+            data: bytes::Bytes::copy_from_slice(data),
+        },
     })
+}
+
+/// Rewrites the file at `path` to hold only `records`, atomically: a crash leaves either the old
+/// file or the new one, never a half-written one.
+fn rewrite(path: &Path, records: &[&Record]) -> Result<(), UnsavedError> {
+    let mut buf = Vec::new();
+    for record in records {
+        encode_record(&mut buf, record.database.as_deref(), &record.update);
+    }
+    let mut temp = path.as_os_str().to_owned();
+    temp.push(".tmp");
+    let temp = PathBuf::from(temp);
+    let mut options = OpenOptions::new();
+    options.create(true).write(true).truncate(true);
+    write_synced(&temp, &buf, options)?;
+    std::fs::rename(&temp, path).map_err(io_error(path))?;
+    sync_dir(path)
 }
 
 /// What [`replay`] did.
@@ -137,28 +215,48 @@ pub struct Replayed {
     pub updates: usize,
     /// Where a file with a damaged tail was moved (see [`damaged_path`]).
     pub damaged_kept_in: Option<PathBuf>,
+    /// Updates left in the file because they name another database: how many, per database.
+    pub kept_for: BTreeMap<String, usize>,
 }
 
-/// Writes what the file at `path` holds to `store`, then removes the file.
+/// Writes what the file at `path` holds for the database labelled `database` to `store`, then
+/// removes the file, or rewrites it to hold only the records of other databases.
 ///
 /// Run before the server serves anything, so no document is loaded without them. Replaying
 /// twice (the database failed half-way, the next start replays again) only adds duplicate log
 /// rows: applying a Yjs update again changes nothing. A file with a damaged tail is moved aside
-/// (see [`damaged_path`]) for the operator instead of failing the start.
-pub async fn replay(store: &dyn DocStore, path: &Path) -> Result<Replayed, UnsavedError> {
+/// whole (see [`damaged_path`]) for the operator instead of failing the start; other databases'
+/// records are then written back to `path`.
+pub async fn replay(
+    store: &dyn DocStore,
+    path: &Path,
+    database: &str,
+) -> Result<Replayed, UnsavedError> {
     let Some(recovered) = read(path)? else {
         return Ok(Replayed::default());
     };
-    let count = recovered.updates.len();
-    for batch in recovered.updates.chunks(REPLAY_BATCH) {
+    let (ours, others): (Vec<&Record>, Vec<&Record>) = recovered
+        .records
+        .iter()
+        .partition(|record| record.belongs_to(database));
+    let updates: Vec<NewUpdate> = ours.iter().map(|record| record.update.clone()).collect();
+    for batch in updates.chunks(REPLAY_BATCH) {
         store
             .append(batch)
             .await
             .map_err(|source| UnsavedError::Store {
                 path: path.to_owned(),
-                count,
+                count: updates.len(),
                 source,
             })?;
+    }
+    let mut replayed = Replayed {
+        updates: updates.len(),
+        ..Replayed::default()
+    };
+    for record in &others {
+        let label = record.database.clone().unwrap_or_default();
+        *replayed.kept_for.entry(label).or_default() += 1;
     }
     let io = io_error(path);
     if recovered.damaged_tail > 0 {
@@ -170,16 +268,16 @@ pub async fn replay(store: &dyn DocStore, path: &Path) -> Result<Replayed, Unsav
             "the unsaved file ends in a damaged record; the whole records before it were stored"
         );
         std::fs::rename(path, &aside).map_err(io)?;
-        return Ok(Replayed {
-            updates: count,
-            damaged_kept_in: Some(aside),
-        });
+        replayed.damaged_kept_in = Some(aside);
+        if !others.is_empty() {
+            rewrite(path, &others)?;
+        }
+    } else if others.is_empty() {
+        std::fs::remove_file(path).map_err(io)?;
+    } else if !ours.is_empty() {
+        rewrite(path, &others)?;
     }
-    std::fs::remove_file(path).map_err(io)?;
-    Ok(Replayed {
-        updates: count,
-        damaged_kept_in: None,
-    })
+    Ok(replayed)
 }
 
 /// Where [`replay`] keeps a file whose tail it could not read: `<path>.damaged-<unix seconds>`,
@@ -205,6 +303,16 @@ mod tests {
         }
     }
 
+    /// The label the tests save under, as the server's would be.
+    const DB: &str = "sqlite://plait.db?mode=rwc";
+
+    fn ours(update: &NewUpdate) -> Record {
+        Record {
+            database: Some(DB.to_owned()),
+            update: update.clone(),
+        }
+    }
+
     fn temp_path(tag: &str) -> PathBuf {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -220,8 +328,8 @@ mod tests {
         let path = temp_path("order");
         let first = [update("a", b"\x01\x02"), update("b/é", &[0; 300])];
         let second = [update("a", b"")];
-        save(&path, &first).unwrap();
-        save(&path, &second).unwrap();
+        save(&path, DB, &first).unwrap();
+        save(&path, DB, &second).unwrap();
         let recovered = read(&path).unwrap().unwrap();
         #[cfg(unix)]
         {
@@ -230,8 +338,8 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600, "document contents readable by others");
         }
         std::fs::remove_file(&path).unwrap();
-        let expected: Vec<NewUpdate> = first.iter().chain(&second).cloned().collect();
-        assert_eq!(recovered.updates, expected);
+        let expected: Vec<Record> = first.iter().chain(&second).map(ours).collect();
+        assert_eq!(recovered.records, expected);
         assert_eq!(recovered.damaged_tail, 0);
     }
 
@@ -243,59 +351,66 @@ mod tests {
     #[test]
     fn a_torn_last_record_keeps_the_whole_ones_before_it() {
         let path = temp_path("torn");
-        save(&path, &[update("a", b"first"), update("a", b"second")]).unwrap();
+        save(&path, DB, &[update("a", b"first"), update("a", b"second")]).unwrap();
         let bytes = std::fs::read(&path).unwrap();
         std::fs::remove_file(&path).unwrap();
-        for cut in 1..("PLU1".len() + 2 + 7) {
+        for cut in 1..(MAGIC.len() + 1 + DB.len() + 2 + 7) {
             let recovered = decode(&bytes[..bytes.len() - cut]);
-            assert_eq!(recovered.updates, vec![update("a", b"first")], "cut {cut}");
+            assert_eq!(
+                recovered.records,
+                vec![ours(&update("a", b"first"))],
+                "cut {cut}"
+            );
             assert!(recovered.damaged_tail > 0, "cut {cut}");
         }
         let foreign = decode(b"not ours at all");
-        assert!(foreign.updates.is_empty());
+        assert!(foreign.records.is_empty());
         assert_eq!(foreign.damaged_tail, 15);
     }
 
     #[tokio::test]
     async fn replay_stores_everything_then_removes_the_file() {
         let path = temp_path("replay");
-        save(&path, &[update("doc", b"x"), update("other", b"y")]).unwrap();
+        save(&path, DB, &[update("doc", b"x"), update("other", b"y")]).unwrap();
         let store = MemoryStore::new();
-        assert_eq!(replay(&store, &path).await.unwrap().updates, 2);
+        assert_eq!(replay(&store, &path, DB).await.unwrap().updates, 2);
         assert!(!path.exists());
         let stored = store.load("doc").await.unwrap().unwrap();
         assert_eq!(stored.updates.len(), 1);
         assert_eq!(stored.updates[0].1, b"x");
-        assert_eq!(replay(&store, &path).await.unwrap(), Replayed::default());
+        assert_eq!(
+            replay(&store, &path, DB).await.unwrap(),
+            Replayed::default()
+        );
     }
 
     #[tokio::test]
     async fn replay_keeps_the_file_when_the_database_fails() {
         let path = temp_path("failing");
-        save(&path, &[update("doc", b"x")]).unwrap();
+        save(&path, DB, &[update("doc", b"x")]).unwrap();
         let store = crate::faulty::FaultyStore::new(MemoryStore::new());
         store.set_failing(true);
-        let err = replay(&store, &path).await.unwrap_err();
+        let err = replay(&store, &path, DB).await.unwrap_err();
         assert!(matches!(err, UnsavedError::Store { count: 1, .. }), "{err}");
         assert!(path.exists(), "the only copy must stay on disk");
         store.set_failing(false);
-        assert_eq!(replay(&store, &path).await.unwrap().updates, 1);
+        assert_eq!(replay(&store, &path, DB).await.unwrap().updates, 1);
         assert!(!path.exists());
     }
 
     #[tokio::test]
     async fn a_damaged_tail_is_moved_aside_after_storing_the_rest() {
         let path = temp_path("damaged");
-        save(&path, &[update("doc", b"kept")]).unwrap();
+        save(&path, DB, &[update("doc", b"kept")]).unwrap();
         OpenOptions::new()
             .append(true)
             .open(&path)
             .unwrap()
-            .write_all(b"PLU1\x03do")
+            .write_all(b"PLU2\x03db")
             .unwrap();
         let written = std::fs::read(&path).unwrap();
         let store = MemoryStore::new();
-        let replayed = replay(&store, &path).await.unwrap();
+        let replayed = replay(&store, &path, DB).await.unwrap();
         assert_eq!(replayed.updates, 1);
         assert!(!path.exists());
         let stored = store.load("doc").await.unwrap().unwrap();
@@ -307,5 +422,86 @@ mod tests {
             "kept whole for the operator"
         );
         std::fs::remove_file(&aside).unwrap();
+    }
+
+    #[tokio::test]
+    async fn another_databases_updates_stay_in_the_file_for_it() {
+        let path = temp_path("others");
+        let theirs = "postgres://postgres@127.0.0.1:5432/team";
+        save(&path, theirs, &[update("doc", b"theirs-1")]).unwrap();
+        save(&path, DB, &[update("doc", b"ours")]).unwrap();
+        save(&path, theirs, &[update("doc", b"theirs-2")]).unwrap();
+
+        let here = MemoryStore::new();
+        let replayed = replay(&here, &path, DB).await.unwrap();
+        assert_eq!(replayed.updates, 1);
+        assert_eq!(replayed.kept_for, BTreeMap::from([(theirs.to_owned(), 2)]));
+        let stored = here.load("doc").await.unwrap().unwrap();
+        assert_eq!(stored.updates.len(), 1, "a stranger's update stored here");
+        assert_eq!(stored.updates[0].1, b"ours");
+
+        // Nothing of ours left: a second start against this database leaves the file untouched.
+        let before = std::fs::read(&path).unwrap();
+        let again = replay(&here, &path, DB).await.unwrap();
+        assert_eq!((again.updates, again.kept_for.len()), (0, 1));
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+
+        let there = MemoryStore::new();
+        let replayed = replay(&there, &path, theirs).await.unwrap();
+        assert_eq!(replayed.updates, 2);
+        assert!(replayed.kept_for.is_empty());
+        assert!(!path.exists());
+        let stored = there.load("doc").await.unwrap().unwrap();
+        let data: Vec<&[u8]> = stored.updates.iter().map(|(_, d)| d.as_ref()).collect();
+        assert_eq!(
+            data,
+            [b"theirs-1".as_slice(), b"theirs-2"],
+            "saved order kept"
+        );
+    }
+
+    #[tokio::test]
+    async fn first_version_records_are_stored_in_any_database() {
+        let path = temp_path("v1");
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(MAGIC_V1);
+        bytes.write_string("doc");
+        bytes.write_buf(b"old");
+        std::fs::write(&path, &bytes).unwrap();
+        let store = MemoryStore::new();
+        assert_eq!(replay(&store, &path, DB).await.unwrap().updates, 1);
+        assert!(!path.exists());
+        let stored = store.load("doc").await.unwrap().unwrap();
+        assert_eq!(stored.updates[0].1, b"old");
+    }
+
+    #[tokio::test]
+    async fn a_damaged_file_still_keeps_other_databases_records_in_place() {
+        let path = temp_path("damaged-others");
+        let theirs = "postgres://postgres@127.0.0.1:5432/team";
+        save(&path, theirs, &[update("doc", b"theirs")]).unwrap();
+        save(&path, DB, &[update("doc", b"ours")]).unwrap();
+        OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"PLU2\x01")
+            .unwrap();
+        let replayed = replay(&MemoryStore::new(), &path, DB).await.unwrap();
+        assert_eq!(replayed.updates, 1);
+        let aside = replayed.damaged_kept_in.expect("moved aside");
+        std::fs::remove_file(&aside).unwrap();
+        let left = read(&path)
+            .unwrap()
+            .expect("rewritten for the other database");
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(left.damaged_tail, 0);
+        assert_eq!(
+            left.records,
+            vec![Record {
+                database: Some(theirs.to_owned()),
+                update: update("doc", b"theirs"),
+            }]
+        );
     }
 }

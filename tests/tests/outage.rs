@@ -239,7 +239,8 @@ async fn load_failure_refuses_with_try_again_later_then_recovers() -> Result<()>
 }
 
 /// Stopped during an outage, the server keeps what the database did not take in the unsaved
-/// file; the next start stores it before serving, so a fresh client sees every edit.
+/// file; the next start against the same database stores it before serving, so a fresh client
+/// sees every edit. A start against another database leaves it in the file.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_during_outage_keeps_the_updates_for_the_next_start() -> Result<()> {
     plait_tests::init_tracing();
@@ -274,6 +275,23 @@ async fn shutdown_during_outage_keeps_the_updates_for_the_next_start() -> Result
     ensure!(
         stored_snapshot(store.inner(), "stopped-in-outage").await? == before,
         "written while failing?"
+    );
+
+    // A start against another database in the same directory leaves the file alone.
+    let elsewhere = SqliteFile::new()?;
+    let mut other_config = config.clone();
+    other_config.database_url = elsewhere.url();
+    let other_store = Arc::new(SeaStore::connect(&elsewhere.url()).await?);
+    let other = TestServer::start(other_config, other_store.clone()).await?;
+    other.wait_ready().await?;
+    other.stop().await?;
+    ensure!(
+        other_store.load("stopped-in-outage").await?.is_none(),
+        "another database's unsaved updates were stored in this one"
+    );
+    ensure!(
+        unsaved.exists(),
+        "the unsaved file was consumed by the wrong database"
     );
 
     // The database is back; a new process (here: a new server on the same file) starts.
