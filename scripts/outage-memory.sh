@@ -7,7 +7,8 @@
 # server's RSS growth over the outage, then restores the proxy and times until /readyz is 200 with
 # nothing pending. Needs psql and socat (Debian: postgresql-client, socat).
 #
-# Usage: scripts/outage-memory.sh [LABEL]
+# Usage: scripts/outage-memory.sh [LABEL]   (server flags through their environment variables,
+#   e.g. PLAIT_MAX_PENDING_UPDATES=5000)
 # Environment (defaults in brackets): PLAIT_BIN [target/release/plait]
 #   BENCH_BIN [target/release/plait-bench]  SECONDS_UNDER_LOAD [60]  PG_USER [postgres]
 #   PG_HOSTPORT [127.0.0.1:5432]

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use clap::builder::TypedValueParser as _;
 use clap::{Args, Parser, Subcommand};
+use plait_storage::writer::DEFAULT_MAX_PENDING;
 
 use crate::auth::{normalize_origin, Mode};
 use crate::client_addr::TrustedProxies;
@@ -260,6 +261,14 @@ pub struct Config {
     #[arg(long, env = "PLAIT_UNSAVED_FILE", default_value = "plait-unsaved.bin")]
     pub unsaved_file: Option<PathBuf>,
 
+    /// Updates held in memory for a database that does not take them, at which the server stops
+    /// taking edits: WebSocket upgrades and `POST .../update` get 503, and a connection that
+    /// sends a change is closed with 1013. Clients keep their edits and send them when they
+    /// reconnect after the database is back. 0: no limit (memory grows for as long as the outage
+    /// lasts).
+    #[arg(long, env = "PLAIT_MAX_PENDING_UPDATES", default_value_t = DEFAULT_MAX_PENDING)]
+    pub max_pending_updates: usize,
+
     /// The token-signing secret; authentication is off when neither form is set.
     #[command(flatten)]
     pub auth: SecretArgs,
@@ -332,6 +341,7 @@ impl Config {
             // Tests run side by side: a shared default file would hand one test's updates to
             // another's server. Tests that need it set their own.
             unsaved_file: None,
+            max_pending_updates: DEFAULT_MAX_PENDING,
             auth: SecretArgs::default(),
             allowed_origins: AllowedOrigins::default(),
             trusted_proxies: TrustedProxies::default(),

@@ -517,6 +517,7 @@ impl DocTask {
         };
         match session::handle(&mut self.state, &mut conn.session, message) {
             Ok(outgoing) => {
+                let mut changed = false;
                 for out in outgoing {
                     match out {
                         Outgoing::Reply(frame) => {
@@ -525,6 +526,7 @@ impl DocTask {
                             }
                         }
                         Outgoing::Update(update) => {
+                            changed = true;
                             self.publish_update(Some(conn_id), Bytes::from(update), None)
                         }
                         Outgoing::AwarenessChanged(ids) => self.awareness_changed.extend(ids),
@@ -542,6 +544,23 @@ impl DocTask {
                             return false;
                         }
                     }
+                }
+                if changed && self.ctx.writer.is_full() {
+                    // This change is kept; the client keeps the ones it makes next and sends
+                    // them when it reconnects, which the upgrade refuses until the backlog drains.
+                    warn!(
+                        doc = %self.ctx.name,
+                        conn_id,
+                        pending = self.ctx.writer.pending(),
+                        "the database is not taking updates and the backlog is at \
+                         --max-pending-updates; closing an editing connection"
+                    );
+                    let reason = CloseReason::new(
+                        codes::TRY_AGAIN_LATER,
+                        "the database is unavailable; reconnect later to send further edits",
+                    );
+                    self.kill(conn_id, reason);
+                    return false;
                 }
                 self.conns.contains_key(&conn_id)
             }

@@ -57,7 +57,17 @@ pub enum AppError {
     TooManyConnections(&'static str),
     #[error("reconnecting too soon after a refused update; retry in {0} s")]
     Penalized(u64),
+    /// `--max-pending-updates`: the database has not taken the edits held so far.
+    #[error(
+        "the database is unavailable and this server holds as many unsaved edits as it may; \
+         retry later"
+    )]
+    Backlog,
 }
+
+/// `Retry-After` while the writer's backlog is full: about one retry backoff of the writer, the
+/// soonest a recovered database can have taken it.
+const BACKLOG_RETRY_SECS: u64 = 5;
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
@@ -77,6 +87,14 @@ impl IntoResponse for AppError {
                 let body = Json(serde_json::json!({ "error": self.to_string() }));
                 let retry = [(axum::http::header::RETRY_AFTER, seconds.to_string())];
                 return (StatusCode::TOO_MANY_REQUESTS, retry, body).into_response();
+            }
+            AppError::Backlog => {
+                let body = Json(serde_json::json!({ "error": self.to_string() }));
+                let retry = [(
+                    axum::http::header::RETRY_AFTER,
+                    BACKLOG_RETRY_SECS.to_string(),
+                )];
+                return (StatusCode::SERVICE_UNAVAILABLE, retry, body).into_response();
             }
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -127,6 +127,7 @@ pub async fn run_with_store(
         WriterConfig {
             flush_interval: config.flush_interval,
             snapshot_threshold: config.snapshot_threshold,
+            max_pending: config.max_pending_updates,
             ..WriterConfig::default()
         },
     );

@@ -59,6 +59,9 @@ pub async fn websocket(
     if let Some(wait) = state.penalties.remaining(peer, name.as_str()) {
         return Err(AppError::Penalized(wait.as_secs().max(1)));
     }
+    if state.writer.is_full() {
+        return Err(AppError::Backlog);
+    }
     if state.connections.load(Ordering::Acquire) >= state.config.max_connections {
         return Err(AppError::TooManyConnections(
             "server connection limit reached; retry later",
@@ -143,6 +146,9 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         "database": if db_ok { "ok" } else { "unreachable" },
         "writer": if writer_ok { "ok" } else { "retrying" },
         "pending_updates": state.writer.pending(),
+        // False once `--max-pending-updates` is reached: edits are refused until the backlog
+        // drains.
+        "accepting_edits": !state.writer.is_full(),
     });
     let status = if db_ok && writer_ok && !state.shutdown.is_cancelled() {
         StatusCode::OK
@@ -198,6 +204,9 @@ pub async fn post_update(
 ) -> Result<Response, AppError> {
     let name = doc_name(&raw)?;
     authorize_write(&state, &headers, &uri, &name)?;
+    if state.writer.is_full() {
+        return Err(AppError::Backlog);
+    }
     let attached = state.registry.attach(&name).await?;
     let outcome = attached
         .handle

@@ -38,7 +38,16 @@ pub struct WriterConfig {
     pub max_batch_updates: usize,
     /// Most update bytes in one append transaction (a single larger update still goes alone).
     pub max_batch_bytes: usize,
+    /// Uncommitted updates at which [`Writer::is_full`] turns true (0: never). The writer still
+    /// takes whatever it is given; the bound tells the server to stop taking edits while the
+    /// store is down, so the queue (the only copy of those edits) cannot grow until the process
+    /// runs out of memory and loses all of it.
+    pub max_pending: usize,
 }
+
+/// [`WriterConfig::max_pending`]'s default: about 570 MB held at the ~570 bytes per queued update
+/// measured during an outage (BENCHMARKS.md), or half an hour of 50 people typing.
+pub const DEFAULT_MAX_PENDING: usize = 1_000_000;
 
 impl Default for WriterConfig {
     fn default() -> Self {
@@ -48,6 +57,7 @@ impl Default for WriterConfig {
             max_backoff: Duration::from_secs(5),
             max_batch_updates: 4096,
             max_batch_bytes: 16 << 20,
+            max_pending: DEFAULT_MAX_PENDING,
         }
     }
 }
@@ -87,6 +97,8 @@ struct Shared {
     healthy: AtomicBool,
     /// Mirror of the queue length so `pending()` needs no lock.
     pending: AtomicUsize,
+    /// [`WriterConfig::max_pending`].
+    max_pending: usize,
 }
 
 struct State {
@@ -144,6 +156,7 @@ impl Writer {
             progress,
             healthy: AtomicBool::new(true),
             pending: AtomicUsize::new(0),
+            max_pending: config.max_pending,
         });
         let drop_grace = config.max_backoff.saturating_mul(2);
         let task = tokio::spawn(run(Arc::clone(&shared), store, config));
@@ -222,6 +235,13 @@ impl Writer {
     /// Updates submitted but not yet committed.
     pub fn pending(&self) -> usize {
         self.shared().pending.load(Ordering::SeqCst)
+    }
+
+    /// True while [`Writer::pending`] is at [`WriterConfig::max_pending`] or above: only when the
+    /// store has been failing long enough for the backlog to reach it.
+    pub fn is_full(&self) -> bool {
+        let max = self.shared().max_pending;
+        max != 0 && self.pending() >= max
     }
 
     /// Takes every update still queued, oldest first, so they can be kept elsewhere (the unsaved

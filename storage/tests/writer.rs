@@ -209,6 +209,39 @@ async fn outage_keeps_everything_in_order_and_backs_off() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn is_full_only_while_the_backlog_is_at_max_pending() {
+    let (store, writer) = setup(WriterConfig {
+        max_pending: 3,
+        ..config(100, 1_000, 100)
+    });
+    let doc = Doc::new();
+    store.inner.set_failing(true);
+    for i in 0..2 {
+        writer.submit("d", Bytes::from(edit(&doc, &format!("{i},"))), None);
+    }
+    assert!(!writer.is_full(), "full below the bound");
+    writer.submit("d", Bytes::from(edit(&doc, "2,")), None);
+    assert!(writer.is_full());
+    // Still taken: the bound is for the server to act on, the writer drops nothing.
+    writer.submit("d", Bytes::from(edit(&doc, "3,")), None);
+    assert_eq!(writer.pending(), 4);
+    store.inner.set_failing(false);
+    writer.flush().await.expect("store recovered");
+    assert!(!writer.is_full());
+    assert_eq!(text_in(&store, "d").await, "0,1,2,3,");
+
+    let (store, unbounded) = setup(WriterConfig {
+        max_pending: 0,
+        ..config(100, 1_000, 100)
+    });
+    store.inner.set_failing(true);
+    for i in 0..50 {
+        unbounded.submit("d", Bytes::from(edit(&doc, &format!("{i},"))), None);
+    }
+    assert!(!unbounded.is_full(), "0 means no bound");
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_backlog_goes_out_in_bounded_transactions_back_to_back() {
     let (store, writer) = setup(WriterConfig {
         max_batch_updates: 8,

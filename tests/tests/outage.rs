@@ -14,7 +14,7 @@ use plait_storage::store::{DocStore, NewUpdate};
 use plait_tests::client::YClient;
 use plait_tests::db::{PgDatabase, SqliteFile};
 use plait_tests::proxy::TcpProxy;
-use plait_tests::raw::RawClient;
+use plait_tests::raw::{RawClient, Upgrade};
 use plait_tests::server::TestServer;
 use plait_tests::{eventually, http, ydoc, TIMEOUT};
 use yrs::Snapshot;
@@ -339,4 +339,100 @@ async fn shutdown_during_outage_without_unsaved_file_reports_the_loss() -> Resul
         ),
     }
     Ok(())
+}
+
+/// `--max-pending-updates`: once an outage's backlog reaches it, the connection that sends a
+/// change is closed with 1013 and upgrades and HTTP updates get 503, while a reader stays
+/// connected. The client keeps its later edits; after the database is back it reconnects and
+/// sends them, and the database ends up with every edit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_backlog_stops_taking_edits_until_the_database_is_back() -> Result<()> {
+    plait_tests::init_tracing();
+    let mut config = Config::for_tests("memory");
+    config.max_pending_updates = 3;
+    let store = Arc::new(FaultyStore::new(plait_storage::memory::MemoryStore::new()));
+    let server = TestServer::start(config, store.clone()).await?;
+    let url = server.ws_url("backlog");
+    let editor = YClient::connect(&url, 201).await?;
+    let reader = YClient::connect(&url, 202).await?;
+    store.set_failing(true);
+
+    // One edit per drain (the next waits for the relay), so each is one pending log row. The
+    // first change to find 3 rows pending is still taken, and its sender closed.
+    let mut sent = 0;
+    while editor.status().closed.is_none() {
+        ensure!(sent < 10, "still taking edits with {sent} unwritten");
+        editor.push_text("text", &format!("{sent};"))?;
+        sent += 1;
+        let expected = ydoc::text(&editor.doc(), "text");
+        eventually("the edit relayed, or the editor closed", TIMEOUT, || {
+            let relayed = ydoc::text(&reader.doc(), "text") == expected;
+            let closed = editor.status().closed.is_some();
+            async move { Ok((relayed || closed).then_some(())) }
+        })
+        .await?;
+        if sent == 4 {
+            editor
+                .wait_status("the close at the limit", TIMEOUT, |s| s.closed.is_some())
+                .await?;
+        }
+    }
+    ensure!(
+        editor.status().closed == Some(codes::TRY_AGAIN_LATER),
+        "editor closed with {:?}",
+        editor.status().closed
+    );
+    ensure!(
+        sent == 4,
+        "closed after {sent} edits, not past the limit of 3"
+    );
+    ensure!(ydoc::text(&reader.doc(), "text") == "0;1;2;3;");
+    ensure!(
+        reader.status().closed.is_none(),
+        "the reader was closed too"
+    );
+
+    match RawClient::try_connect(&url, &[]).await? {
+        Upgrade::Accepted(_) => bail!("an upgrade was accepted with the backlog full"),
+        Upgrade::Refused(r) => {
+            ensure!(r.status == 503, "upgrade: {} {}", r.status, r.text());
+            ensure!(r.header("retry-after").is_some(), "no Retry-After");
+        }
+    }
+    let post = http::post(
+        server.addr(),
+        "/api/docs/backlog/update",
+        &ydoc::text_update(203, "text", "posted"),
+    )
+    .await?;
+    ensure!(post.status == 503, "POST: {} {}", post.status, post.text());
+    let ready = wait_readyz(&server, 503, TIMEOUT).await?;
+    ensure!(
+        ready["accepting_edits"] == false,
+        "/readyz hides the full backlog: {ready}"
+    );
+
+    // Offline, as a browser tab keeps typing while it waits to reconnect.
+    let offline = editor.doc();
+    {
+        use yrs::{Text, Transact};
+        let text = offline.get_or_insert_text("text");
+        let mut txn = offline.transact_mut();
+        text.push(&mut txn, "offline;");
+    }
+    store.set_failing(false);
+    wait_all_written(&server).await?;
+    let again = YClient::open(&url, offline.clone()).await?;
+    again.wait_synced().await?;
+    reader
+        .wait_until("the offline edit", TIMEOUT, |doc| {
+            ydoc::text(doc, "text") == "0;1;2;3;offline;"
+        })
+        .await?;
+    wait_all_written(&server).await?;
+    ensure!(
+        stored_snapshot(store.inner(), "backlog").await? == ydoc::snapshot(&offline),
+        "the database misses edits"
+    );
+    server.stop().await
 }

@@ -285,3 +285,16 @@ fn the_unsaved_file_defaults_to_the_working_directory() {
         Some(std::path::Path::new("plait-unsaved.bin"))
     );
 }
+
+#[test]
+fn max_pending_updates_defaults_to_a_million_and_zero_lifts_it() {
+    assert_eq!(
+        parse(&[]).unwrap().into_config().max_pending_updates,
+        1_000_000
+    );
+    let config = parse(&["serve", "--max-pending-updates", "0"])
+        .unwrap()
+        .into_config();
+    assert_eq!(config.max_pending_updates, 0);
+    assert!(parse(&["--max-pending-updates", "-1"]).is_err());
+}

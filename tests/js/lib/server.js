@@ -51,12 +51,14 @@ export const waitUntil = async (check, { timeoutMs = 10000, intervalMs = 20, wha
 
 /**
  * A running plait process. `start()` resolves once /healthz answers 200.
- * Options: `dbFile` (reuse a database across restarts), `env` (extra environment).
+ * Options: `dbFile` (reuse a database across restarts), `databaseUrl` (any other database, e.g.
+ * PostgreSQL; no SQLite file then), `env` (extra environment).
  */
 export class PlaitServer {
-  constructor ({ dbFile, env = {} } = {}) {
-    this.db = dbFile ? null : tempDb()
-    this.dbFile = dbFile ?? this.db.file
+  constructor ({ dbFile, databaseUrl, env = {} } = {}) {
+    this.db = dbFile || databaseUrl ? null : tempDb()
+    this.dbFile = dbFile ?? this.db?.file
+    this.databaseUrl = databaseUrl ?? `sqlite://${this.dbFile}?mode=rwc`
     this.env = env
     this.proc = null
     this.port = 0
@@ -92,7 +94,7 @@ export class PlaitServer {
     const proc = spawn(plaitBin, [
       'serve',
       '--bind', `127.0.0.1:${this.port}`,
-      '--database-url', `sqlite://${this.dbFile}?mode=rwc`
+      '--database-url', this.databaseUrl
     ], {
       env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'info', ...this.env },
       stdio: ['ignore', 'pipe', 'pipe']
