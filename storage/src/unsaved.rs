@@ -3,9 +3,10 @@
 //!
 //! Exists because the writer's queue is the only copy of what clients sent during a database
 //! outage. Stopping the server then (a rolling deploy, a reboot) would otherwise end that copy
-//! with the process. The file is appended to, never rewritten, and each record is self-delimiting
-//! (lib0 encoding, as Yjs itself uses), so a crash while saving costs at most the record being
-//! written; the records before it are still read back.
+//! with the process. Shutdown only appends to the file, and each record is self-delimiting (lib0
+//! encoding, as Yjs itself uses), so a crash while saving costs at most the record being written;
+//! the records before it are still read back. A start rewrites it (atomically, by rename) only to
+//! drop the records it has stored while keeping other databases' ones.
 //!
 //! Each record names the database it was meant for, because the default file lives in the
 //! working directory, not beside the database: a start against another database (a demo on the
