@@ -503,7 +503,8 @@ impl DocTask {
             Command::Info { reply } => {
                 let _ = reply.send(LiveInfo {
                     connections: self.conns.len(),
-                    pending: self.pending_durable,
+                    // This drain's updates are applied but not handed to the writer yet.
+                    pending: self.pending_durable + self.relay.len(),
                 });
             }
             Command::Committed => self.on_committed(),

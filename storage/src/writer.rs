@@ -15,7 +15,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
-use tokio::time::{sleep_until, timeout_at, Instant};
+use tokio::time::{sleep, sleep_until, timeout_at, Instant};
 
 use crate::error::StorageError;
 use crate::store::{DocStore, NewUpdate, Seq};
@@ -43,6 +43,10 @@ pub struct WriterConfig {
     /// store is down, so the queue (the only copy of those edits) cannot grow until the process
     /// runs out of memory and loses all of it.
     pub max_pending: usize,
+    /// An append still running after this long marks the writer unhealthy (it keeps waiting for
+    /// it). A database that stops answering without refusing, a cut network, holds the attempt
+    /// in the driver's acquire timeout (30 s) or longer, and the readiness check should say so.
+    pub stall_after: Duration,
 }
 
 /// [`WriterConfig::max_pending`]'s default: about 570 MB held at the ~570 bytes per queued update
@@ -58,6 +62,7 @@ impl Default for WriterConfig {
             max_batch_updates: 4096,
             max_batch_bytes: 16 << 20,
             max_pending: DEFAULT_MAX_PENDING,
+            stall_after: Duration::from_secs(5),
         }
     }
 }
@@ -488,7 +493,7 @@ impl Task {
     async fn append(&mut self, batch: Vec<NewUpdate>, attempt: u64) -> bool {
         self.last_flush_start = Some(Instant::now());
         let count = batch.len();
-        match self.store.append(&batch).await {
+        match self.append_watched(&batch).await {
             Ok(seqs) => {
                 if seqs.len() != count {
                     tracing::error!(
@@ -543,6 +548,25 @@ impl Task {
                     p.last_error = Some(error);
                 });
                 false
+            }
+        }
+    }
+
+    /// `store.append`, marking the writer unhealthy if it runs past `stall_after`. Not cancelled
+    /// then: its commit may already be on the way, and the retry would store the batch twice.
+    async fn append_watched(&self, batch: &[NewUpdate]) -> Result<Vec<Seq>, StorageError> {
+        let append = self.store.append(batch);
+        tokio::pin!(append);
+        tokio::select! {
+            result = &mut append => result,
+            _ = sleep(self.config.stall_after) => {
+                self.shared.healthy.store(false, Ordering::SeqCst);
+                tracing::warn!(
+                    pending = self.shared.pending.load(Ordering::SeqCst),
+                    waited = ?self.config.stall_after,
+                    "an append has not finished; the database may be unreachable (still waiting)"
+                );
+                append.await
             }
         }
     }

@@ -408,3 +408,77 @@ async fn take_unwritten_hands_over_what_shutdown_could_not_store() {
     assert_eq!(handle.pending(), 0);
     assert!(handle.take_unwritten().is_empty(), "taken once");
 }
+
+/// Appends wait while `hanging` is set, as a query does on a database that stopped answering
+/// (a cut network) instead of refusing.
+struct HangingStore {
+    inner: MemoryStore,
+    hanging: tokio::sync::watch::Sender<bool>,
+    appends: AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl DocStore for HangingStore {
+    async fn load(&self, doc: &str) -> Result<Option<StoredDoc>, StorageError> {
+        self.inner.load(doc).await
+    }
+    async fn append(&self, batch: &[NewUpdate]) -> Result<Vec<Seq>, StorageError> {
+        self.appends.fetch_add(1, Ordering::SeqCst);
+        let _ = self.hanging.subscribe().wait_for(|hanging| !*hanging).await;
+        self.inner.append(batch).await
+    }
+    async fn compact(&self, doc: &str) -> Result<u64, StorageError> {
+        self.inner.compact(doc).await
+    }
+    async fn stats(&self, doc: &str) -> Result<Option<DocStats>, StorageError> {
+        self.inner.stats(doc).await
+    }
+    async fn updates_after(
+        &self,
+        doc: &str,
+        after: Seq,
+        limit: u64,
+    ) -> Result<Vec<(Seq, Vec<u8>)>, StorageError> {
+        self.inner.updates_after(doc, after, limit).await
+    }
+    async fn ping(&self) -> Result<(), StorageError> {
+        self.inner.ping().await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_append_that_hangs_marks_the_writer_unhealthy_and_is_awaited_not_retried() {
+    let store = Arc::new(HangingStore {
+        inner: MemoryStore::new(),
+        hanging: tokio::sync::watch::channel(true).0,
+        appends: AtomicUsize::new(0),
+    });
+    let writer = Writer::spawn(
+        store.clone(),
+        WriterConfig {
+            stall_after: Duration::from_secs(5),
+            ..config(100, 1_000, 400)
+        },
+    );
+    let doc = Doc::new();
+    writer.submit("d", Bytes::from(edit(&doc, "x")), None);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(store.appends.load(Ordering::SeqCst), 1);
+    assert!(writer.is_healthy(), "unhealthy before stall_after");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        !writer.is_healthy(),
+        "still healthy with an append hanging for 6 s"
+    );
+
+    store.hanging.send_replace(false);
+    eventually("the hanging append completes", || writer.pending() == 0).await;
+    assert!(writer.is_healthy());
+    assert_eq!(
+        store.appends.load(Ordering::SeqCst),
+        1,
+        "retried, not awaited"
+    );
+    let stored = store.inner.load("d").await.ok().flatten().expect("stored");
+    assert_eq!(stored.updates.len(), 1);
+}
