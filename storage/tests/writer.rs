@@ -19,6 +19,9 @@ use common::{edit, text_of};
 #[derive(Default)]
 struct CountingStore {
     inner: FaultyStore<MemoryStore>,
+    /// While true, appends wait (after being counted), as a query does on a database that stopped
+    /// answering, a cut network, instead of refusing.
+    hanging: tokio::sync::watch::Sender<bool>,
     append_calls: AtomicUsize,
     compact_calls: AtomicUsize,
     batch_sizes: Mutex<Vec<usize>>,
@@ -44,6 +47,7 @@ impl DocStore for CountingStore {
     }
     async fn append(&self, batch: &[NewUpdate]) -> Result<Vec<Seq>, StorageError> {
         self.append_calls.fetch_add(1, Ordering::SeqCst);
+        let _ = self.hanging.subscribe().wait_for(|hanging| !*hanging).await;
         self.batch_sizes
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -409,61 +413,17 @@ async fn take_unwritten_hands_over_what_shutdown_could_not_store() {
     assert!(handle.take_unwritten().is_empty(), "taken once");
 }
 
-/// Appends wait while `hanging` is set, as a query does on a database that stopped answering
-/// (a cut network) instead of refusing.
-struct HangingStore {
-    inner: MemoryStore,
-    hanging: tokio::sync::watch::Sender<bool>,
-    appends: AtomicUsize,
-}
-
-#[async_trait::async_trait]
-impl DocStore for HangingStore {
-    async fn load(&self, doc: &str) -> Result<Option<StoredDoc>, StorageError> {
-        self.inner.load(doc).await
-    }
-    async fn append(&self, batch: &[NewUpdate]) -> Result<Vec<Seq>, StorageError> {
-        self.appends.fetch_add(1, Ordering::SeqCst);
-        let _ = self.hanging.subscribe().wait_for(|hanging| !*hanging).await;
-        self.inner.append(batch).await
-    }
-    async fn compact(&self, doc: &str) -> Result<u64, StorageError> {
-        self.inner.compact(doc).await
-    }
-    async fn stats(&self, doc: &str) -> Result<Option<DocStats>, StorageError> {
-        self.inner.stats(doc).await
-    }
-    async fn updates_after(
-        &self,
-        doc: &str,
-        after: Seq,
-        limit: u64,
-    ) -> Result<Vec<(Seq, Vec<u8>)>, StorageError> {
-        self.inner.updates_after(doc, after, limit).await
-    }
-    async fn ping(&self) -> Result<(), StorageError> {
-        self.inner.ping().await
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn an_append_that_hangs_marks_the_writer_unhealthy_and_is_awaited_not_retried() {
-    let store = Arc::new(HangingStore {
-        inner: MemoryStore::new(),
-        hanging: tokio::sync::watch::channel(true).0,
-        appends: AtomicUsize::new(0),
+    let (store, writer) = setup(WriterConfig {
+        stall_after: Duration::from_secs(5),
+        ..config(100, 1_000, 400)
     });
-    let writer = Writer::spawn(
-        store.clone(),
-        WriterConfig {
-            stall_after: Duration::from_secs(5),
-            ..config(100, 1_000, 400)
-        },
-    );
+    store.hanging.send_replace(true);
     let doc = Doc::new();
     writer.submit("d", Bytes::from(edit(&doc, "x")), None);
     tokio::time::sleep(Duration::from_secs(4)).await;
-    assert_eq!(store.appends.load(Ordering::SeqCst), 1);
+    assert_eq!(store.appends(), 1);
     assert!(writer.is_healthy(), "unhealthy before stall_after");
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(
@@ -474,11 +434,7 @@ async fn an_append_that_hangs_marks_the_writer_unhealthy_and_is_awaited_not_retr
     store.hanging.send_replace(false);
     eventually("the hanging append completes", || writer.pending() == 0).await;
     assert!(writer.is_healthy());
-    assert_eq!(
-        store.appends.load(Ordering::SeqCst),
-        1,
-        "retried, not awaited"
-    );
-    let stored = store.inner.load("d").await.ok().flatten().expect("stored");
-    assert_eq!(stored.updates.len(), 1);
+    assert_eq!(store.appends(), 1, "retried, not awaited");
+    let stored = store.inner.inner().load("d").await.ok().flatten();
+    assert_eq!(stored.expect("stored").updates.len(), 1);
 }
