@@ -262,10 +262,10 @@ pub struct Config {
     pub unsaved_file: Option<PathBuf>,
 
     /// Updates held in memory for a database that does not take them, at which the server stops
-    /// taking edits: WebSocket upgrades and `POST .../update` get 503, and a connection that
-    /// sends a change is closed with 1013. Clients keep their edits and send them when they
-    /// reconnect after the database is back. 0: no limit (memory grows for as long as the outage
-    /// lasts).
+    /// taking edits: WebSocket upgrades (except with read-only tokens) and `POST .../update` get
+    /// 503, and a connection that sends a change is closed with 1013. Clients keep their edits
+    /// and send them when they reconnect after the database is back. 0: no limit (memory grows
+    /// for as long as the outage lasts).
     #[arg(long, env = "PLAIT_MAX_PENDING_UPDATES", default_value_t = DEFAULT_MAX_PENDING)]
     pub max_pending_updates: usize,
 

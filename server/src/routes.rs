@@ -59,7 +59,9 @@ pub async fn websocket(
     if let Some(wait) = state.penalties.remaining(peer, name.as_str()) {
         return Err(AppError::Penalized(wait.as_secs().max(1)));
     }
-    if state.writer.is_full() {
+    let read_only = access.as_ref().is_some_and(|a| !a.mode.can_write());
+    // A read-only token cannot add to the backlog, so it may still open the document.
+    if !read_only && state.writer.is_full() {
         return Err(AppError::Backlog);
     }
     if state.connections.load(Ordering::Acquire) >= state.config.max_connections {
@@ -77,7 +79,7 @@ pub async fn websocket(
         Err(rejection) => return Ok(rejection.into_response()),
     };
     let params = ConnParams {
-        read_only: access.as_ref().is_some_and(|a| !a.mode.can_write()),
+        read_only,
         expires_at: access.map(|a| a.expires_at),
         peer,
     };

@@ -436,3 +436,52 @@ async fn a_full_backlog_stops_taking_edits_until_the_database_is_back() -> Resul
     );
     server.stop().await
 }
+
+/// With the backlog full, a read-only token still opens the document (it cannot add to the
+/// backlog) while a write token is refused with 503.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_backlog_still_admits_read_only_tokens() -> Result<()> {
+    use plait_server::auth::{Authenticator, Mode};
+    plait_tests::init_tracing();
+    const SECRET: &str = "plait-e2e-backlog-secret-0123456789abcdef-012345";
+    let hour = Duration::from_secs(3600);
+    let auth = Authenticator::new(SECRET.as_bytes());
+    let mut config = Config::for_tests("memory").with_auth_secret(SECRET);
+    config.max_pending_updates = 1;
+    let store = Arc::new(FaultyStore::new(plait_storage::memory::MemoryStore::new()));
+    let server = TestServer::start(config, store.clone()).await?;
+    let url = |mode| -> Result<String> {
+        let token = auth.mint("shared", mode, hour)?;
+        Ok(format!("{}?token={token}", server.ws_url("shared")))
+    };
+    let editor = YClient::connect(&url(Mode::Write)?, 301).await?;
+    store.set_failing(true);
+    editor.push_text("text", "a;")?;
+    eventually("the first edit pending", TIMEOUT, || async {
+        let (_, pending) = readyz_pending(&server).await?;
+        Ok((pending >= Some(1)).then_some(()))
+    })
+    .await?;
+    editor.push_text("text", "b;")?;
+    editor
+        .wait_status("the close past the limit", TIMEOUT, |s| s.closed.is_some())
+        .await?;
+    ensure!(editor.status().closed == Some(codes::TRY_AGAIN_LATER));
+
+    let refused = RawClient::try_connect(&url(Mode::Write)?, &[])
+        .await?
+        .status();
+    ensure!(
+        refused == 503,
+        "write token with the backlog full: {refused}"
+    );
+    let reader = YClient::connect(&url(Mode::Read)?, 302).await?;
+    ensure!(
+        ydoc::text(&reader.doc(), "text") == "a;b;",
+        "the reader misses what the server holds: {:?}",
+        ydoc::text(&reader.doc(), "text")
+    );
+    store.set_failing(false);
+    wait_all_written(&server).await?;
+    server.stop().await
+}
