@@ -69,6 +69,15 @@ pub enum AppError {
 /// soonest a recovered database can have taken it.
 const BACKLOG_RETRY_SECS: u64 = 5;
 
+impl AppError {
+    /// The error's JSON body with `status` and a `Retry-After` of `seconds`.
+    fn retry_after(&self, status: StatusCode, seconds: u64) -> Response {
+        let body = Json(serde_json::json!({ "error": self.to_string() }));
+        let retry = [(axum::http::header::RETRY_AFTER, seconds.to_string())];
+        (status, retry, body).into_response()
+    }
+}
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = match &self {
@@ -84,17 +93,10 @@ impl IntoResponse for AppError {
             AppError::OriginNotAllowed => StatusCode::FORBIDDEN,
             AppError::TooManyConnections(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Penalized(seconds) => {
-                let body = Json(serde_json::json!({ "error": self.to_string() }));
-                let retry = [(axum::http::header::RETRY_AFTER, seconds.to_string())];
-                return (StatusCode::TOO_MANY_REQUESTS, retry, body).into_response();
+                return self.retry_after(StatusCode::TOO_MANY_REQUESTS, *seconds);
             }
             AppError::Backlog => {
-                let body = Json(serde_json::json!({ "error": self.to_string() }));
-                let retry = [(
-                    axum::http::header::RETRY_AFTER,
-                    BACKLOG_RETRY_SECS.to_string(),
-                )];
-                return (StatusCode::SERVICE_UNAVAILABLE, retry, body).into_response();
+                return self.retry_after(StatusCode::SERVICE_UNAVAILABLE, BACKLOG_RETRY_SECS);
             }
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -97,7 +97,8 @@ pub fn save(path: &Path, database: &str, updates: &[NewUpdate]) -> Result<(), Un
     }
     let mut options = OpenOptions::new();
     options.create(true).append(true);
-    write_synced(path, &buf, options)
+    write_synced(path, &buf, options)?;
+    sync_dir(path)
 }
 
 /// Appends one record; `database: None` writes a first-version record (kept as it was read).
@@ -113,7 +114,8 @@ fn encode_record(buf: &mut Vec<u8>, database: Option<&str>, update: &NewUpdate) 
     buf.write_buf(&update.data);
 }
 
-/// Writes `buf` through `options` (plus owner-only permissions) and syncs file and directory.
+/// Writes `buf` through `options` (plus owner-only permissions) and syncs the file; the caller
+/// syncs the directory once the file has its final name.
 fn write_synced(path: &Path, buf: &[u8], mut options: OpenOptions) -> Result<(), UnsavedError> {
     let io = io_error(path);
     // Document contents: readable by the server's own user only, whatever the umask says.
@@ -121,8 +123,7 @@ fn write_synced(path: &Path, buf: &[u8], mut options: OpenOptions) -> Result<(),
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options.open(path).map_err(io)?;
     file.write_all(buf).map_err(io)?;
-    file.sync_all().map_err(io)?;
-    sync_dir(path)
+    file.sync_all().map_err(io)
 }
 
 /// A new (or renamed) file's directory entry must reach the disk too, or a power cut can lose
@@ -199,9 +200,7 @@ fn rewrite(path: &Path, records: &[&Record]) -> Result<(), UnsavedError> {
     for record in records {
         encode_record(&mut buf, record.database.as_deref(), &record.update);
     }
-    let mut temp = path.as_os_str().to_owned();
-    temp.push(".tmp");
-    let temp = PathBuf::from(temp);
+    let temp = with_suffix(path, ".tmp");
     let mut options = OpenOptions::new();
     options.create(true).write(true).truncate(true);
     write_synced(&temp, &buf, options)?;
@@ -287,8 +286,13 @@ pub fn damaged_path(path: &Path) -> PathBuf {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
+    with_suffix(path, &format!(".damaged-{secs}"))
+}
+
+/// `path` with `suffix` appended to its file name, beside it in the same directory.
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
-    name.push(format!(".damaged-{secs}"));
+    name.push(suffix);
     PathBuf::from(name)
 }
 
