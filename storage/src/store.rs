@@ -20,7 +20,7 @@ pub type Seq = i64;
 ///
 /// A batch of these is what one group commit writes; `data` is `Bytes` so the writer can keep
 /// it queued for retries without copying.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct NewUpdate {
     /// Document name (already validated by the caller, at most 255 bytes).
     pub doc: String,

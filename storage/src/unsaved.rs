@@ -12,8 +12,12 @@
 //! working directory, not beside the database: a start against another database (a demo on the
 //! SQLite default, a second node) must not store a stranger's updates in the wrong place. Those
 //! records stay in the file for the start that names their database.
+//!
+//! Two servers can share the file (nodes started from one working directory), so every save and
+//! every look a start takes holds an exclusive lock on `<file>.lock`: a node shutting down while
+//! another starts never has its records removed unstored.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
@@ -61,7 +65,7 @@ pub enum UnsavedError {
 }
 
 /// One record of the file: an update and the database it was meant for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Record {
     /// The database's label as the saving server gave it; `None` in a first-version record.
     pub database: Option<String>,
@@ -97,8 +101,10 @@ pub fn save(path: &Path, database: &str, updates: &[NewUpdate]) -> Result<(), Un
     }
     let mut options = OpenOptions::new();
     options.create(true).append(true);
-    write_synced(path, &buf, options)?;
-    sync_dir(path)
+    locked(path, || {
+        write_synced(path, &buf, options)?;
+        sync_dir(path)
+    })
 }
 
 /// Appends one record; `database: None` writes a first-version record (kept as it was read).
@@ -195,7 +201,7 @@ fn decode_record(cursor: &mut Cursor<'_>) -> Option<Record> {
 
 /// Rewrites the file at `path` to hold only `records`, atomically: a crash leaves either the old
 /// file or the new one, never a half-written one.
-fn rewrite(path: &Path, records: &[&Record]) -> Result<(), UnsavedError> {
+fn rewrite(path: &Path, records: &[Record]) -> Result<(), UnsavedError> {
     let mut buf = Vec::new();
     for record in records {
         encode_record(&mut buf, record.database.as_deref(), &record.update);
@@ -220,64 +226,127 @@ pub struct Replayed {
 }
 
 /// Writes what the file at `path` holds for the database labelled `database` to `store`, then
-/// removes the file, or rewrites it to hold only the records of other databases.
+/// removes the file, or rewrites it to hold only what it did not store.
 ///
 /// Run before the server serves anything, so no document is loaded without them. Replaying
 /// twice (the database failed half-way, the next start replays again) only adds duplicate log
 /// rows: applying a Yjs update again changes nothing. A file with a damaged tail is moved aside
-/// whole (see [`damaged_path`]) for the operator instead of failing the start; other databases'
-/// records are then written back to `path`.
+/// whole (see [`damaged_path`]) for the operator instead of failing the start; its whole records
+/// are written back to `path` first.
+///
+/// Another server may use the same file meanwhile (a node shutting down beside this one
+/// starting): each look at the file holds its lock (see [`lock_path`]), and the store is written
+/// between two looks, without the lock, so a save never waits for the database. The second look
+/// removes exactly the records that were stored, so a record saved in between stays, and is
+/// stored by the next round if it is this database's.
 pub async fn replay(
     store: &dyn DocStore,
     path: &Path,
     database: &str,
 ) -> Result<Replayed, UnsavedError> {
-    let Some(recovered) = read(path)? else {
-        return Ok(Replayed::default());
+    let mut replayed = Replayed::default();
+    if !path.exists() {
+        // Not even the lock file is created on the usual start.
+        return Ok(replayed);
+    }
+    let mut stored: Vec<Record> = Vec::new();
+    loop {
+        let (left, aside) = locked(path, || settle(path, &stored))?;
+        replayed.damaged_kept_in = replayed.damaged_kept_in.or(aside);
+        let (ours, others): (Vec<Record>, Vec<Record>) = left
+            .into_iter()
+            .partition(|record| record.belongs_to(database));
+        if ours.is_empty() {
+            for record in others {
+                let label = record.database.unwrap_or_default();
+                *replayed.kept_for.entry(label).or_default() += 1;
+            }
+            return Ok(replayed);
+        }
+        let updates: Vec<NewUpdate> = ours.iter().map(|record| record.update.clone()).collect();
+        for batch in updates.chunks(REPLAY_BATCH) {
+            store
+                .append(batch)
+                .await
+                .map_err(|source| UnsavedError::Store {
+                    path: path.to_owned(),
+                    count: updates.len(),
+                    source,
+                })?;
+        }
+        replayed.updates += updates.len();
+        stored = ours;
+    }
+}
+
+/// Takes `stored` out of the file at `path` and returns the whole records left in it, plus where
+/// a damaged file was moved. Each stored record removes one equal record, so a duplicate saved
+/// later (the same edit kept twice) stays. The caller holds the lock.
+fn settle(path: &Path, stored: &[Record]) -> Result<(Vec<Record>, Option<PathBuf>), UnsavedError> {
+    let Some(current) = read(path)? else {
+        // Another start against this database stored and removed it.
+        return Ok((Vec::new(), None));
     };
-    let (ours, others): (Vec<&Record>, Vec<&Record>) = recovered
+    let mut to_drop: HashMap<&Record, usize> = HashMap::new();
+    for record in stored {
+        *to_drop.entry(record).or_default() += 1;
+    }
+    let total = current.records.len();
+    let left: Vec<Record> = current
         .records
-        .iter()
-        .partition(|record| record.belongs_to(database));
-    let updates: Vec<NewUpdate> = ours.iter().map(|record| record.update.clone()).collect();
-    for batch in updates.chunks(REPLAY_BATCH) {
-        store
-            .append(batch)
-            .await
-            .map_err(|source| UnsavedError::Store {
-                path: path.to_owned(),
-                count: updates.len(),
-                source,
-            })?;
-    }
-    let mut replayed = Replayed {
-        updates: updates.len(),
-        ..Replayed::default()
-    };
-    for record in &others {
-        let label = record.database.clone().unwrap_or_default();
-        *replayed.kept_for.entry(label).or_default() += 1;
-    }
-    let io = io_error(path);
-    if recovered.damaged_tail > 0 {
-        let aside = damaged_path(path);
+        .into_iter()
+        .filter(|record| match to_drop.get_mut(record) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                false
+            }
+            _ => true,
+        })
+        .collect();
+    let mut aside = None;
+    if current.damaged_tail > 0 {
+        let moved = damaged_path(path);
         tracing::warn!(
             file = %path.display(),
-            bytes = recovered.damaged_tail,
-            kept_in = %aside.display(),
-            "the unsaved file ends in a damaged record; the whole records before it were stored"
+            bytes = current.damaged_tail,
+            kept_in = %moved.display(),
+            "the unsaved file ends in a damaged record; its whole records are kept"
         );
-        std::fs::rename(path, &aside).map_err(io)?;
-        replayed.damaged_kept_in = Some(aside);
-        if !others.is_empty() {
-            rewrite(path, &others)?;
+        std::fs::rename(path, &moved).map_err(io_error(path))?;
+        aside = Some(moved);
+        if !left.is_empty() {
+            rewrite(path, &left)?;
         }
-    } else if others.is_empty() {
-        std::fs::remove_file(path).map_err(io)?;
-    } else if !ours.is_empty() {
-        rewrite(path, &others)?;
+    } else if left.is_empty() {
+        std::fs::remove_file(path).map_err(io_error(path))?;
+    } else if left.len() < total {
+        rewrite(path, &left)?;
     }
-    Ok(replayed)
+    Ok((left, aside))
+}
+
+/// Runs `f` holding the exclusive lock of the unsaved file at `path`, so that two servers
+/// sharing it (two nodes in one working directory) never interleave a save with a rewrite.
+fn locked<T>(path: &Path, f: impl FnOnce() -> Result<T, UnsavedError>) -> Result<T, UnsavedError> {
+    let lock = lock_path(path);
+    let io = io_error(&lock);
+    let mut options = OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(&lock).map_err(io)?;
+    // Held for file operations only, never across a database call: a wait here is short.
+    file.lock().map_err(io)?;
+    let result = f();
+    // Closing the file releases the lock too; unlocking first says so.
+    file.unlock().map_err(io)?;
+    result
+}
+
+/// The lock file beside the unsaved file: `<path>.lock`. It stays once created, because removing
+/// a lock file lets two processes each lock a different one.
+pub fn lock_path(path: &Path) -> PathBuf {
+    with_suffix(path, ".lock")
 }
 
 /// Where [`replay`] keeps a file whose tail it could not read: `<path>.damaged-<unix seconds>`,
@@ -328,6 +397,11 @@ mod tests {
         ))
     }
 
+    /// Saves and starts leave `<path>.lock` behind by design; the tests tidy it up.
+    fn remove_lock(path: &Path) {
+        let _ = std::fs::remove_file(lock_path(path));
+    }
+
     #[test]
     fn saves_append_and_read_back_in_order() {
         let path = temp_path("order");
@@ -346,6 +420,7 @@ mod tests {
         let expected: Vec<Record> = first.iter().chain(&second).map(ours).collect();
         assert_eq!(recovered.records, expected);
         assert_eq!(recovered.damaged_tail, 0);
+        remove_lock(&path);
     }
 
     #[test]
@@ -371,6 +446,7 @@ mod tests {
         let foreign = decode(b"not ours at all");
         assert!(foreign.records.is_empty());
         assert_eq!(foreign.damaged_tail, 15);
+        remove_lock(&path);
     }
 
     #[tokio::test]
@@ -387,6 +463,7 @@ mod tests {
             replay(&store, &path, DB).await.unwrap(),
             Replayed::default()
         );
+        remove_lock(&path);
     }
 
     #[tokio::test]
@@ -401,6 +478,7 @@ mod tests {
         store.set_failing(false);
         assert_eq!(replay(&store, &path, DB).await.unwrap().updates, 1);
         assert!(!path.exists());
+        remove_lock(&path);
     }
 
     #[tokio::test]
@@ -427,6 +505,7 @@ mod tests {
             "kept whole for the operator"
         );
         std::fs::remove_file(&aside).unwrap();
+        remove_lock(&path);
     }
 
     #[tokio::test]
@@ -463,6 +542,103 @@ mod tests {
             [b"theirs-1".as_slice(), b"theirs-2"],
             "saved order kept"
         );
+        remove_lock(&path);
+    }
+
+    /// A store whose first append runs `during` before storing, as another server sharing the
+    /// file would act while this one waits for its database.
+    struct ActsDuringAppend {
+        inner: MemoryStore,
+        during: std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>,
+    }
+
+    #[async_trait::async_trait]
+    impl DocStore for ActsDuringAppend {
+        async fn load(&self, doc: &str) -> Result<Option<crate::StoredDoc>, StorageError> {
+            self.inner.load(doc).await
+        }
+        async fn append(&self, batch: &[NewUpdate]) -> Result<Vec<crate::Seq>, StorageError> {
+            let during = self.during.lock().unwrap().take();
+            if let Some(during) = during {
+                during();
+            }
+            self.inner.append(batch).await
+        }
+        async fn compact(&self, doc: &str) -> Result<u64, StorageError> {
+            self.inner.compact(doc).await
+        }
+        async fn stats(&self, doc: &str) -> Result<Option<crate::DocStats>, StorageError> {
+            self.inner.stats(doc).await
+        }
+        async fn updates_after(
+            &self,
+            doc: &str,
+            after: crate::Seq,
+            limit: u64,
+        ) -> Result<Vec<(crate::Seq, Vec<u8>)>, StorageError> {
+            self.inner.updates_after(doc, after, limit).await
+        }
+        async fn ping(&self) -> Result<(), StorageError> {
+            self.inner.ping().await
+        }
+    }
+
+    #[tokio::test]
+    async fn records_saved_while_a_start_stores_the_file_are_kept_and_stored() {
+        let path = temp_path("concurrent");
+        let theirs = "postgres://postgres@127.0.0.1:5432/team";
+        save(&path, DB, &[update("doc", b"first")]).unwrap();
+        let saver = path.clone();
+        let store = ActsDuringAppend {
+            inner: MemoryStore::new(),
+            // A node sharing the working directory shuts down now, keeping two more updates.
+            during: std::sync::Mutex::new(Some(Box::new(move || {
+                save(&saver, DB, &[update("doc", b"saved meanwhile")]).unwrap();
+                save(&saver, theirs, &[update("doc", b"theirs")]).unwrap();
+            }))),
+        };
+        let replayed = replay(&store, &path, DB).await.unwrap();
+        assert_eq!(replayed.updates, 2);
+        assert_eq!(replayed.kept_for, BTreeMap::from([(theirs.to_owned(), 1)]));
+        let stored = store.inner.load("doc").await.unwrap().unwrap();
+        let data: Vec<&[u8]> = stored.updates.iter().map(|(_, d)| d.as_ref()).collect();
+        assert_eq!(data, [b"first".as_slice(), b"saved meanwhile"]);
+        let left = read(&path)
+            .unwrap()
+            .expect("the other database's record stays");
+        std::fs::remove_file(&path).unwrap();
+        remove_lock(&path);
+        assert_eq!(
+            left.records,
+            vec![Record {
+                database: Some(theirs.to_owned()),
+                update: update("doc", b"theirs"),
+            }]
+        );
+    }
+
+    #[test]
+    fn the_lock_is_exclusive_while_held_and_free_after() {
+        let path = temp_path("lock");
+        let other = || File::open(lock_path(&path)).unwrap();
+        locked(&path, || {
+            let err = other().try_lock().unwrap_err();
+            assert!(
+                matches!(err, std::fs::TryLockError::WouldBlock),
+                "another server could touch the file: {err:?}"
+            );
+            Ok(())
+        })
+        .unwrap();
+        other().try_lock().expect("released after the look");
+        remove_lock(&path);
+    }
+
+    #[tokio::test]
+    async fn a_start_without_a_file_creates_no_lock_file() {
+        let path = temp_path("no-lock");
+        replay(&MemoryStore::new(), &path, DB).await.unwrap();
+        assert!(!lock_path(&path).exists());
     }
 
     #[tokio::test]
@@ -478,6 +654,7 @@ mod tests {
         assert!(!path.exists());
         let stored = store.load("doc").await.unwrap().unwrap();
         assert_eq!(stored.updates[0].1, b"old");
+        remove_lock(&path);
     }
 
     #[tokio::test]
@@ -508,5 +685,6 @@ mod tests {
                 update: update("doc", b"theirs"),
             }]
         );
+        remove_lock(&path);
     }
 }
