@@ -174,6 +174,13 @@ pub enum Command {
     /// The writer reported commits (see [`DocShared::committed`]): act on them. Only a wake-up:
     /// when the queue is full the task is busy anyway and looks after its drain.
     Committed,
+    /// An update another node stored (see [`crate::peers`]): apply it and relay it to every
+    /// connection, but do not store it again. If it depends on content this node never heard
+    /// of, the document's name goes to `catch_up`, to be read whole from storage.
+    Peer {
+        update: Bytes,
+        catch_up: flume::Sender<DocName>,
+    },
 }
 
 /// A message from the write-behind task: one drain's updates are now in SQL (one log row).
@@ -508,6 +515,28 @@ impl DocTask {
                 });
             }
             Command::Committed => self.on_committed(),
+            Command::Peer { update, catch_up } => self.on_peer(&update, &catch_up),
+        }
+    }
+
+    /// Applies another node's update. Sent at once, not with this drain's relay: it is already
+    /// stored, so it needs no row and no echo, and nothing this drain holds can depend on it.
+    fn on_peer(&mut self, update: &[u8], catch_up: &flume::Sender<DocName>) {
+        match self.state.integrate(update) {
+            Ok(integrated) => {
+                if let Some(delta) = integrated.delta {
+                    self.broadcast(Bytes::from(encode_update(&delta)));
+                }
+                if integrated.incomplete {
+                    debug!(doc = %self.ctx.name, "another node's update has missing dependencies");
+                    let _ = catch_up.send(self.ctx.name.clone());
+                }
+            }
+            Err(error) => {
+                // Stored by a node that accepted it; this one refuses it (a smaller
+                // --max-doc-size, say). Its clients still get it the next time it loads.
+                warn!(doc = %self.ctx.name, %error, "could not apply another node's update");
+            }
         }
     }
 

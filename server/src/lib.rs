@@ -12,6 +12,7 @@
 //! - `connection`: one WebSocket connection (read, decode, hand over, write).
 //! - `document`: the task that owns one live document and its connections.
 //! - `registry`: name -> live document, loading each once.
+//! - `peers`: the relay of what other nodes store in the same database to this node's clients.
 //! - `state`: the shared application state.
 //! - `shutdown`: SIGINT / SIGTERM.
 //! - `error`: [`ServerError`] and the HTTP `AppError`.
@@ -25,6 +26,7 @@ mod connection;
 pub mod database_url;
 mod document;
 pub mod error;
+mod peers;
 mod penalty;
 mod rate;
 mod registry;
@@ -134,7 +136,8 @@ pub async fn run_with_store(
     let shutdown_timeout = config.shutdown_timeout;
     let header_read_timeout = config.handshake_timeout;
     let token = CancellationToken::new();
-    let state = AppState::new(config, store, writer.clone(), auth, token.clone());
+    let state = AppState::new(config, store.clone(), writer.clone(), auth, token.clone());
+    peers::start(store, state.registry.clone(), token.clone()).await;
     let router = app(state.clone());
     info!(addr = ?listener.local_addr().ok(), "serving");
     let signal = token.clone();

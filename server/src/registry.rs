@@ -73,6 +73,18 @@ impl Registry {
         slot.get().cloned()
     }
 
+    /// The running document, waiting for it if it is being loaded right now; `None` if it is
+    /// neither loaded nor loading. For the updates of other nodes: one stored after a load read
+    /// the database must still reach the document, and one stored before is only applied twice.
+    pub async fn loaded(&self, name: &DocName) -> Option<DocHandle> {
+        let slot = self.docs.get(name).map(|slot| slot.value().clone())?;
+        let handle = slot
+            .get_or_try_init(|| async { Err::<DocHandle, ()>(()) })
+            .await
+            .ok()?;
+        (!handle.is_closed()).then(|| handle.clone())
+    }
+
     /// Connections attached to `name` right now (0 if it is not loaded).
     pub fn attached(&self, name: &DocName) -> usize {
         self.live(name)

@@ -3,6 +3,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::StorageError;
+use crate::peers::PeerFeed;
 use crate::store::{DocStats, DocStore, NewUpdate, Seq, StoredDoc};
 
 /// Wraps a store and fails every call with `StorageError::Injected` while `set_failing(true)`.
@@ -80,5 +81,9 @@ impl<S: DocStore> DocStore for FaultyStore<S> {
     async fn ping(&self) -> Result<(), StorageError> {
         self.check()?;
         self.inner.ping().await
+    }
+    async fn peer_feed(&self) -> Result<Option<Box<dyn PeerFeed>>, StorageError> {
+        self.check()?;
+        self.inner.peer_feed().await
     }
 }

@@ -12,6 +12,7 @@
 //! - [`memory`]: [`MemoryStore`], the same semantics in memory for fast tests.
 //! - [`faulty`]: [`FaultyStore`], a wrapper that fails on demand to simulate outages.
 //! - [`writer`]: [`Writer`], the write-behind task: batching, retry with backoff, compaction.
+//! - [`peers`]: how a node hears what other nodes commit to the same PostgreSQL database.
 //! - [`unsaved`]: the local file that keeps what shutdown could not store until the next start.
 //! - [`error`]: [`StorageError`], the one error type.
 //!
@@ -26,6 +27,7 @@ pub mod error;
 pub mod faulty;
 pub mod memory;
 pub mod migration;
+pub mod peers;
 pub mod sea_store;
 pub mod store;
 pub mod unsaved;
@@ -34,6 +36,7 @@ pub mod writer;
 pub use error::StorageError;
 pub use faulty::FaultyStore;
 pub use memory::MemoryStore;
+pub use peers::{PeerEvent, PeerFeed, PeerUpdate};
 pub use sea_store::SeaStore;
 pub use store::{DocStats, DocStore, NewUpdate, Seq, StoredDoc};
 pub use writer::{OnDurable, Writer, WriterConfig};

@@ -18,6 +18,7 @@ use sea_orm_migration::MigratorTrait;
 use crate::entities::{document, document_update};
 use crate::error::StorageError;
 use crate::migration::Migrator;
+use crate::peers::{self, PeerFeed, PgPeerFeed};
 use crate::store::{compact_state, DocStats, DocStore, NewUpdate, Seq, StoredDoc};
 
 /// `documents.name` is a VARCHAR(255); PostgreSQL counts characters, we promise bytes.
@@ -47,6 +48,10 @@ const SQLITE_CACHE_KIB: &str = "-64";
 /// several nodes append to; every query is written once with SeaORM.
 pub struct SeaStore {
     db: DatabaseConnection,
+    /// The URL connected to, kept for the peer feed's own connection (PostgreSQL).
+    url: String,
+    /// This process among the nodes sharing the database (see [`crate::peers`]).
+    node: String,
     /// name -> documents.id, filled only after the transaction that saw the id committed (an id
     /// from a rolled-back insert would not exist). Saves one SELECT per document per batch.
     ids: Mutex<HashMap<String, i64>>,
@@ -86,6 +91,8 @@ impl SeaStore {
         Migrator::up(&db, None).await?;
         Ok(SeaStore {
             db,
+            url: url.to_owned(),
+            node: peers::node_id(),
             ids: Mutex::new(HashMap::new()),
         })
     }
@@ -288,6 +295,7 @@ impl DocStore for SeaStore {
         }
 
         let mut seqs = Vec::with_capacity(batch.len());
+        let mut announced: Vec<(i64, Seq)> = Vec::new();
         // One multi-row INSERT per chunk instead of one statement per update: with SQLite every
         // statement is a round trip to sqlx's database thread, which dominated the cost of a
         // busy document.
@@ -319,7 +327,23 @@ impl DocStore for SeaStore {
             }
             // Positions are assigned in VALUES order; RETURNING's row order is not promised.
             keys.sort_unstable();
+            if self.backend() == DatabaseBackend::Postgres {
+                for (update, &seq) in chunk.iter().zip(&keys) {
+                    if let Some(&id) = ids.get(update.doc.as_str()) {
+                        announced.push((id, seq));
+                    }
+                }
+            }
             seqs.extend(keys);
+        }
+        // Delivered to the other nodes only if this transaction commits, in commit order.
+        for payload in peers::payloads(&self.node, &announced) {
+            txn.execute_raw(Statement::from_sql_and_values(
+                DatabaseBackend::Postgres,
+                "SELECT pg_notify($1, $2)",
+                [peers::CHANNEL.into(), payload.into()],
+            ))
+            .await?;
         }
         txn.commit().await?;
         self.cache_ids(ids);
@@ -447,6 +471,14 @@ impl DocStore for SeaStore {
             .execute_raw(Statement::from_string(backend, "SELECT 1"))
             .await?;
         Ok(())
+    }
+
+    async fn peer_feed(&self) -> Result<Option<Box<dyn PeerFeed>>, StorageError> {
+        if self.backend() != DatabaseBackend::Postgres {
+            return Ok(None);
+        }
+        let feed = PgPeerFeed::connect(&self.url, self.db.clone(), self.node.clone()).await?;
+        Ok(Some(Box::new(feed)))
     }
 }
 

@@ -9,6 +9,7 @@ use yrs::updates::decoder::Decode;
 use yrs::{Doc, Transact, Update};
 
 use crate::error::StorageError;
+use crate::peers::PeerFeed;
 
 /// Database-assigned log position (`document_updates.seq`, an autoincrement primary key).
 ///
@@ -127,6 +128,11 @@ pub trait DocStore: Send + Sync + 'static {
     ) -> Result<Vec<(Seq, Vec<u8>)>, StorageError>;
     /// Cheap liveness probe for health checks.
     async fn ping(&self) -> Result<(), StorageError>;
+    /// The updates other nodes append to this database, as they commit; `None` where no other
+    /// node can be writing (SQLite, memory), which is the default.
+    async fn peer_feed(&self) -> Result<Option<Box<dyn PeerFeed>>, StorageError> {
+        Ok(None)
+    }
 }
 
 #[async_trait::async_trait]
@@ -153,6 +159,9 @@ impl<T: DocStore + ?Sized> DocStore for Arc<T> {
     }
     async fn ping(&self) -> Result<(), StorageError> {
         (**self).ping().await
+    }
+    async fn peer_feed(&self) -> Result<Option<Box<dyn PeerFeed>>, StorageError> {
+        (**self).peer_feed().await
     }
 }
 

@@ -1,0 +1,162 @@
+//! Several nodes on one PostgreSQL database: an edit made through any node reaches the clients
+//! of every node that has the document loaded, and is stored once.
+
+use std::time::Duration;
+
+use anyhow::{ensure, Result};
+use plait_server::Config;
+use plait_storage::sea_store::SeaStore;
+use plait_storage::store::DocStore;
+use plait_tests::client::YClient;
+use plait_tests::db::PgDatabase;
+use plait_tests::proxy::TcpProxy;
+use plait_tests::server::TestServer;
+use plait_tests::{http, ydoc, TIMEOUT};
+
+/// Catching up after the database comes back includes the relay's reconnect backoff (up to 5 s).
+const RECOVERY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A node on `url`, opened as the binary opens it.
+async fn node(url: &str) -> Result<TestServer> {
+    TestServer::start_with_database(Config::for_tests(url)).await
+}
+
+async fn wait_text(client: &YClient, expected: &str, timeout: Duration) -> Result<()> {
+    client
+        .wait_until(&format!("text {expected:?}"), timeout, |doc| {
+            ydoc::text(doc, "text") == expected
+        })
+        .await
+}
+
+/// Waits until `node` has stored everything it was sent.
+async fn all_written(node: &TestServer) -> Result<()> {
+    let addr = node.addr();
+    plait_tests::eventually("/readyz with nothing pending", TIMEOUT, || async move {
+        let r = http::get(addr, "/readyz").await?;
+        let pending = r.json()?["pending_updates"].as_u64();
+        Ok((r.status == 200 && pending == Some(0)).then_some(()))
+    })
+    .await
+}
+
+/// Rows of `doc` in the log, read directly from the database.
+async fn log_rows(url: &str, doc: &str) -> Result<usize> {
+    let store = SeaStore::connect(url).await?;
+    Ok(store.updates_after(doc, 0, 1000).await?.len())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edits_reach_the_clients_of_every_node_and_are_stored_once() -> Result<()> {
+    plait_tests::init_tracing();
+    let db = PgDatabase::create().await?;
+    let url = db.url()?;
+    let a = node(&url).await?;
+    let b = node(&url).await?;
+    let on_a = YClient::connect(&a.ws_url("shared"), 201).await?;
+    let on_b = YClient::connect(&b.ws_url("shared"), 202).await?;
+    on_a.wait_synced().await?;
+    on_b.wait_synced().await?;
+
+    // Both nodes hold the document in memory: each must learn the other's edits.
+    on_a.push_text("text", "a1;")?;
+    wait_text(&on_b, "a1;", TIMEOUT).await?;
+    on_b.push_text("text", "b1;")?;
+    wait_text(&on_a, "a1;b1;", TIMEOUT).await?;
+    for i in 2..=20 {
+        on_a.push_text("text", &format!("a{i};"))?;
+        on_b.push_text("text", &format!("b{i};"))?;
+    }
+    on_a.wait_until("both nodes' edits", TIMEOUT, |doc| {
+        ydoc::snapshot(doc) == ydoc::snapshot(&on_b.doc())
+    })
+    .await?;
+    let text = ydoc::text(&on_a.doc(), "text");
+    for i in 1..=20 {
+        ensure!(
+            text.contains(&format!("a{i};")) && text.contains(&format!("b{i};")),
+            "{text}"
+        );
+    }
+
+    // A late joiner on either node gets everything, without reconnecting anyone.
+    let late = YClient::connect(&b.ws_url("shared"), 203).await?;
+    late.wait_synced().await?;
+    ensure!(ydoc::snapshot(&late.doc()) == ydoc::snapshot(&on_a.doc()));
+
+    // A relayed update is not stored again by the node that relays it: 40 edits, and at most
+    // one row per edit (a drain may merge several of a node's edits into one row). Counted
+    // before the nodes stop, since a stop compacts the log into the snapshot.
+    all_written(&a).await?;
+    all_written(&b).await?;
+    let rows = log_rows(&url, "shared").await?;
+    ensure!(
+        (2..=40).contains(&rows),
+        "{rows} log rows for 40 edits: relayed updates stored again?"
+    );
+    drop((on_a, on_b, late));
+    a.stop().await?;
+    b.stop().await?;
+    Ok(())
+}
+
+/// A document opened on a node while another node keeps editing it: the load and the relay
+/// together hold every edit, whichever comes first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_loaded_while_another_node_edits_misses_nothing() -> Result<()> {
+    plait_tests::init_tracing();
+    let db = PgDatabase::create().await?;
+    let url = db.url()?;
+    let a = node(&url).await?;
+    let b = node(&url).await?;
+    let writer = YClient::connect(&a.ws_url("busy"), 211).await?;
+    writer.wait_synced().await?;
+    let mut readers = Vec::new();
+    for i in 0..30u64 {
+        writer.push_text("text", &format!("{i};"))?;
+        if i % 3 == 0 {
+            // The first join loads the document on b while a keeps writing; the later ones
+            // join a document that only the relay keeps up to date.
+            readers.push(YClient::connect(&b.ws_url("busy"), 300 + i).await?);
+        }
+    }
+    for reader in &readers {
+        reader
+            .wait_until("every edit", TIMEOUT, |doc| {
+                ydoc::snapshot(doc) == ydoc::snapshot(&writer.doc())
+            })
+            .await?;
+    }
+    Ok(())
+}
+
+/// The node that relays loses its database connection while another node stores edits: the
+/// notifications of that time are gone, so once it is back it reads the document whole, and its
+/// client gets the edits without reconnecting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_lost_the_database_catches_up_when_it_is_back() -> Result<()> {
+    plait_tests::init_tracing();
+    let db = PgDatabase::create().await?;
+    let proxy = TcpProxy::start(db.server_addr()?).await?;
+    let a = node(&db.url()?).await?;
+    let b = node(&db.url_via(proxy.addr())?).await?;
+    let on_a = YClient::connect(&a.ws_url("cut"), 221).await?;
+    let on_b = YClient::connect(&b.ws_url("cut"), 222).await?;
+    on_a.wait_synced().await?;
+    on_b.wait_synced().await?;
+    on_a.push_text("text", "before;")?;
+    wait_text(&on_b, "before;", TIMEOUT).await?;
+
+    proxy.cut();
+    on_a.push_text("text", "while b was cut off;")?;
+    // Stored by a before b's database comes back: b cannot have heard of it.
+    all_written(&a).await?;
+    ensure!(
+        ydoc::text(&on_b.doc(), "text") == "before;",
+        "b relayed while cut off?"
+    );
+
+    proxy.restore();
+    wait_text(&on_b, "before;while b was cut off;", RECOVERY_TIMEOUT).await?;
+    Ok(())
+}
