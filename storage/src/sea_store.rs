@@ -88,7 +88,7 @@ impl SeaStore {
             });
         }
         let db = Database::connect(options).await?;
-        Migrator::up(&db, None).await?;
+        migrate(&db).await?;
         Ok(SeaStore {
             db,
             url: url.to_owned(),
@@ -237,6 +237,33 @@ impl SeaStore {
         }
         Ok(query.into_tuple().all(txn).await?)
     }
+}
+
+/// The advisory lock nodes take to migrate one at a time ("plait" in ASCII).
+const MIGRATION_LOCK: i64 = 0x70_6c_61_69_74;
+
+/// Runs the migrations in one transaction that excludes every other node's: on SQLite an
+/// IMMEDIATE transaction (the write lock), on PostgreSQL an advisory lock held until it ends.
+/// Nodes started together against a fresh database would otherwise race to create the schema:
+/// PostgreSQL fails a concurrent `CREATE TABLE IF NOT EXISTS` with a duplicate key in `pg_type`
+/// instead of skipping it, and both backends with one in `seaql_migrations`.
+async fn migrate(db: &DatabaseConnection) -> Result<(), StorageError> {
+    let options = TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    };
+    let txn = db.begin_with_options(options).await?;
+    if db.get_database_backend() == DatabaseBackend::Postgres {
+        txn.execute_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT pg_advisory_xact_lock($1)",
+            [MIGRATION_LOCK.into()],
+        ))
+        .await?;
+    }
+    Migrator::up(&txn, None).await?;
+    txn.commit().await?;
+    Ok(())
 }
 
 fn is_sqlite_memory(url: &str) -> bool {

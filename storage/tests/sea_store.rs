@@ -28,6 +28,27 @@ fn assert_strictly_increasing(seqs: &[i64]) {
 mod cases {
     use super::*;
 
+    /// Nodes started at the same moment against a fresh database all come up, each with the
+    /// schema in place.
+    pub async fn nodes_starting_together_all_migrate(url: String) -> anyhow::Result<()> {
+        let (a, b, c, d) = tokio::join!(
+            SeaStore::connect(&url),
+            SeaStore::connect(&url),
+            SeaStore::connect(&url),
+            SeaStore::connect(&url)
+        );
+        let stores = [a?, b?, c?, d?];
+        let doc = Doc::new();
+        for (i, store) in stores.iter().enumerate() {
+            store
+                .append(&[update("together", edit(&doc, &i.to_string()))])
+                .await?;
+        }
+        let loaded = stores[0].load("together").await?.expect("written");
+        assert_eq!(text_of(&loaded.into_doc("together")), "0123");
+        Ok(())
+    }
+
     pub async fn append_load_round_trip(url: String) -> anyhow::Result<()> {
         let store = SeaStore::connect(&url).await?;
         store.ping().await?;
@@ -322,6 +343,7 @@ on_both_backends!(
     updates_after_pages_the_log,
     two_nodes_append_concurrently,
     migration_down_and_up,
+    nodes_starting_together_all_migrate,
 );
 
 #[tokio::test]
