@@ -20,6 +20,11 @@ pub struct Target {
     /// Hocuspocus: ws://127.0.0.1:1235 (the name travels inside messages).
     #[arg(long)]
     pub url: String,
+    /// More nodes serving the same documents (several Plait nodes on one PostgreSQL): the
+    /// connections of `connect_many` go round-robin to `--url` and these, so that in a room of
+    /// two clients every delivery crosses from one node to another.
+    #[arg(long = "also-url")]
+    pub also_urls: Vec<String>,
     /// Wire protocol of the server.
     #[arg(long, value_enum, default_value = "yws")]
     pub protocol: Protocol,
@@ -106,8 +111,13 @@ impl Client {
 /// send step1 with an empty state vector, answer the server's step1 with an
 /// empty step2, and wait for the server's step2.
 pub async fn connect(t: &Target, doc: &str) -> Result<Synced> {
+    connect_to(t, &t.url, doc).await
+}
+
+/// [`connect`] to the node at `url` (one of `t`'s).
+async fn connect_to(t: &Target, url: &str, doc: &str) -> Result<Synced> {
     let limit = Duration::from_secs_f64(t.handshake_timeout);
-    tokio::time::timeout(limit, handshake(t, doc))
+    tokio::time::timeout(limit, handshake(t, url, doc))
         .await
         .map_err(|_| BenchError::Timeout {
             what: format!("handshake of {doc}"),
@@ -115,9 +125,9 @@ pub async fn connect(t: &Target, doc: &str) -> Result<Synced> {
         })?
 }
 
-async fn handshake(t: &Target, doc: &str) -> Result<Synced> {
+async fn handshake(t: &Target, url: &str, doc: &str) -> Result<Synced> {
     let started = Instant::now();
-    let url = t.url.replace("{doc}", doc);
+    let url = url.replace("{doc}", doc);
     // TCP_NODELAY: with Nagle, small updates wait for delayed ACKs (~40 ms).
     let (ws, _) = tokio_tungstenite::connect_async_with_config(url.as_str(), None, true).await?;
     let connect = started.elapsed();
@@ -172,10 +182,13 @@ pub async fn connect_many(
     docs: Vec<String>,
     concurrency: usize,
 ) -> Vec<Result<Synced>> {
-    futures_util::stream::iter(
-        docs.into_iter()
-            .map(|d| async move { connect(t, &d).await }),
-    )
+    let urls: Vec<&str> = std::iter::once(t.url.as_str())
+        .chain(t.also_urls.iter().map(String::as_str))
+        .collect();
+    futures_util::stream::iter(docs.into_iter().enumerate().map(|(i, d)| {
+        let url = urls[i % urls.len()];
+        async move { connect_to(t, url, &d).await }
+    }))
     .buffered(concurrency.max(1))
     .collect()
     .await

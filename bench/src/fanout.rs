@@ -404,7 +404,7 @@ pub async fn trial(a: &FanoutArgs, rate: f64, tag: &str, verbose: bool) -> Resul
 }
 
 pub async fn run(a: FanoutArgs) -> Result<Value> {
-    let mut out = json!({"scenario": "fanout", "label": a.target.label, "protocol": a.target.protocol, "url": a.target.url});
+    let mut out = json!({"scenario": "fanout", "label": a.target.label, "protocol": a.target.protocol, "url": a.target.url, "also_urls": a.target.also_urls});
     if a.find_max {
         stats::merge(&mut out, crate::find_max::search(&a).await?);
     } else {

@@ -22,6 +22,8 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, debug_span, info, warn, Instrument};
+
+use crate::peers::LiveSender;
 use yrs::block::ClientID;
 use yrs::sync::Message;
 
@@ -299,6 +301,8 @@ pub struct DocContext {
     pub idle_unload: Duration,
     /// Cancelled when the server stops: close every connection.
     pub shutdown: CancellationToken,
+    /// Other nodes share the database: tell them of each drain's updates as they are relayed.
+    pub live: Option<LiveSender>,
     /// Called once the task decided to unload; removes the registry entry. Returns false if the
     /// entry must stay (someone attached meanwhile).
     pub unregister: Box<dyn Fn() -> bool + Send + Sync>,
@@ -672,6 +676,11 @@ impl DocTask {
             Some(update) => vec![update],
             None => batch.iter().map(|(_, update)| update.clone()).collect(),
         };
+        if let Some(live) = &self.ctx.live {
+            for row in &rows {
+                live.send(&self.ctx.name, row.clone());
+            }
+        }
         self.store(rows, durable);
     }
 

@@ -137,7 +137,9 @@ pub async fn run_with_store(
     let header_read_timeout = config.handshake_timeout;
     let token = CancellationToken::new();
     let state = AppState::new(config, store.clone(), writer.clone(), auth, token.clone());
-    peers::start(store, state.registry.clone(), token.clone()).await;
+    if let Some(live) = peers::start(store, state.registry.clone(), token.clone()).await {
+        state.registry.set_live(live);
+    }
     let router = app(state.clone());
     info!(addr = ?listener.local_addr().ok(), "serving");
     let signal = token.clone();

@@ -7,26 +7,40 @@
 //! here, which applies and relays it without storing it again. A document that is not loaded
 //! needs nothing: its next load reads the database.
 //!
-//! Two tasks: the feed task takes the notifications in commit order, and the catch-up task reads
-//! whole documents from storage when the feed may have missed something (its connection was
-//! lost, a compaction folded rows away before they were read, an update arrived before what it
-//! depends on). Catching up is a separate task so that the feed is never dropped in the middle of
-//! a read, which would lose the notification it had taken.
+//! Three tasks: the publisher tells the other nodes of what this node's documents relay, as they
+//! relay it ([`LiveSender`]); the feed task takes the other nodes' notifications in the order
+//! they were sent; and the catch-up task reads whole documents from storage when the feed may have
+//! missed something (its connection was lost, a compaction folded rows away before they were
+//! read, an update arrived before what it depends on). Catching up is a separate task so that
+//! the feed is never dropped in the middle of a read, which would lose the notification it had
+//! taken.
 
-use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
 use plait_protocol::name::DocName;
 use plait_storage::peers::{PeerEvent, PeerFeed};
 use plait_storage::store::DocStore;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 use yrs::{ReadTxn, StateVector, Transact};
 
 use crate::document::Command;
 use crate::registry::Registry;
+
+/// Updates waiting to be published at most; past it they are skipped, since the commit's
+/// notification brings them a little later anyway.
+const LIVE_QUEUE: usize = 4096;
+/// Updates per publish call at most (one round trip).
+const LIVE_BATCH: usize = 256;
+
+/// How often a node announces itself.
+const HELLO_EVERY: Duration = Duration::from_secs(10);
+/// A node not heard from for this long (three announcements) is taken to be gone.
+const NODE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The first wait after a failure; it doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
@@ -36,9 +50,13 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// connection is made before this returns, so a server that starts healthy hears every update
 /// committed after its first document loads. If it fails, the feed task keeps trying and catches
 /// up every loaded document once it is connected.
-pub async fn start(store: Arc<dyn DocStore>, registry: Arc<Registry>, shutdown: CancellationToken) {
+pub async fn start(
+    store: Arc<dyn DocStore>,
+    registry: Arc<Registry>,
+    shutdown: CancellationToken,
+) -> Option<LiveSender> {
     let feed = match store.peer_feed().await {
-        Ok(None) => return,
+        Ok(None) => return None,
         Ok(Some(feed)) => Some(feed),
         Err(error) => {
             warn!(%error, "cannot listen for other nodes' updates yet; retrying");
@@ -46,6 +64,10 @@ pub async fn start(store: Arc<dyn DocStore>, registry: Arc<Registry>, shutdown: 
         }
     };
     info!("relaying the updates other nodes store in this database");
+    if let Err(error) = store.announce().await {
+        warn!(%error, "could not announce this node to the others yet");
+    }
+    let cluster = Arc::new(Cluster::new());
     let (catch_up, wanted) = flume::unbounded();
     tokio::spawn(catch_up_task(
         store.clone(),
@@ -54,10 +76,19 @@ pub async fn start(store: Arc<dyn DocStore>, registry: Arc<Registry>, shutdown: 
         catch_up.clone(),
         shutdown.clone(),
     ));
+    let (live, published) = flume::bounded(LIVE_QUEUE);
+    let (interest, changes) = flume::unbounded();
+    tokio::spawn(publish_task(
+        store.clone(),
+        published,
+        changes,
+        shutdown.clone(),
+    ));
     let relay = Relay {
         store,
         registry,
         catch_up,
+        cluster: cluster.clone(),
     };
     tokio::spawn(async move {
         tokio::select! {
@@ -65,6 +96,232 @@ pub async fn start(store: Arc<dyn DocStore>, registry: Arc<Registry>, shutdown: 
             _ = relay.run(feed) => {}
         }
     });
+    Some(LiveSender {
+        queue: live,
+        interest,
+        cluster,
+    })
+}
+
+/// The other nodes this one has heard from lately, and which documents each has open.
+///
+/// Exists so that a node publishes live updates only of documents another node has open: for a
+/// lone node, or documents no other node holds (a load balancer that sends each document to one
+/// node), they would cost a database round trip every few drains for nobody.
+pub struct Cluster {
+    /// Each other node, when it was last heard, and the documents it has open.
+    nodes: Mutex<HashMap<String, Node>>,
+    /// How many other nodes have each document open. Read on every drain.
+    wanted: Mutex<HashMap<DocName, usize>>,
+}
+
+/// One other node as this one knows it.
+struct Node {
+    heard: Instant,
+    open: HashSet<DocName>,
+}
+
+impl Cluster {
+    fn new() -> Self {
+        Cluster {
+            nodes: Mutex::new(HashMap::new()),
+            wanted: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn nodes(&self) -> MutexGuard<'_, HashMap<String, Node>> {
+        self.nodes.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn wanted(&self) -> MutexGuard<'_, HashMap<DocName, usize>> {
+        self.wanted.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records a message from `node`; true if it was not known (new, or back after a silence).
+    /// Nodes silent for [`NODE_TIMEOUT`] are forgotten, with the documents they had open.
+    fn heard(&self, node: &str) -> bool {
+        let now = Instant::now();
+        let mut nodes = self.nodes();
+        let gone: Vec<String> = nodes
+            .iter()
+            .filter(|(_, n)| now.duration_since(n.heard) >= NODE_TIMEOUT)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in gone {
+            if let Some(gone) = nodes.remove(&id) {
+                self.forget(gone.open.iter());
+            }
+        }
+        match nodes.get_mut(node) {
+            Some(known) => {
+                known.heard = now;
+                false
+            }
+            None => {
+                let open = HashSet::new();
+                nodes.insert(node.to_owned(), Node { heard: now, open });
+                true
+            }
+        }
+    }
+
+    /// `node` opened (or closed) `docs`.
+    fn interest(&self, node: &str, open: bool, docs: &[String]) {
+        let mut nodes = self.nodes();
+        let Some(known) = nodes.get_mut(node) else {
+            return;
+        };
+        let mut wanted = self.wanted();
+        for doc in docs {
+            let Ok(name) = DocName::parse(doc) else {
+                continue;
+            };
+            if open {
+                if known.open.insert(name.clone()) {
+                    *wanted.entry(name).or_default() += 1;
+                }
+            } else if known.open.remove(&name) {
+                drop_one(&mut wanted, &name);
+            }
+        }
+    }
+
+    fn forget<'a>(&self, docs: impl Iterator<Item = &'a DocName>) {
+        let mut wanted = self.wanted();
+        for doc in docs {
+            drop_one(&mut wanted, doc);
+        }
+    }
+
+    /// Whether another node has `doc` open.
+    fn wants(&self, doc: &DocName) -> bool {
+        self.wanted().contains_key(doc)
+    }
+
+    /// How many other nodes have `doc` open.
+    pub fn open_elsewhere(&self, doc: &DocName) -> usize {
+        self.wanted().get(doc).copied().unwrap_or(0)
+    }
+
+    /// Whether any other node was heard within [`NODE_TIMEOUT`].
+    fn others_present(&self) -> bool {
+        self.other_nodes() > 0
+    }
+
+    /// How many other nodes were heard within [`NODE_TIMEOUT`].
+    pub fn other_nodes(&self) -> usize {
+        let now = Instant::now();
+        self.nodes()
+            .values()
+            .filter(|n| now.duration_since(n.heard) < NODE_TIMEOUT)
+            .count()
+    }
+}
+
+fn drop_one(wanted: &mut HashMap<DocName, usize>, doc: &DocName) {
+    if let Some(count) = wanted.get_mut(doc) {
+        *count -= 1;
+        if *count == 0 {
+            wanted.remove(doc);
+        }
+    }
+}
+
+/// What documents use to tell the other nodes of what they relay, as they relay it, and which
+/// documents this node has open. Never waits: when the publisher is behind, an update is
+/// skipped, and the other nodes get it from the commit's notification instead.
+#[derive(Clone)]
+pub struct LiveSender {
+    queue: flume::Sender<(DocName, Bytes)>,
+    interest: flume::Sender<(DocName, bool)>,
+    cluster: Arc<Cluster>,
+}
+
+impl LiveSender {
+    /// `update` of `doc` is being relayed to this node's clients.
+    pub fn send(&self, doc: &DocName, update: Bytes) {
+        if self.cluster.wants(doc) {
+            let _ = self.queue.try_send((doc.clone(), update));
+        }
+    }
+
+    /// This node loaded (`open`) or unloaded `doc`. Alone it tells nobody: a node that appears
+    /// later is told of every open document when it is first heard.
+    pub fn opened(&self, doc: &DocName, open: bool) {
+        if self.cluster.others_present() {
+            let _ = self.interest.send((doc.clone(), open));
+        }
+    }
+
+    /// The other nodes heard from lately.
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+}
+
+/// Publishes what the documents relay, many updates per round trip, and announces this node
+/// every [`HELLO_EVERY`].
+async fn publish_task(
+    store: Arc<dyn DocStore>,
+    published: flume::Receiver<(DocName, Bytes)>,
+    interest: flume::Receiver<(DocName, bool)>,
+    shutdown: CancellationToken,
+) {
+    let mut failing = false;
+    let mut hello = tokio::time::interval_at(Instant::now() + HELLO_EVERY, HELLO_EVERY);
+    loop {
+        let first = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = hello.tick() => {
+                // A failure shows in the writer and /readyz; the next tick tries again.
+                let _ = store.announce().await;
+                continue;
+            }
+            change = interest.recv_async() => {
+                let Ok(change) = change else { return };
+                // Only each document's last change counts.
+                let mut last: HashMap<DocName, bool> = HashMap::new();
+                for (doc, open) in std::iter::once(change).chain(interest.try_iter()) {
+                    last.insert(doc, open);
+                }
+                for open in [true, false] {
+                    let docs: Vec<String> = last
+                        .iter()
+                        .filter(|(_, o)| **o == open)
+                        .map(|(doc, _)| doc.as_str().to_owned())
+                        .collect();
+                    if !docs.is_empty() {
+                        let _ = store.announce_docs(open, &docs).await;
+                    }
+                }
+                continue;
+            }
+            first = published.recv_async() => match first {
+                Ok(first) => first,
+                Err(_) => return,
+            },
+        };
+        // What the other documents relay in the next moment goes in the same round trip: one
+        // per drain cost the node as much CPU as all its relaying.
+        tokio::task::yield_now().await;
+        let batch: Vec<(String, Bytes)> = std::iter::once(first)
+            .chain(published.try_iter().take(LIVE_BATCH - 1))
+            .map(|(doc, update)| (doc.as_str().to_owned(), update))
+            .collect();
+        match store.publish_live(&batch).await {
+            Ok(()) if failing => {
+                failing = false;
+                info!("telling other nodes of live updates again");
+            }
+            Ok(()) => {}
+            Err(error) if !failing => {
+                // Logged once per outage: the writer and /readyz report the database already.
+                failing = true;
+                warn!(%error, "cannot tell other nodes of live updates; they get them once stored");
+            }
+            Err(_) => {}
+        }
+    }
 }
 
 /// What the feed task needs.
@@ -73,6 +330,7 @@ struct Relay {
     registry: Arc<Registry>,
     /// Documents to read whole (see [`catch_up_task`]).
     catch_up: flume::Sender<DocName>,
+    cluster: Arc<Cluster>,
 }
 
 impl Relay {
@@ -97,9 +355,40 @@ impl Relay {
             let Some(current) = feed.as_mut() else {
                 continue;
             };
-            match current.next().await {
-                Ok(PeerEvent::Stored { updates, reload }) => {
-                    backoff = FIRST_BACKOFF;
+            let event = current.next().await;
+            if let Ok(
+                PeerEvent::Hello { node }
+                | PeerEvent::Interest { node, .. }
+                | PeerEvent::Live { node, .. }
+                | PeerEvent::Stored { node, .. },
+            ) = &event
+            {
+                backoff = FIRST_BACKOFF;
+                if self.cluster.heard(node) {
+                    info!(node = %node, "another node shares this database");
+                    // Answered at once, so a node that just started learns of this one, and of
+                    // what it has open, now and not at the next announcement.
+                    let _ = self.store.announce().await;
+                    let open: Vec<String> = self
+                        .registry
+                        .live_names()
+                        .iter()
+                        .map(|name| name.as_str().to_owned())
+                        .collect();
+                    let _ = self.store.announce_docs(true, &open).await;
+                }
+            }
+            match event {
+                Ok(PeerEvent::Hello { .. }) => {}
+                Ok(PeerEvent::Interest { node, open, docs }) => {
+                    self.cluster.interest(&node, open, &docs);
+                }
+                Ok(PeerEvent::Live { doc, update, .. }) => {
+                    self.deliver(&doc, Bytes::from(update)).await;
+                }
+                Ok(PeerEvent::Stored {
+                    updates, reload, ..
+                }) => {
                     for update in updates {
                         self.deliver(&update.doc, Bytes::from(update.data)).await;
                     }

@@ -5,7 +5,7 @@
 //! through `get_or_try_init`, which lets exactly one caller load while the others wait.
 
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use dashmap::DashMap;
@@ -20,6 +20,7 @@ use tracing::{info, warn};
 use crate::config::Config;
 use crate::document::{self, DocContext, DocHandle};
 use crate::error::LoadError;
+use crate::peers::LiveSender;
 
 type Slot = Arc<OnceCell<DocHandle>>;
 
@@ -36,6 +37,9 @@ pub struct Registry {
     /// `--max-doc-size`: growth past it is refused by the protocol layer.
     max_doc_size: usize,
     shutdown: CancellationToken,
+    /// Set when other nodes share the database (see [`crate::peers`]): documents loaded from then
+    /// on tell them of what they relay.
+    live: OnceLock<LiveSender>,
 }
 
 /// A document handle the caller has attached to; detaches on drop so the document can unload.
@@ -64,7 +68,26 @@ impl Registry {
             queue: config.doc_queue,
             max_doc_size: config.max_doc_size,
             shutdown,
+            live: OnceLock::new(),
         })
+    }
+
+    /// Documents loaded from now on tell other nodes of the updates they relay. Set before the
+    /// server serves, so every document has it.
+    pub fn set_live(&self, live: LiveSender) {
+        let _ = self.live.set(live);
+    }
+
+    /// The other nodes heard from lately; `None` where no other node can share the database.
+    pub fn other_nodes(&self) -> Option<usize> {
+        self.live.get().map(|live| live.cluster().other_nodes())
+    }
+
+    /// The other nodes that have `name` open; `None` where no other node can share the database.
+    pub fn open_elsewhere(&self, name: &DocName) -> Option<usize> {
+        self.live
+            .get()
+            .map(|live| live.cluster().open_elsewhere(name))
     }
 
     /// The running document, if it is loaded.
@@ -157,6 +180,10 @@ impl Registry {
             None => yrs::Doc::new(),
         };
         info!(doc = %name, "document loaded");
+        let live = self.live.get().cloned();
+        if let Some(live) = &live {
+            live.opened(&name, true);
+        }
         let registry = Arc::downgrade(self);
         let key = name.clone();
         let ctx = DocContext {
@@ -164,14 +191,19 @@ impl Registry {
             writer: self.writer.clone(),
             idle_unload: self.idle_unload,
             shutdown: self.shutdown.clone(),
+            live: live.clone(),
             unregister: Box::new(move || {
                 let (Some(registry), Some(slot)) = (registry.upgrade(), slot.upgrade()) else {
                     return true;
                 };
-                registry
+                let removed = registry
                     .docs
                     .remove_if(&key, |_, current| Arc::ptr_eq(current, &slot))
-                    .is_some()
+                    .is_some();
+                if let (true, Some(live)) = (removed, &live) {
+                    live.opened(&key, false);
+                }
+                removed
             }),
         };
         let state = DocState::with_max_size(doc, self.max_doc_size);

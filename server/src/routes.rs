@@ -144,7 +144,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     let ping = tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await;
     let db_ok = matches!(ping, Ok(Ok(())));
     let writer_ok = state.writer.is_healthy();
-    let body = json!({
+    let mut body = json!({
         "database": if db_ok { "ok" } else { "unreachable" },
         "writer": if writer_ok { "ok" } else { "retrying" },
         "pending_updates": state.writer.pending(),
@@ -152,6 +152,10 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         // drains.
         "accepting_edits": !state.writer.is_full(),
     });
+    if let Some(nodes) = state.registry.other_nodes() {
+        // PostgreSQL only: the nodes sharing the database that this one hears from.
+        body["other_nodes"] = json!(nodes);
+    }
     let status = if db_ok && writer_ok && !state.shutdown.is_cancelled() {
         StatusCode::OK
     } else {
@@ -279,6 +283,10 @@ pub async fn get_stats(
             json!(live.map_or(0, |i| i.connections)),
         );
         object.insert("pending".into(), json!(live.map_or(0, |i| i.pending)));
+        if let Some(nodes) = state.registry.open_elsewhere(&name) {
+            // PostgreSQL only: the other nodes that have the document open.
+            object.insert("other_nodes".into(), json!(nodes));
+        }
     }
     Ok(Json(body).into_response())
 }

@@ -86,4 +86,16 @@ impl<S: DocStore> DocStore for FaultyStore<S> {
         self.check()?;
         self.inner.peer_feed().await
     }
+    async fn publish_live(&self, updates: &[(String, bytes::Bytes)]) -> Result<(), StorageError> {
+        self.check()?;
+        self.inner.publish_live(updates).await
+    }
+    async fn announce(&self) -> Result<(), StorageError> {
+        self.check()?;
+        self.inner.announce().await
+    }
+    async fn announce_docs(&self, open: bool, docs: &[String]) -> Result<(), StorageError> {
+        self.check()?;
+        self.inner.announce_docs(open, docs).await
+    }
 }

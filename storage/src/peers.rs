@@ -3,9 +3,17 @@
 //!
 //! Exists because several nodes may hold the same document in memory at once. Without it, a client
 //! on one node would not see another node's edits until its document was unloaded and read again.
-//! The append transaction sends a `NOTIFY` naming its rows (PostgreSQL delivers it only if the
-//! transaction commits, and in commit order); each node `LISTEN`s and reads the rows it names.
-//! A notification carries positions, not updates, because a payload is limited to 8000 bytes.
+//! Two kinds of notification travel on one channel, so they arrive in one order:
+//!
+//! - **live**: a node announces each update it relays to its own clients, as it relays them,
+//!   with the update itself (base64; a payload is limited to 8000 bytes, larger updates go by the
+//!   second kind only). It is what keeps another node's clients milliseconds behind, not a flush
+//!   interval behind.
+//! - **hello**, **open** and **close**: a node announces itself, and the documents it loads and
+//!   unloads, so that the others publish live updates only of the documents it has open.
+//! - **stored**: the append transaction names the rows it commits (PostgreSQL delivers it only if
+//!   the transaction commits, in commit order), and each node reads them. This is the one that
+//!   cannot be missed: what a live notification already brought changes nothing the second time.
 //!
 //! SQLite has no such feed: it is the single-node default, and [`crate::DocStore::peer_feed`]
 //! returns `None` there.
@@ -29,8 +37,34 @@ const MAX_PAYLOAD: usize = 7000;
 /// What a node hears from the others.
 #[derive(Debug, PartialEq, Eq)]
 pub enum PeerEvent {
+    /// Another node relayed an update to its clients; it is not stored yet (a `Stored` event
+    /// follows once it is).
+    Live {
+        /// The node that sent it.
+        node: String,
+        /// The document's name.
+        doc: String,
+        /// The Yjs v1 update.
+        update: Vec<u8>,
+    },
+    /// Another node announced itself (at its start, and every few seconds while it runs).
+    Hello {
+        /// The node.
+        node: String,
+    },
+    /// Another node loaded (`open: true`) or unloaded documents.
+    Interest {
+        /// The node.
+        node: String,
+        /// Whether it has them open from now on.
+        open: bool,
+        /// The documents' names.
+        docs: Vec<String>,
+    },
     /// Another node committed rows.
     Stored {
+        /// The node that committed them.
+        node: String,
         /// The rows, in log order.
         updates: Vec<PeerUpdate>,
         /// Documents some of whose rows were gone before they could be read (a compaction folded
@@ -91,18 +125,129 @@ pub(crate) fn payloads(node: &str, rows: &[(i64, Seq)]) -> Vec<String> {
     out
 }
 
-/// The node and the rows of a payload; `None` if it is not one of ours (another program may
-/// notify on the channel too).
-fn parse(payload: &str) -> Option<(&str, Vec<(i64, Seq)>)> {
+/// Marks a live payload: `"<node> live <base64 document> <base64 update>"`.
+const LIVE: &str = "live";
+/// Marks a hello payload: `"<node> hello"`.
+const HELLO: &str = "hello";
+
+/// Marks the payloads naming documents a node opened or closed:
+/// `"<node> open <base64 name> ..."`.
+const OPEN: &str = "open";
+const CLOSE: &str = "close";
+
+/// The payload announcing `node`.
+pub(crate) fn hello_payload(node: &str) -> String {
+    format!("{node} {HELLO}")
+}
+
+/// The payloads announcing that `node` opened (or closed) `docs`, each below [`MAX_PAYLOAD`].
+pub(crate) fn interest_payloads(node: &str, open: bool, docs: &[String]) -> Vec<String> {
+    use base64::Engine as _;
+    let engine = &base64::engine::general_purpose::STANDARD;
+    let head = format!("{node} {}", if open { OPEN } else { CLOSE });
+    let mut out = Vec::new();
+    let mut current = head.clone();
+    for doc in docs {
+        let entry = engine.encode(doc);
+        if current.len() > head.len() && current.len() + 1 + entry.len() > MAX_PAYLOAD {
+            out.push(std::mem::replace(&mut current, head.clone()));
+        }
+        current.push(' ');
+        current.push_str(&entry);
+    }
+    if current.len() > head.len() {
+        out.push(current);
+    }
+    out
+}
+
+/// The live payload announcing `update` of `doc`, if it fits in one notification.
+pub(crate) fn live_payload(node: &str, doc: &str, update: &[u8]) -> Option<String> {
+    use base64::Engine as _;
+    let engine = &base64::engine::general_purpose::STANDARD;
+    let size = node.len() + LIVE.len() + 3 + (doc.len() + update.len()) * 4 / 3 + 8;
+    (size <= MAX_PAYLOAD).then(|| {
+        format!(
+            "{node} {LIVE} {} {}",
+            engine.encode(doc),
+            engine.encode(update)
+        )
+    })
+}
+
+/// A payload as read: who sent it and what it says.
+#[derive(Debug, PartialEq, Eq)]
+enum Payload<'a> {
+    Hello {
+        node: &'a str,
+    },
+    Interest {
+        node: &'a str,
+        open: bool,
+        docs: Vec<String>,
+    },
+    Live {
+        node: &'a str,
+        doc: String,
+        update: Vec<u8>,
+    },
+    Stored {
+        node: &'a str,
+        rows: Vec<(i64, Seq)>,
+    },
+}
+
+impl Payload<'_> {
+    fn node(&self) -> &str {
+        match self {
+            Payload::Hello { node }
+            | Payload::Interest { node, .. }
+            | Payload::Live { node, .. }
+            | Payload::Stored { node, .. } => node,
+        }
+    }
+}
+
+/// Reads a payload; `None` if it is not one of ours (another program may notify on the channel
+/// too).
+fn parse(payload: &str) -> Option<Payload<'_>> {
+    use base64::Engine as _;
+    let engine = &base64::engine::general_purpose::STANDARD;
     let mut parts = payload.split(' ');
     let node = parts.next().filter(|n| !n.is_empty())?;
-    let rows = parts
+    let mut rest = parts.clone();
+    let kind = rest.next();
+    if kind == Some(HELLO) {
+        return rest.next().is_none().then_some(Payload::Hello { node });
+    }
+    if kind == Some(OPEN) || kind == Some(CLOSE) {
+        let docs = rest
+            .map(|doc| String::from_utf8(engine.decode(doc).ok()?).ok())
+            .collect::<Option<Vec<_>>>()?;
+        return Some(Payload::Interest {
+            node,
+            open: kind == Some(OPEN),
+            docs,
+        });
+    }
+    if kind == Some(LIVE) {
+        let doc = String::from_utf8(engine.decode(rest.next()?).ok()?).ok()?;
+        let update = engine.decode(rest.next()?).ok()?;
+        return rest
+            .next()
+            .is_none()
+            .then_some(Payload::Live { node, doc, update });
+    }
+    parse_rows(parts).map(|rows| Payload::Stored { node, rows })
+}
+
+fn parse_rows<'a>(parts: impl Iterator<Item = &'a str>) -> Option<Vec<(i64, Seq)>> {
+    parts
         .map(|entry| {
             let (doc_id, seq) = entry.split_once(':')?;
             Some((doc_id.parse().ok()?, seq.parse().ok()?))
         })
-        .collect::<Option<Vec<_>>>()?;
-    Some((node, rows))
+        .collect::<Option<Vec<_>>>()
 }
 
 /// A failure of the listening connection, as the database error it is.
@@ -140,7 +285,7 @@ impl PgPeerFeed {
 
     /// Reads the rows a notification named. Rows already folded into a snapshot are missing;
     /// their documents are returned for a whole read.
-    async fn read(&self, rows: Vec<(i64, Seq)>) -> Result<PeerEvent, StorageError> {
+    async fn read(&self, node: String, rows: Vec<(i64, Seq)>) -> Result<PeerEvent, StorageError> {
         let seqs: Vec<Seq> = rows.iter().map(|&(_, seq)| seq).collect();
         let found: Vec<(Seq, i64, String, Vec<u8>)> = document_update::Entity::find()
             .select_only()
@@ -175,7 +320,11 @@ impl PgPeerFeed {
             .into_iter()
             .map(|(seq, _, doc, data)| PeerUpdate { doc, seq, data })
             .collect();
-        Ok(PeerEvent::Stored { updates, reload })
+        Ok(PeerEvent::Stored {
+            node,
+            updates,
+            reload,
+        })
     }
 
     async fn next_inner(&mut self) -> Result<PeerEvent, StorageError> {
@@ -191,17 +340,34 @@ impl PgPeerFeed {
                 // Reconnected already (eager reconnect is the default).
                 return Ok(PeerEvent::Lost);
             };
-            let Some((node, rows)) = parse(notification.payload()) else {
+            // Our own come back too (every listener of the database hears every notification):
+            // skipped before anything is decoded.
+            let own = notification
+                .payload()
+                .strip_prefix(self.node.as_str())
+                .is_some_and(|rest| rest.starts_with(' '));
+            if own {
+                continue;
+            }
+            let Some(payload) = parse(notification.payload()) else {
                 tracing::debug!(
                     payload = notification.payload(),
                     "ignored a foreign notification"
                 );
                 continue;
             };
-            if node == self.node || rows.is_empty() {
-                continue;
+            let node = payload.node().to_owned();
+            match payload {
+                Payload::Hello { .. } => return Ok(PeerEvent::Hello { node }),
+                Payload::Interest { open, docs, .. } => {
+                    return Ok(PeerEvent::Interest { node, open, docs })
+                }
+                Payload::Live { doc, update, .. } => {
+                    return Ok(PeerEvent::Live { node, doc, update })
+                }
+                Payload::Stored { rows, .. } if rows.is_empty() => {}
+                Payload::Stored { rows, .. } => return self.read(node, rows).await,
             }
-            return self.read(rows).await;
         }
     }
 }
@@ -230,7 +396,9 @@ mod tests {
         let mut back = Vec::new();
         for payload in &encoded {
             assert!(payload.len() <= MAX_PAYLOAD, "{} bytes", payload.len());
-            let (node, rows) = parse(payload).expect("ours");
+            let Some(Payload::Stored { node, rows }) = parse(payload) else {
+                panic!("not read back: {payload}");
+            };
             assert_eq!(node, "node-1");
             back.extend(rows);
         }
@@ -239,8 +407,69 @@ mod tests {
     }
 
     #[test]
+    fn live_payloads_round_trip_and_large_updates_have_none() {
+        let update = vec![0u8, 1, 2, 255, b' ', b':'];
+        let payload = live_payload("node-1", "notes/é 1", &update).expect("fits");
+        assert_eq!(
+            parse(&payload),
+            Some(Payload::Live {
+                node: "node-1",
+                doc: "notes/é 1".to_owned(),
+                update
+            })
+        );
+        let fits = live_payload("n", "d", &[7; 5000]).expect("5000 bytes fit");
+        assert!(fits.len() <= MAX_PAYLOAD, "{}", fits.len());
+        assert_eq!(live_payload("n", "d", &[7; 6000]), None);
+    }
+
+    #[test]
+    fn interest_payloads_round_trip_in_pieces() {
+        let docs: Vec<String> = (0..2000).map(|i| format!("doc {i}/é")).collect();
+        for open in [true, false] {
+            let payloads = interest_payloads("node-1", open, &docs);
+            assert!(payloads.len() > 1, "2000 names fit one payload?");
+            let mut back = Vec::new();
+            for payload in &payloads {
+                assert!(payload.len() <= MAX_PAYLOAD, "{} bytes", payload.len());
+                let Some(Payload::Interest {
+                    node,
+                    open: o,
+                    docs,
+                }) = parse(payload)
+                else {
+                    panic!("not read back: {payload}");
+                };
+                assert_eq!((node, o), ("node-1", open));
+                back.extend(docs);
+            }
+            assert_eq!(back, docs);
+        }
+        assert!(interest_payloads("node-1", true, &[]).is_empty());
+    }
+
+    #[test]
+    fn hello_payloads_round_trip() {
+        assert_eq!(
+            parse(&hello_payload("node-1")),
+            Some(Payload::Hello { node: "node-1" })
+        );
+    }
+
+    #[test]
     fn foreign_payloads_are_not_misread() {
-        for payload in ["", " 1:2", "node 1:x", "node 12", "node 1:2:3"] {
+        for payload in [
+            "",
+            " 1:2",
+            "node 1:x",
+            "node 12",
+            "node 1:2:3",
+            "node live",
+            "node live !!! AAAA",
+            "node live ZG9j AAAA extra",
+            "node hello there",
+            "node open !!!",
+        ] {
             assert_eq!(parse(payload), None, "{payload:?}");
         }
     }

@@ -239,6 +239,29 @@ impl SeaStore {
     }
 }
 
+/// Notifications per statement: up to ~450 KB of payload in one round trip.
+const NOTIFY_PER_STATEMENT: usize = 64;
+
+/// Sends `payloads` on [`peers::CHANNEL`] through `conn` (PostgreSQL; inside a transaction they
+/// are delivered only if it commits), many per round trip:
+/// `SELECT pg_notify($1, $2), pg_notify($1, $3), ...`.
+async fn notify_all(conn: &impl ConnectionTrait, payloads: &[String]) -> Result<(), StorageError> {
+    for chunk in payloads.chunks(NOTIFY_PER_STATEMENT) {
+        let calls: Vec<String> = (0..chunk.len())
+            .map(|i| format!("pg_notify($1, ${})", i + 2))
+            .collect();
+        let mut values: Vec<sea_orm::Value> = vec![peers::CHANNEL.into()];
+        values.extend(chunk.iter().map(|payload| payload.as_str().into()));
+        conn.execute_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            format!("SELECT {}", calls.join(", ")),
+            values,
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
 /// The advisory lock nodes take to migrate one at a time ("plait" in ASCII).
 const MIGRATION_LOCK: i64 = 0x70_6c_61_69_74;
 
@@ -364,14 +387,7 @@ impl DocStore for SeaStore {
             seqs.extend(keys);
         }
         // Delivered to the other nodes only if this transaction commits, in commit order.
-        for payload in peers::payloads(&self.node, &announced) {
-            txn.execute_raw(Statement::from_sql_and_values(
-                DatabaseBackend::Postgres,
-                "SELECT pg_notify($1, $2)",
-                [peers::CHANNEL.into(), payload.into()],
-            ))
-            .await?;
-        }
+        notify_all(&txn, &peers::payloads(&self.node, &announced)).await?;
         txn.commit().await?;
         self.cache_ids(ids);
         Ok(seqs)
@@ -506,6 +522,31 @@ impl DocStore for SeaStore {
         }
         let feed = PgPeerFeed::connect(&self.url, self.db.clone(), self.node.clone()).await?;
         Ok(Some(Box::new(feed)))
+    }
+
+    async fn publish_live(&self, updates: &[(String, bytes::Bytes)]) -> Result<(), StorageError> {
+        if self.backend() != DatabaseBackend::Postgres {
+            return Ok(());
+        }
+        let payloads: Vec<String> = updates
+            .iter()
+            .filter_map(|(doc, update)| peers::live_payload(&self.node, doc, update))
+            .collect();
+        notify_all(&self.db, &payloads).await
+    }
+
+    async fn announce_docs(&self, open: bool, docs: &[String]) -> Result<(), StorageError> {
+        if self.backend() != DatabaseBackend::Postgres {
+            return Ok(());
+        }
+        notify_all(&self.db, &peers::interest_payloads(&self.node, open, docs)).await
+    }
+
+    async fn announce(&self) -> Result<(), StorageError> {
+        if self.backend() != DatabaseBackend::Postgres {
+            return Ok(());
+        }
+        notify_all(&self.db, &[peers::hello_payload(&self.node)]).await
     }
 }
 

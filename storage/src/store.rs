@@ -133,6 +133,23 @@ pub trait DocStore: Send + Sync + 'static {
     async fn peer_feed(&self) -> Result<Option<Box<dyn PeerFeed>>, StorageError> {
         Ok(None)
     }
+    /// Tells the other nodes, at once and before they are stored, of updates this node is
+    /// relaying to its clients (document name, update), so that theirs need not wait for the
+    /// commit. Best effort: an update too large for one notification is skipped, and the commit's
+    /// own notification brings everything anyway. Does nothing where `peer_feed` is `None`.
+    async fn publish_live(&self, _updates: &[(String, Bytes)]) -> Result<(), StorageError> {
+        Ok(())
+    }
+    /// Tells the other nodes that this one is running (see [`crate::peers`]). Does nothing where
+    /// `peer_feed` is `None`.
+    async fn announce(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
+    /// Tells the other nodes that this one has `docs` open (`open`) or no longer has them, so
+    /// that they publish live updates of those only. Does nothing where `peer_feed` is `None`.
+    async fn announce_docs(&self, _open: bool, _docs: &[String]) -> Result<(), StorageError> {
+        Ok(())
+    }
 }
 
 #[async_trait::async_trait]
@@ -162,6 +179,15 @@ impl<T: DocStore + ?Sized> DocStore for Arc<T> {
     }
     async fn peer_feed(&self) -> Result<Option<Box<dyn PeerFeed>>, StorageError> {
         (**self).peer_feed().await
+    }
+    async fn publish_live(&self, updates: &[(String, Bytes)]) -> Result<(), StorageError> {
+        (**self).publish_live(updates).await
+    }
+    async fn announce(&self) -> Result<(), StorageError> {
+        (**self).announce().await
+    }
+    async fn announce_docs(&self, open: bool, docs: &[String]) -> Result<(), StorageError> {
+        (**self).announce_docs(open, docs).await
     }
 }
 

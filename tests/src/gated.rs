@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use plait_storage::error::StorageError;
+use plait_storage::peers::PeerFeed;
 use plait_storage::store::{DocStats, DocStore, NewUpdate, Seq, StoredDoc};
 use tokio::sync::watch;
 
@@ -102,5 +103,17 @@ impl<S: DocStore> DocStore for GatedStore<S> {
     }
     async fn ping(&self) -> Result<(), StorageError> {
         self.inner.ping().await
+    }
+    async fn peer_feed(&self) -> Result<Option<Box<dyn PeerFeed>>, StorageError> {
+        self.inner.peer_feed().await
+    }
+    async fn publish_live(&self, updates: &[(String, bytes::Bytes)]) -> Result<(), StorageError> {
+        self.inner.publish_live(updates).await
+    }
+    async fn announce(&self) -> Result<(), StorageError> {
+        self.inner.announce().await
+    }
+    async fn announce_docs(&self, open: bool, docs: &[String]) -> Result<(), StorageError> {
+        self.inner.announce_docs(open, docs).await
     }
 }

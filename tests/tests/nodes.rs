@@ -1,6 +1,7 @@
 //! Several nodes on one PostgreSQL database: an edit made through any node reaches the clients
 //! of every node that has the document loaded, and is stored once.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{ensure, Result};
@@ -9,6 +10,7 @@ use plait_storage::sea_store::SeaStore;
 use plait_storage::store::DocStore;
 use plait_tests::client::YClient;
 use plait_tests::db::PgDatabase;
+use plait_tests::gated::GatedStore;
 use plait_tests::proxy::TcpProxy;
 use plait_tests::server::TestServer;
 use plait_tests::{http, ydoc, TIMEOUT};
@@ -40,6 +42,35 @@ async fn all_written(node: &TestServer) -> Result<()> {
     .await
 }
 
+/// Waits until `node` hears from `others` other nodes (`/readyz`'s `other_nodes`).
+async fn wait_other_nodes(node: &TestServer, others: u64) -> Result<()> {
+    let addr = node.addr();
+    plait_tests::eventually(&format!("other_nodes {others}"), TIMEOUT, || async move {
+        let r = http::get(addr, "/readyz").await?;
+        Ok((r.json()?["other_nodes"].as_u64() == Some(others)).then_some(()))
+    })
+    .await
+}
+
+/// Waits until `node` knows that `others` other nodes have `doc` open (`/api/docs/{doc}`'s
+/// `other_nodes`).
+async fn wait_open_elsewhere(node: &TestServer, doc: &str, others: u64) -> Result<()> {
+    let addr = node.addr();
+    let path = format!("/api/docs/{doc}");
+    plait_tests::eventually(
+        &format!("{doc} open on {others} other nodes"),
+        TIMEOUT,
+        || {
+            let path = path.clone();
+            async move {
+                let r = http::get(addr, &path).await?;
+                Ok((r.json()?["other_nodes"].as_u64() == Some(others)).then_some(()))
+            }
+        },
+    )
+    .await
+}
+
 /// Rows of `doc` in the log, read directly from the database.
 async fn log_rows(url: &str, doc: &str) -> Result<usize> {
     let store = SeaStore::connect(url).await?;
@@ -52,7 +83,11 @@ async fn edits_reach_the_clients_of_every_node_and_are_stored_once() -> Result<(
     let db = PgDatabase::create().await?;
     let url = db.url()?;
     let a = node(&url).await?;
+    wait_other_nodes(&a, 0).await?;
     let b = node(&url).await?;
+    // Each hears of the other at once: b announces itself as it starts, and a answers.
+    wait_other_nodes(&a, 1).await?;
+    wait_other_nodes(&b, 1).await?;
     let on_a = YClient::connect(&a.ws_url("shared"), 201).await?;
     let on_b = YClient::connect(&b.ws_url("shared"), 202).await?;
     on_a.wait_synced().await?;
@@ -97,6 +132,38 @@ async fn edits_reach_the_clients_of_every_node_and_are_stored_once() -> Result<(
     drop((on_a, on_b, late));
     a.stop().await?;
     b.stop().await?;
+    Ok(())
+}
+
+/// An edit reaches the other nodes' clients as it is relayed, not once it is stored: here node
+/// a's database never commits until the end, and b's client still gets a's edits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edits_reach_other_nodes_before_they_are_stored() -> Result<()> {
+    plait_tests::init_tracing();
+    let db = PgDatabase::create().await?;
+    let url = db.url()?;
+    let gated = Arc::new(GatedStore::closed(SeaStore::connect(&url).await?));
+    let a = TestServer::start(Config::for_tests(url.as_str()), gated.clone()).await?;
+    let b = node(&url).await?;
+    // a publishes live updates only once it knows another node listens.
+    wait_other_nodes(&a, 1).await?;
+    let on_a = YClient::connect(&a.ws_url("live"), 231).await?;
+    let on_b = YClient::connect(&b.ws_url("live"), 232).await?;
+    on_a.wait_synced().await?;
+    on_b.wait_synced().await?;
+    // ... and only of the documents another node has open.
+    wait_open_elsewhere(&a, "live", 1).await?;
+    on_a.push_text("text", "not stored yet;")?;
+    wait_text(&on_b, "not stored yet;", TIMEOUT).await?;
+    ensure!(gated.committed() == 0, "a stored it after all");
+    ensure!(gated.appends_started() > 0, "a never tried to store it");
+
+    // Once a's commit goes through, b gets the stored rows too, and nothing changes.
+    gated.open();
+    all_written(&a).await?;
+    on_b.push_text("text", "b;")?;
+    wait_text(&on_a, "not stored yet;b;", TIMEOUT).await?;
+    ensure!(ydoc::text(&on_b.doc(), "text") == "not stored yet;b;");
     Ok(())
 }
 
@@ -158,5 +225,32 @@ async fn a_node_that_lost_the_database_catches_up_when_it_is_back() -> Result<()
 
     proxy.restore();
     wait_text(&on_b, "before;while b was cut off;", RECOVERY_TIMEOUT).await?;
+    Ok(())
+}
+
+/// A node tells the others which documents it has open and when it no longer has them, and a
+/// node that starts later learns of those already open: that is what the others publish live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_know_which_documents_the_others_have_open() -> Result<()> {
+    plait_tests::init_tracing();
+    let db = PgDatabase::create().await?;
+    let url = db.url()?;
+    let a = node(&url).await?;
+    let mut quick_unload = Config::for_tests(url.as_str());
+    quick_unload.idle_unload = Duration::from_millis(200);
+    let b = TestServer::start_with_database(quick_unload).await?;
+    wait_other_nodes(&a, 1).await?;
+
+    let on_b = YClient::connect(&b.ws_url("opened"), 241).await?;
+    on_b.wait_synced().await?;
+    wait_open_elsewhere(&a, "opened", 1).await?;
+    drop(on_b);
+    wait_open_elsewhere(&a, "opened", 0).await?;
+
+    let on_a = YClient::connect(&a.ws_url("before"), 242).await?;
+    on_a.wait_synced().await?;
+    let c = node(&url).await?;
+    wait_open_elsewhere(&c, "before", 1).await?;
+    wait_other_nodes(&c, 2).await?;
     Ok(())
 }

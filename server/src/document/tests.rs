@@ -102,6 +102,7 @@ fn spawn_doc_with_queue(store: Arc<FaultyStore<MemoryStore>>, queue: usize) -> D
         writer,
         idle_unload: Duration::from_secs(60),
         shutdown: CancellationToken::new(),
+        live: None,
         unregister: Box::new(|| true),
     };
     spawn(DocState::new(Doc::new()), ctx, queue)
