@@ -1,8 +1,8 @@
-//! The relay between nodes: updates that other servers store in the same database reach the
-//! clients connected here.
+//! The relay between nodes: updates that other servers relay and store in the same database reach
+//! the clients connected here.
 //!
 //! Exists because a team runs several nodes against one PostgreSQL database, and a document's
-//! clients may be spread over them. Storage reports what the other nodes commit
+//! clients may be spread over them. Storage carries what the other nodes relay and commit
 //! ([`plait_storage::peers`]); this module hands each update to its document, if it is loaded
 //! here, which applies and relays it without storing it again. A document that is not loaded
 //! needs nothing: its next load reads the database.
