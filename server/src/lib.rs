@@ -45,6 +45,7 @@ use axum::routing::get;
 use axum::Router;
 use plait_storage::error::StorageError;
 use plait_storage::memory::MemoryStore;
+use plait_storage::peers::PeerKey;
 use plait_storage::sea_store::SeaStore;
 use plait_storage::store::{DocStore, NewUpdate};
 use plait_storage::unsaved;
@@ -101,7 +102,16 @@ pub async fn run(
         config.unsaved_file = None;
         Arc::new(MemoryStore::default())
     } else {
-        Arc::new(SeaStore::connect(&config.database_url).await?)
+        // Nodes that share the auth secret sign what they relay to each other with it.
+        let secret = config
+            .auth_secret()
+            .map_err(|e| ServerError::Config(e.to_string()))?;
+        let key = secret.as_deref().map(PeerKey::derive);
+        Arc::new(
+            SeaStore::connect(&config.database_url)
+                .await?
+                .with_peer_key(key),
+        )
     };
     run_with_store(listener, config, store, shutdown).await
 }

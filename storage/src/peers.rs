@@ -21,8 +21,10 @@
 use std::collections::{BTreeSet, HashSet};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use hmac::{Hmac, Mac};
 use sea_orm::sqlx::postgres::PgListener;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sha2::Sha256;
 
 use crate::entities::{document, document_update};
 use crate::error::StorageError;
@@ -125,7 +127,7 @@ pub(crate) fn payloads(node: &str, rows: &[(i64, Seq)]) -> Vec<String> {
     out
 }
 
-/// Marks a live payload: `"<node> live <base64 document> <base64 update>"`.
+/// Marks a live payload: `"<node> live <base64 document> <base64 update> [<base64 MAC>]"`.
 const LIVE: &str = "live";
 /// Marks a hello payload: `"<node> hello"`.
 const HELLO: &str = "hello";
@@ -161,18 +163,76 @@ pub(crate) fn interest_payloads(node: &str, open: bool, docs: &[String]) -> Vec<
     out
 }
 
-/// The live payload announcing `update` of `doc`, if it fits in one notification.
-pub(crate) fn live_payload(node: &str, doc: &str, update: &[u8]) -> Option<String> {
+/// The key that signs live payloads, shared by the nodes of one deployment.
+///
+/// Exists because PostgreSQL lets every role that can connect to the database send a
+/// notification: without it, a role that may only read (a change-data-capture reader, an
+/// analyst) could put content into every node's documents, and from there, through the clients'
+/// next sync, into the database. The nodes share the auth secret (each must verify the same
+/// tokens), so the key is derived from it; with authentication off, anyone who reaches a node can
+/// write anyway, and live payloads go unsigned.
+#[derive(Clone)]
+pub struct PeerKey([u8; 32]);
+
+impl PeerKey {
+    /// The key for nodes whose auth secret is `secret`.
+    pub fn derive(secret: &[u8]) -> PeerKey {
+        let mut mac = Self::hmac(secret);
+        mac.update(b"plait peer relay v1");
+        PeerKey(mac.finalize().into_bytes().into())
+    }
+
+    fn hmac(key: &[u8]) -> Hmac<Sha256> {
+        // HMAC takes a key of any length.
+        match <Hmac<Sha256> as Mac>::new_from_slice(key) {
+            Ok(mac) => mac,
+            Err(_) => unreachable!("HMAC accepts keys of every length"),
+        }
+    }
+
+    /// The MAC of one live update, over everything the payload says.
+    fn mac(&self, node: &str, doc: &str, update: &[u8]) -> Hmac<Sha256> {
+        let mut mac = Self::hmac(&self.0);
+        for part in [node.as_bytes(), doc.as_bytes()] {
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part);
+        }
+        mac.update(update);
+        mac
+    }
+}
+
+impl std::fmt::Debug for PeerKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PeerKey(..)")
+    }
+}
+
+/// The live payload announcing `update` of `doc`, signed with `key` if there is one, if it fits
+/// in one notification.
+pub(crate) fn live_payload(
+    node: &str,
+    doc: &str,
+    update: &[u8],
+    key: Option<&PeerKey>,
+) -> Option<String> {
     use base64::Engine as _;
     let engine = &base64::engine::general_purpose::STANDARD;
-    let size = node.len() + LIVE.len() + 3 + (doc.len() + update.len()) * 4 / 3 + 8;
-    (size <= MAX_PAYLOAD).then(|| {
-        format!(
-            "{node} {LIVE} {} {}",
-            engine.encode(doc),
-            engine.encode(update)
-        )
-    })
+    let size = node.len() + LIVE.len() + 4 + (doc.len() + update.len() + 32) * 4 / 3 + 12;
+    if size > MAX_PAYLOAD {
+        return None;
+    }
+    let mut payload = format!(
+        "{node} {LIVE} {} {}",
+        engine.encode(doc),
+        engine.encode(update)
+    );
+    if let Some(key) = key {
+        let tag = key.mac(node, doc, update).finalize().into_bytes();
+        payload.push(' ');
+        payload.push_str(&engine.encode(tag));
+    }
+    Some(payload)
 }
 
 /// A payload as read: who sent it and what it says.
@@ -209,8 +269,8 @@ impl Payload<'_> {
 }
 
 /// Reads a payload; `None` if it is not one of ours (another program may notify on the channel
-/// too).
-fn parse(payload: &str) -> Option<Payload<'_>> {
+/// too) or, with a `key`, a live one it did not sign.
+fn parse<'a>(payload: &'a str, key: Option<&PeerKey>) -> Option<Payload<'a>> {
     use base64::Engine as _;
     let engine = &base64::engine::general_purpose::STANDARD;
     let mut parts = payload.split(' ');
@@ -233,10 +293,15 @@ fn parse(payload: &str) -> Option<Payload<'_>> {
     if kind == Some(LIVE) {
         let doc = String::from_utf8(engine.decode(rest.next()?).ok()?).ok()?;
         let update = engine.decode(rest.next()?).ok()?;
-        return rest
-            .next()
-            .is_none()
-            .then_some(Payload::Live { node, doc, update });
+        let tag = rest.next();
+        if rest.next().is_some() {
+            return None;
+        }
+        if let Some(key) = key {
+            let tag = engine.decode(tag?).ok()?;
+            key.mac(node, &doc, &update).verify_slice(&tag).ok()?;
+        }
+        return Some(Payload::Live { node, doc, update });
     }
     parse_rows(parts).map(|rows| Payload::Stored { node, rows })
 }
@@ -250,6 +315,15 @@ fn parse_rows<'a>(parts: impl Iterator<Item = &'a str>) -> Option<Vec<(i64, Seq)
         .collect::<Option<Vec<_>>>()
 }
 
+/// The start of a payload, for a log line.
+fn truncated(payload: &str) -> &str {
+    let mut end = payload.len().min(120);
+    while !payload.is_char_boundary(end) {
+        end -= 1;
+    }
+    &payload[..end]
+}
+
 /// A failure of the listening connection, as the database error it is.
 fn listen_error(error: sea_orm::SqlxError) -> StorageError {
     sea_orm::DbErr::Conn(sea_orm::RuntimeErr::SqlxError(std::sync::Arc::new(error))).into()
@@ -260,6 +334,8 @@ pub struct PgPeerFeed {
     listener: PgListener,
     db: DatabaseConnection,
     node: String,
+    /// Live payloads must carry this key's MAC (see [`PeerKey`]).
+    key: Option<PeerKey>,
     /// A call failed: the next one makes sure the listener is connected again and reports
     /// [`PeerEvent::Lost`], even if no notification arrives to wake it.
     failed: bool,
@@ -272,6 +348,7 @@ impl PgPeerFeed {
         url: &str,
         db: DatabaseConnection,
         node: String,
+        key: Option<PeerKey>,
     ) -> Result<PgPeerFeed, StorageError> {
         let mut listener = PgListener::connect(url).await.map_err(listen_error)?;
         listener.listen(CHANNEL).await.map_err(listen_error)?;
@@ -279,6 +356,7 @@ impl PgPeerFeed {
             listener,
             db,
             node,
+            key,
             failed: false,
         })
     }
@@ -349,10 +427,11 @@ impl PgPeerFeed {
             if own {
                 continue;
             }
-            let Some(payload) = parse(notification.payload()) else {
-                tracing::debug!(
-                    payload = notification.payload(),
-                    "ignored a foreign notification"
+            let Some(payload) = parse(notification.payload(), self.key.as_ref()) else {
+                tracing::warn!(
+                    payload = %truncated(notification.payload()),
+                    "ignored a notification on the channel that is not a node's (or not signed \
+                     with this deployment's key)"
                 );
                 continue;
             };
@@ -396,7 +475,7 @@ mod tests {
         let mut back = Vec::new();
         for payload in &encoded {
             assert!(payload.len() <= MAX_PAYLOAD, "{} bytes", payload.len());
-            let Some(Payload::Stored { node, rows }) = parse(payload) else {
+            let Some(Payload::Stored { node, rows }) = parse(payload, None) else {
                 panic!("not read back: {payload}");
             };
             assert_eq!(node, "node-1");
@@ -409,18 +488,18 @@ mod tests {
     #[test]
     fn live_payloads_round_trip_and_large_updates_have_none() {
         let update = vec![0u8, 1, 2, 255, b' ', b':'];
-        let payload = live_payload("node-1", "notes/é 1", &update).expect("fits");
+        let payload = live_payload("node-1", "notes/é 1", &update, None).expect("fits");
         assert_eq!(
-            parse(&payload),
+            parse(&payload, None),
             Some(Payload::Live {
                 node: "node-1",
                 doc: "notes/é 1".to_owned(),
                 update
             })
         );
-        let fits = live_payload("n", "d", &[7; 5000]).expect("5000 bytes fit");
+        let fits = live_payload("n", "d", &[7; 5000], None).expect("5000 bytes fit");
         assert!(fits.len() <= MAX_PAYLOAD, "{}", fits.len());
-        assert_eq!(live_payload("n", "d", &[7; 6000]), None);
+        assert_eq!(live_payload("n", "d", &[7; 6000], None), None);
     }
 
     #[test]
@@ -436,7 +515,7 @@ mod tests {
                     node,
                     open: o,
                     docs,
-                }) = parse(payload)
+                }) = parse(payload, None)
                 else {
                     panic!("not read back: {payload}");
                 };
@@ -449,9 +528,45 @@ mod tests {
     }
 
     #[test]
+    fn with_a_key_only_live_payloads_it_signed_are_read() {
+        let key = PeerKey::derive(b"the deployment's auth secret, 32+");
+        let other = PeerKey::derive(b"another deployment's secret, 32++");
+        let update = b"\x01\x02 update".to_vec();
+        let signed = live_payload("node-1", "doc", &update, Some(&key)).expect("fits");
+        let expected = Payload::Live {
+            node: "node-1",
+            doc: "doc".to_owned(),
+            update: update.clone(),
+        };
+        assert_eq!(parse(&signed, Some(&key)), Some(expected));
+        assert_eq!(
+            parse(&signed, Some(&other)),
+            None,
+            "another key's MAC accepted"
+        );
+        let unsigned = live_payload("node-1", "doc", &update, None).expect("fits");
+        assert_eq!(
+            parse(&unsigned, Some(&key)),
+            None,
+            "an unsigned payload accepted"
+        );
+        // The MAC covers each part: moving it to another node or document fails.
+        let tag = signed.rsplit(' ').next().expect("a tag");
+        for forged in [
+            format!("node-2{}", &signed["node-1".len()..]),
+            live_payload("node-1", "elsewhere", &update, None).expect("fits") + " " + tag,
+            live_payload("node-1", "doc", b"other", None).expect("fits") + " " + tag,
+        ] {
+            assert_eq!(parse(&forged, Some(&key)), None, "{forged}");
+        }
+        // Without a key a signed payload is read too (a node without auth among signed ones).
+        assert!(parse(&signed, None).is_some());
+    }
+
+    #[test]
     fn hello_payloads_round_trip() {
         assert_eq!(
-            parse(&hello_payload("node-1")),
+            parse(&hello_payload("node-1"), None),
             Some(Payload::Hello { node: "node-1" })
         );
     }
@@ -466,11 +581,11 @@ mod tests {
             "node 1:2:3",
             "node live",
             "node live !!! AAAA",
-            "node live ZG9j AAAA extra",
+            "node live ZG9j AAAA dGFn extra",
             "node hello there",
             "node open !!!",
         ] {
-            assert_eq!(parse(payload), None, "{payload:?}");
+            assert_eq!(parse(payload, None), None, "{payload:?}");
         }
     }
 }

@@ -18,7 +18,7 @@ use sea_orm_migration::MigratorTrait;
 use crate::entities::{document, document_update};
 use crate::error::StorageError;
 use crate::migration::Migrator;
-use crate::peers::{self, PeerFeed, PgPeerFeed};
+use crate::peers::{self, PeerFeed, PeerKey, PgPeerFeed};
 use crate::store::{compact_state, DocStats, DocStore, NewUpdate, Seq, StoredDoc};
 
 /// `documents.name` is a VARCHAR(255); PostgreSQL counts characters, we promise bytes.
@@ -52,6 +52,8 @@ pub struct SeaStore {
     url: String,
     /// This process among the nodes sharing the database (see [`crate::peers`]).
     node: String,
+    /// Signs and checks live payloads (see [`PeerKey`]); `None` with authentication off.
+    peer_key: Option<PeerKey>,
     /// name -> documents.id, filled only after the transaction that saw the id committed (an id
     /// from a rolled-back insert would not exist). Saves one SELECT per document per batch.
     ids: Mutex<HashMap<String, i64>>,
@@ -93,8 +95,16 @@ impl SeaStore {
             db,
             url: url.to_owned(),
             node: peers::node_id(),
+            peer_key: None,
             ids: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Signs the live updates this node sends other nodes with `key`, and reads only those
+    /// signed with it (see [`PeerKey`]).
+    pub fn with_peer_key(mut self, key: Option<PeerKey>) -> SeaStore {
+        self.peer_key = key;
+        self
     }
 
     /// The underlying connection (for the server's own health checks or admin queries).
@@ -520,7 +530,13 @@ impl DocStore for SeaStore {
         if self.backend() != DatabaseBackend::Postgres {
             return Ok(None);
         }
-        let feed = PgPeerFeed::connect(&self.url, self.db.clone(), self.node.clone()).await?;
+        let feed = PgPeerFeed::connect(
+            &self.url,
+            self.db.clone(),
+            self.node.clone(),
+            self.peer_key.clone(),
+        )
+        .await?;
         Ok(Some(Box::new(feed)))
     }
 
@@ -530,7 +546,9 @@ impl DocStore for SeaStore {
         }
         let payloads: Vec<String> = updates
             .iter()
-            .filter_map(|(doc, update)| peers::live_payload(&self.node, doc, update))
+            .filter_map(|(doc, update)| {
+                peers::live_payload(&self.node, doc, update, self.peer_key.as_ref())
+            })
             .collect();
         notify_all(&self.db, &payloads).await
     }

@@ -254,3 +254,64 @@ async fn nodes_know_which_documents_the_others_have_open() -> Result<()> {
     wait_other_nodes(&c, 2).await?;
     Ok(())
 }
+
+/// With authentication on, nodes sign the updates they relay to each other with a key derived
+/// from the auth secret: a notification from anyone else who can connect to the database (a
+/// role that may only read, say) puts nothing into the documents, while the nodes' own still
+/// arrive before they are stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_auth_on_only_signed_updates_are_relayed() -> Result<()> {
+    use base64::Engine as _;
+    use plait_server::auth::{Authenticator, Mode};
+    use plait_storage::peers::PeerKey;
+    use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
+
+    const SECRET: &str = "plait-e2e-nodes-secret-0123456789abcdef-0123456789";
+    plait_tests::init_tracing();
+    let db = PgDatabase::create().await?;
+    let url = db.url()?;
+    let config = Config::for_tests(url.as_str()).with_auth_secret(SECRET);
+    let key = PeerKey::derive(SECRET.as_bytes());
+    let gated = Arc::new(GatedStore::closed(
+        SeaStore::connect(&url).await?.with_peer_key(Some(key)),
+    ));
+    let a = TestServer::start(config.clone(), gated.clone()).await?;
+    let b = TestServer::start_with_database(config).await?;
+    wait_other_nodes(&a, 1).await?;
+    let token = Authenticator::new(SECRET.as_bytes()).mint("signed", Mode::Write, TIMEOUT * 6)?;
+    let on_a = YClient::connect(&format!("{}?token={token}", a.ws_url("signed")), 251).await?;
+    let on_b = YClient::connect(&format!("{}?token={token}", b.ws_url("signed")), 252).await?;
+    on_a.wait_synced().await?;
+    on_b.wait_synced().await?;
+    let stats = format!("/api/docs/signed?token={token}");
+    plait_tests::eventually("a knows b has the document open", TIMEOUT, || async {
+        let r = http::get(a.addr(), &stats).await?;
+        Ok((r.json()?["other_nodes"].as_u64() == Some(1)).then_some(()))
+    })
+    .await?;
+
+    // Someone else on the database sends what a node would, unsigned.
+    let engine = &base64::engine::general_purpose::STANDARD;
+    let forged = format!(
+        "intruder live {} {}",
+        engine.encode("signed"),
+        engine.encode(ydoc::text_update(999, "text", "forged;"))
+    );
+    let outsider = SeaStore::connect(&url).await?;
+    outsider
+        .connection()
+        .execute_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT pg_notify('plait_updates', $1)",
+            [forged.into()],
+        ))
+        .await?;
+
+    // Sent after it on the same channel, a's own (signed, not yet stored) edit arrives; by then b
+    // has read the forgery and dropped it.
+    on_a.push_text("text", "genuine;")?;
+    wait_text(&on_b, "genuine;", TIMEOUT).await?;
+    ensure!(gated.committed() == 0, "a stored it: not the live path");
+    ensure!(ydoc::text(&on_a.doc(), "text") == "genuine;");
+    Ok(())
+}
