@@ -340,6 +340,41 @@ fn update_past_the_document_size_limit_is_refused_and_changes_nothing() {
     assert_eq!(read.get_string(&state.doc().transact()), "hello");
 }
 
+/// What another server already stored is applied whatever the size limit: here the whole
+/// document again (a catch-up), which the limit's estimate would count twice, and growth that
+/// this server would have refused from a client.
+#[test]
+fn stored_updates_from_other_servers_are_not_size_limited() {
+    let writer = Doc::with_client_id(42);
+    let text = writer.get_or_insert_text("text");
+    let first = {
+        let mut txn = writer.transact_mut();
+        text.push(&mut txn, &"a".repeat(150));
+        txn.encode_update_v1()
+    };
+    let mut state = DocState::with_max_size(Doc::new(), 200);
+    assert_eq!(state.apply_update(&first), Ok(true));
+    let whole = state.encode_state();
+    assert!(
+        matches!(
+            state.integrate(&whole),
+            Err(ProtocolError::DocumentTooLarge { .. })
+        ),
+        "the client path counts the whole document on top of itself"
+    );
+    let again = state.integrate_stored(&whole).map(|i| i.delta);
+    assert_eq!(again, Ok(None), "nothing new, and no error");
+    let more = {
+        let mut txn = writer.transact_mut();
+        text.push(&mut txn, &"b".repeat(100));
+        txn.encode_update_v1()
+    };
+    let grown = state.integrate_stored(&more).map(|i| i.delta.is_some());
+    assert_eq!(grown, Ok(true));
+    let read = state.doc().get_or_insert_text("text");
+    assert_eq!(read.get_string(&state.doc().transact()).len(), 250);
+}
+
 /// A JSON object in a map is a hash map inside yrs, so re-encoding it may order its keys
 /// differently: an honest update must not be mistaken for one yrs cannot read back (found by the
 /// JavaScript interoperability tests after a too-strict validation).

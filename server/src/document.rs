@@ -526,7 +526,7 @@ impl DocTask {
     /// Applies another node's update. Sent at once, not with this drain's relay: it is already
     /// stored, so it needs no row and no echo, and nothing this drain holds can depend on it.
     fn on_peer(&mut self, update: &[u8], catch_up: &flume::Sender<DocName>) {
-        match self.state.integrate(update) {
+        match self.state.integrate_stored(update) {
             Ok(integrated) => {
                 if let Some(delta) = integrated.delta {
                     self.broadcast(Bytes::from(encode_update(&delta)));
@@ -537,8 +537,7 @@ impl DocTask {
                 }
             }
             Err(error) => {
-                // Stored by a node that accepted it; this one refuses it (a smaller
-                // --max-doc-size, say). Its clients still get it the next time it loads.
+                // Another node accepted what this one cannot decode: nothing to relay.
                 warn!(doc = %self.ctx.name, %error, "could not apply another node's update");
             }
         }

@@ -196,6 +196,22 @@ impl DocState {
     /// holds is ever stored or relayed. A decode failure, or an update over the size limit, leaves
     /// the document untouched.
     pub fn integrate(&mut self, update: &[u8]) -> Result<Integrated, ProtocolError> {
+        self.integrate_limited(update, true)
+    }
+
+    /// [`DocState::integrate`] for an update another server already accepted and stored: the
+    /// same decoding and checks except the size limit. Refusing it would only leave this copy
+    /// behind the database's, and a catch-up hands over the whole document, which the limit's
+    /// estimate would count on top of the document itself.
+    pub fn integrate_stored(&mut self, update: &[u8]) -> Result<Integrated, ProtocolError> {
+        self.integrate_limited(update, false)
+    }
+
+    fn integrate_limited(
+        &mut self,
+        update: &[u8],
+        limited: bool,
+    ) -> Result<Integrated, ProtocolError> {
         let invalid = ProtocolError::InvalidUpdate;
         let raw = update;
         let len = update.len();
@@ -208,7 +224,9 @@ impl DocState {
             return Ok(Integrated::default());
         }
         check_round_trip(&update)?;
-        self.check_growth(len)?;
+        if limited {
+            self.check_growth(len)?;
+        }
         let doc = &self.doc;
         let integrated = guard(|| {
             let mut txn = doc
