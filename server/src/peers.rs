@@ -64,7 +64,7 @@ pub async fn start(
         }
     };
     info!("relaying the updates other nodes store in this database");
-    if let Err(error) = store.announce().await {
+    if let Err(error) = store.announce(true).await {
         warn!(%error, "could not announce this node to the others yet");
     }
     let cluster = Arc::new(Cluster::new());
@@ -163,6 +163,12 @@ impl Cluster {
                 true
             }
         }
+    }
+
+    /// Forgets every node and what it has open, to learn them again from their answers.
+    fn forget_all(&self) {
+        self.nodes().clear();
+        self.wanted().clear();
     }
 
     /// `node` opened (or closed) `docs`.
@@ -274,7 +280,7 @@ async fn publish_task(
             _ = shutdown.cancelled() => return,
             _ = hello.tick() => {
                 // A failure shows in the writer and /readyz; the next tick tries again.
-                let _ = store.announce().await;
+                let _ = store.announce(false).await;
                 continue;
             }
             change = interest.recv_async() => {
@@ -342,6 +348,8 @@ impl Relay {
                     Ok(Some(connected)) => {
                         info!("listening for other nodes' updates again");
                         feed = Some(connected);
+                        self.cluster.forget_all();
+                        let _ = self.store.announce(true).await;
                         self.catch_up_all();
                     }
                     Ok(None) => return,
@@ -357,25 +365,22 @@ impl Relay {
             };
             let event = current.next().await;
             if let Ok(
-                PeerEvent::Hello { node }
+                PeerEvent::Hello { node, .. }
                 | PeerEvent::Interest { node, .. }
                 | PeerEvent::Live { node, .. }
                 | PeerEvent::Stored { node, .. },
             ) = &event
             {
                 backoff = FIRST_BACKOFF;
-                if self.cluster.heard(node) {
+                let asks = matches!(event, Ok(PeerEvent::Hello { asks: true, .. }));
+                let new = self.cluster.heard(node);
+                if new {
                     info!(node = %node, "another node shares this database");
-                    // Answered at once, so a node that just started learns of this one, and of
-                    // what it has open, now and not at the next announcement.
-                    let _ = self.store.announce().await;
-                    let open: Vec<String> = self
-                        .registry
-                        .live_names()
-                        .iter()
-                        .map(|name| name.as_str().to_owned())
-                        .collect();
-                    let _ = self.store.announce_docs(true, &open).await;
+                }
+                if new || asks {
+                    // Answered at once, so a node that just started (or lost track) learns of
+                    // this one, and of what it has open, now and not at the next announcement.
+                    self.introduce().await;
                 }
             }
             match event {
@@ -400,6 +405,9 @@ impl Relay {
                 }
                 Ok(PeerEvent::Lost) => {
                     warn!("lost the connection that hears other nodes' updates; catching up");
+                    // What the others opened and closed meanwhile is unknown too: ask again.
+                    self.cluster.forget_all();
+                    let _ = self.store.announce(true).await;
                     self.catch_up_all();
                 }
                 Err(error) => {
@@ -422,6 +430,18 @@ impl Relay {
             // unloaded meanwhile needs nothing, since its next load reads the database.
             let _ = handle.send(Command::Peer { update, catch_up }).await;
         }
+    }
+
+    /// Tells the others that this node runs and which documents it has open.
+    async fn introduce(&self) {
+        let _ = self.store.announce(false).await;
+        let open: Vec<String> = self
+            .registry
+            .live_names()
+            .iter()
+            .map(|name| name.as_str().to_owned())
+            .collect();
+        let _ = self.store.announce_docs(true, &open).await;
     }
 
     fn catch_up_all(&self) {

@@ -90,9 +90,9 @@ impl<S: DocStore> DocStore for FaultyStore<S> {
         self.check()?;
         self.inner.publish_live(updates).await
     }
-    async fn announce(&self) -> Result<(), StorageError> {
+    async fn announce(&self, asks: bool) -> Result<(), StorageError> {
         self.check()?;
-        self.inner.announce().await
+        self.inner.announce(asks).await
     }
     async fn announce_docs(&self, open: bool, docs: &[String]) -> Result<(), StorageError> {
         self.check()?;

@@ -9,8 +9,10 @@
 //!   with the update itself (base64; a payload is limited to 8000 bytes, larger updates go by the
 //!   second kind only). It is what keeps another node's clients milliseconds behind, not a flush
 //!   interval behind.
-//! - **hello**, **open** and **close**: a node announces itself, and the documents it loads and
-//!   unloads, so that the others publish live updates only of the documents it has open.
+//! - **hello** / **alive**, **open** and **close**: a node announces itself, and the documents it
+//!   loads and unloads, so that the others publish live updates only of the documents it has
+//!   open. A `hello` (at start, and after the listening connection was lost) asks every node to
+//!   answer with its own `alive` and what it has open.
 //! - **stored**: the append transaction names the rows it commits (PostgreSQL delivers it only if
 //!   the transaction commits, in commit order), and each node reads them. This is the one that
 //!   cannot be missed: what a live notification already brought changes nothing the second time.
@@ -49,10 +51,13 @@ pub enum PeerEvent {
         /// The Yjs v1 update.
         update: Vec<u8>,
     },
-    /// Another node announced itself (at its start, and every few seconds while it runs).
+    /// Another node announced itself: every few seconds while it runs, and asking the others to
+    /// answer with what they have open when it starts or has lost what it knew of them.
     Hello {
         /// The node.
         node: String,
+        /// Whether it asks to be told, whoever it is already known to.
+        asks: bool,
     },
     /// Another node loaded (`open: true`) or unloaded documents.
     Interest {
@@ -129,17 +134,18 @@ pub(crate) fn payloads(node: &str, rows: &[(i64, Seq)]) -> Vec<String> {
 
 /// Marks a live payload: `"<node> live <base64 document> <base64 update> [<base64 MAC>]"`.
 const LIVE: &str = "live";
-/// Marks a hello payload: `"<node> hello"`.
+/// Marks a hello payload: `"<node> hello"` asks the others to answer, `"<node> alive"` does not.
 const HELLO: &str = "hello";
+const ALIVE: &str = "alive";
 
 /// Marks the payloads naming documents a node opened or closed:
 /// `"<node> open <base64 name> ..."`.
 const OPEN: &str = "open";
 const CLOSE: &str = "close";
 
-/// The payload announcing `node`.
-pub(crate) fn hello_payload(node: &str) -> String {
-    format!("{node} {HELLO}")
+/// The payload announcing `node`, asking the others to answer or not.
+pub(crate) fn hello_payload(node: &str, asks: bool) -> String {
+    format!("{node} {}", if asks { HELLO } else { ALIVE })
 }
 
 /// The payloads announcing that `node` opened (or closed) `docs`, each below [`MAX_PAYLOAD`].
@@ -240,6 +246,7 @@ pub(crate) fn live_payload(
 enum Payload<'a> {
     Hello {
         node: &'a str,
+        asks: bool,
     },
     Interest {
         node: &'a str,
@@ -260,7 +267,7 @@ enum Payload<'a> {
 impl Payload<'_> {
     fn node(&self) -> &str {
         match self {
-            Payload::Hello { node }
+            Payload::Hello { node, .. }
             | Payload::Interest { node, .. }
             | Payload::Live { node, .. }
             | Payload::Stored { node, .. } => node,
@@ -277,8 +284,12 @@ fn parse<'a>(payload: &'a str, key: Option<&PeerKey>) -> Option<Payload<'a>> {
     let node = parts.next().filter(|n| !n.is_empty())?;
     let mut rest = parts.clone();
     let kind = rest.next();
-    if kind == Some(HELLO) {
-        return rest.next().is_none().then_some(Payload::Hello { node });
+    if kind == Some(HELLO) || kind == Some(ALIVE) {
+        let asks = kind == Some(HELLO);
+        return rest
+            .next()
+            .is_none()
+            .then_some(Payload::Hello { node, asks });
     }
     if kind == Some(OPEN) || kind == Some(CLOSE) {
         let docs = rest
@@ -437,7 +448,7 @@ impl PgPeerFeed {
             };
             let node = payload.node().to_owned();
             match payload {
-                Payload::Hello { .. } => return Ok(PeerEvent::Hello { node }),
+                Payload::Hello { asks, .. } => return Ok(PeerEvent::Hello { node, asks }),
                 Payload::Interest { open, docs, .. } => {
                     return Ok(PeerEvent::Interest { node, open, docs })
                 }
@@ -565,10 +576,15 @@ mod tests {
 
     #[test]
     fn hello_payloads_round_trip() {
-        assert_eq!(
-            parse(&hello_payload("node-1"), None),
-            Some(Payload::Hello { node: "node-1" })
-        );
+        for asks in [true, false] {
+            assert_eq!(
+                parse(&hello_payload("node-1", asks), None),
+                Some(Payload::Hello {
+                    node: "node-1",
+                    asks
+                })
+            );
+        }
     }
 
     #[test]

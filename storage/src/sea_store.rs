@@ -560,11 +560,11 @@ impl DocStore for SeaStore {
         notify_all(&self.db, &peers::interest_payloads(&self.node, open, docs)).await
     }
 
-    async fn announce(&self) -> Result<(), StorageError> {
+    async fn announce(&self, asks: bool) -> Result<(), StorageError> {
         if self.backend() != DatabaseBackend::Postgres {
             return Ok(());
         }
-        notify_all(&self.db, &[peers::hello_payload(&self.node)]).await
+        notify_all(&self.db, &[peers::hello_payload(&self.node, asks)]).await
     }
 }
 

@@ -140,9 +140,9 @@ pub trait DocStore: Send + Sync + 'static {
     async fn publish_live(&self, _updates: &[(String, Bytes)]) -> Result<(), StorageError> {
         Ok(())
     }
-    /// Tells the other nodes that this one is running (see [`crate::peers`]). Does nothing where
-    /// `peer_feed` is `None`.
-    async fn announce(&self) -> Result<(), StorageError> {
+    /// Tells the other nodes that this one is running (see [`crate::peers`]); with `asks`, that
+    /// they should answer with what they have open. Does nothing where `peer_feed` is `None`.
+    async fn announce(&self, _asks: bool) -> Result<(), StorageError> {
         Ok(())
     }
     /// Tells the other nodes that this one has `docs` open (`open`) or no longer has them, so
@@ -183,8 +183,8 @@ impl<T: DocStore + ?Sized> DocStore for Arc<T> {
     async fn publish_live(&self, updates: &[(String, Bytes)]) -> Result<(), StorageError> {
         (**self).publish_live(updates).await
     }
-    async fn announce(&self) -> Result<(), StorageError> {
-        (**self).announce().await
+    async fn announce(&self, asks: bool) -> Result<(), StorageError> {
+        (**self).announce(asks).await
     }
     async fn announce_docs(&self, open: bool, docs: &[String]) -> Result<(), StorageError> {
         (**self).announce_docs(open, docs).await

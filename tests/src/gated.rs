@@ -110,8 +110,8 @@ impl<S: DocStore> DocStore for GatedStore<S> {
     async fn publish_live(&self, updates: &[(String, bytes::Bytes)]) -> Result<(), StorageError> {
         self.inner.publish_live(updates).await
     }
-    async fn announce(&self) -> Result<(), StorageError> {
-        self.inner.announce().await
+    async fn announce(&self, asks: bool) -> Result<(), StorageError> {
+        self.inner.announce(asks).await
     }
     async fn announce_docs(&self, open: bool, docs: &[String]) -> Result<(), StorageError> {
         self.inner.announce_docs(open, docs).await

@@ -216,6 +216,9 @@ async fn a_node_that_lost_the_database_catches_up_when_it_is_back() -> Result<()
 
     proxy.cut();
     on_a.push_text("text", "while b was cut off;")?;
+    // a opens another document meanwhile; b cannot hear of it.
+    let elsewhere = YClient::connect(&a.ws_url("meanwhile"), 223).await?;
+    elsewhere.wait_synced().await?;
     // Stored by a before b's database comes back: b cannot have heard of it.
     all_written(&a).await?;
     ensure!(
@@ -225,6 +228,12 @@ async fn a_node_that_lost_the_database_catches_up_when_it_is_back() -> Result<()
 
     proxy.restore();
     wait_text(&on_b, "before;while b was cut off;", RECOVERY_TIMEOUT).await?;
+    // What b knew of the others is relearnt from their answers: it knows a has the document
+    // open, so its own edits go to a live again.
+    wait_open_elsewhere(&b, "cut", 1).await?;
+    wait_open_elsewhere(&b, "meanwhile", 1).await?;
+    on_b.push_text("text", "b is back;")?;
+    wait_text(&on_a, "before;while b was cut off;b is back;", TIMEOUT).await?;
     Ok(())
 }
 
