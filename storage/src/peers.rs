@@ -113,7 +113,7 @@ pub fn node_id() -> String {
 
 /// The payloads announcing `rows` (document id, log position), each below [`MAX_PAYLOAD`]:
 /// `"<node> <doc id>:<seq> <doc id>:<seq> ..."`.
-pub(crate) fn payloads(node: &str, rows: &[(i64, Seq)]) -> Vec<String> {
+pub(crate) fn stored_payloads(node: &str, rows: &[(i64, Seq)]) -> Vec<String> {
     let mut out = Vec::new();
     let mut current = String::new();
     for (doc_id, seq) in rows {
@@ -479,9 +479,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn payloads_round_trip_and_stay_below_the_limit() {
+    fn stored_payloads_round_trip_and_stay_below_the_limit() {
         let rows: Vec<(i64, Seq)> = (0..2000).map(|i| (i % 7, 1_000_000_000 + i)).collect();
-        let encoded = payloads("node-1", &rows);
+        let encoded = stored_payloads("node-1", &rows);
         assert!(encoded.len() > 1, "2000 rows fit one payload?");
         let mut back = Vec::new();
         for payload in &encoded {
@@ -493,7 +493,7 @@ mod tests {
             back.extend(rows);
         }
         assert_eq!(back, rows);
-        assert!(payloads("node-1", &[]).is_empty());
+        assert!(stored_payloads("node-1", &[]).is_empty());
     }
 
     #[test]

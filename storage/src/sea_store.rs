@@ -397,7 +397,7 @@ impl DocStore for SeaStore {
             seqs.extend(keys);
         }
         // Delivered to the other nodes only if this transaction commits, in commit order.
-        notify_all(&txn, &peers::payloads(&self.node, &announced)).await?;
+        notify_all(&txn, &peers::stored_payloads(&self.node, &announced)).await?;
         txn.commit().await?;
         self.cache_ids(ids);
         Ok(seqs)
