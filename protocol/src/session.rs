@@ -124,10 +124,17 @@ fn handle_awareness(
     session: &mut Session,
     update: AwarenessUpdate,
 ) -> Result<Vec<Outgoing>, ProtocolError> {
+    // Only entries that would be taken count: a y-websocket client sends back every presence
+    // change it applies, so each message of a client in a busy room also carries the states of
+    // everyone else, with the clocks the server already has.
     let introduced = update
         .clients
         .iter()
-        .filter(|(id, entry)| &*entry.json != "null" && !session.clients.contains(id))
+        .filter(|(id, entry)| {
+            &*entry.json != "null"
+                && !session.clients.contains(id)
+                && state.presence().accepts(**id, entry.clock)
+        })
         .count();
     if session.clients.len() + introduced > MAX_AWARENESS_STATES_PER_CONNECTION {
         return Err(ProtocolError::TooManyAwarenessStates {

@@ -314,6 +314,73 @@ fn one_connection_cannot_flood_awareness_with_fake_users() {
     assert_eq!(state.presence().known(), 0, "nothing was applied");
 }
 
+/// A y-websocket client sends back every presence change it applies, so in a room of more than
+/// the per-connection limit each of its messages carries everyone's states. Those echoes are
+/// not states it introduces: the connection stays, and nothing changes.
+#[test]
+fn echoes_of_everyone_elses_presence_do_not_count_against_the_limit() {
+    use plait_protocol::session::MAX_AWARENESS_STATES_PER_CONNECTION;
+    use std::collections::HashMap;
+    use yrs::sync::awareness::AwarenessUpdateEntry;
+    use yrs::sync::AwarenessUpdate;
+
+    let entry = |clock: u32, name: &str| AwarenessUpdateEntry {
+        clock,
+        json: format!(r#"{{"user":{{"name":"{name}"}}}}"#).into(),
+    };
+    let mut state = DocState::new(Doc::new());
+    let others = MAX_AWARENESS_STATES_PER_CONNECTION as u64 + 8;
+    let mut sessions: Vec<Session> = Vec::new();
+    for id in 1..=others {
+        let mut session = Session::new(false);
+        let own = HashMap::from([(ClientID::new(id), entry(1, "other"))]);
+        let out = handle(
+            &mut state,
+            &mut session,
+            Message::Awareness(AwarenessUpdate { clients: own }),
+        );
+        assert!(out.is_ok(), "client {id}: {out:?}");
+        sessions.push(session);
+    }
+    // A newcomer: its own state, plus the echo of everyone it was told about.
+    let mut newcomer = Session::new(false);
+    let mut echo: HashMap<_, _> = (1..=others)
+        .map(|id| (ClientID::new(id), entry(1, "other")))
+        .collect();
+    echo.insert(ClientID::new(1000), entry(1, "newcomer"));
+    let out = handle(
+        &mut state,
+        &mut newcomer,
+        Message::Awareness(AwarenessUpdate { clients: echo }),
+    );
+    let Ok(out) = out else {
+        panic!("an echo closed the connection: {out:?}");
+    };
+    assert_eq!(
+        out,
+        vec![Outgoing::AwarenessChanged(vec![ClientID::new(1000)])],
+        "only the newcomer's own state is new"
+    );
+    // Its close removes its own state only.
+    assert!(close(&mut state, &mut newcomer).is_some());
+    assert_eq!(state.presence().present().count(), others as usize);
+    // New states it does not own still count: the limit holds.
+    let fakes: HashMap<_, _> = (2000..2000 + MAX_AWARENESS_STATES_PER_CONNECTION as u64 + 1)
+        .map(|id| (ClientID::new(id), entry(1, "fake")))
+        .collect();
+    let mut flooder = Session::new(false);
+    assert_eq!(
+        handle(
+            &mut state,
+            &mut flooder,
+            Message::Awareness(AwarenessUpdate { clients: fakes }),
+        ),
+        Err(ProtocolError::TooManyAwarenessStates {
+            limit: MAX_AWARENESS_STATES_PER_CONNECTION
+        })
+    );
+}
+
 #[test]
 fn update_past_the_document_size_limit_is_refused_and_changes_nothing() {
     let mut state = DocState::with_max_size(Doc::new(), 200);

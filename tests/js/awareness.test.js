@@ -79,3 +79,26 @@ test("a client's presence comes back at its first renewal after a reconnect", as
   await waitUntil(() => remoteName(b, a) === 'Cleo',
     { timeoutMs: 25000, what: "B to see A again after A's first renewal" })
 })
+
+// y-websocket sends back every presence change it applies, so in a busy room each client's
+// messages carry everyone's states; the server must not take those echoes for states the client
+// introduces (it once closed every client with 1007 past 16 people in a room).
+test('a room of 24 clients: everyone sees everyone, and nobody is disconnected', async () => {
+  const doc = uniqueDoc('awareness-crowd')
+  const crowd = []
+  for (let i = 0; i < 24; i++) {
+    const client = connectClient(server, doc)
+    open.add(client)
+    crowd.push(client)
+    client.provider.awareness.setLocalStateField('user', { name: `user ${i}` })
+  }
+  await Promise.all(crowd.map((client) => waitSynced(client)))
+  await waitUntil(() => crowd.every((c) => c.provider.awareness.getStates().size === crowd.length), {
+    timeoutMs: 10000,
+    what: 'every client to see all 24 states'
+  })
+  for (const client of crowd) {
+    assert.deepEqual(client.closes, [], 'a connection was closed')
+    assert.equal(remoteName(client, crowd[23]), 'user 23')
+  }
+})

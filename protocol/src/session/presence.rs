@@ -153,6 +153,14 @@ impl Presence {
         })
     }
 
+    /// Whether an entry for `client` with `clock` would be taken: it is newer than what is known.
+    /// A client's echo of the states the server sent it is not.
+    pub fn accepts(&self, client: ClientID, clock: u32) -> bool {
+        self.clients
+            .get(&client)
+            .is_none_or(|entry| entry.clock < clock)
+    }
+
     /// Present clients and their states (JSON).
     pub fn present(&self) -> impl Iterator<Item = (ClientID, &str)> + '_ {
         self.clients
