@@ -96,11 +96,11 @@ pub async fn start(
             _ = relay.run(feed) => {}
         }
     });
-    Some(LiveSender {
+    Some(LiveSender(Arc::new(Live {
         queue: live,
         interest,
         cluster,
-    })
+    })))
 }
 
 /// The other nodes this one has heard from lately, and which documents each has open.
@@ -236,8 +236,12 @@ fn drop_one(wanted: &mut HashMap<DocName, usize>, doc: &DocName) {
 /// What documents use to tell the other nodes of what they relay, as they relay it, and which
 /// documents this node has open. Never waits: when the publisher is behind, an update is
 /// skipped, and the other nodes get it from the commit's notification instead.
+///
+/// One pointer: every loaded document holds a clone.
 #[derive(Clone)]
-pub struct LiveSender {
+pub struct LiveSender(Arc<Live>);
+
+struct Live {
     queue: flume::Sender<(DocName, Bytes)>,
     interest: flume::Sender<(DocName, bool)>,
     cluster: Arc<Cluster>,
@@ -246,22 +250,22 @@ pub struct LiveSender {
 impl LiveSender {
     /// `update` of `doc` is being relayed to this node's clients.
     pub fn send(&self, doc: &DocName, update: Bytes) {
-        if self.cluster.wants(doc) {
-            let _ = self.queue.try_send((doc.clone(), update));
+        if self.0.cluster.wants(doc) {
+            let _ = self.0.queue.try_send((doc.clone(), update));
         }
     }
 
     /// This node loaded (`open`) or unloaded `doc`. Alone it tells nobody: a node that appears
     /// later is told of every open document when it is first heard.
     pub fn opened(&self, doc: &DocName, open: bool) {
-        if self.cluster.others_present() {
-            let _ = self.interest.send((doc.clone(), open));
+        if self.0.cluster.others_present() {
+            let _ = self.0.interest.send((doc.clone(), open));
         }
     }
 
     /// The other nodes heard from lately.
     pub fn cluster(&self) -> &Cluster {
-        &self.cluster
+        &self.0.cluster
     }
 }
 

@@ -191,7 +191,7 @@ impl Registry {
             writer: self.writer.clone(),
             idle_unload: self.idle_unload,
             shutdown: self.shutdown.clone(),
-            live: live.clone(),
+            live,
             unregister: Box::new(move || {
                 let (Some(registry), Some(slot)) = (registry.upgrade(), slot.upgrade()) else {
                     return true;
@@ -200,7 +200,7 @@ impl Registry {
                     .docs
                     .remove_if(&key, |_, current| Arc::ptr_eq(current, &slot))
                     .is_some();
-                if let (true, Some(live)) = (removed, &live) {
+                if let (true, Some(live)) = (removed, registry.live.get()) {
                     live.opened(&key, false);
                 }
                 removed
