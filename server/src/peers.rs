@@ -26,7 +26,6 @@ use plait_storage::store::DocStore;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
-use yrs::{ReadTxn, StateVector, Transact};
 
 use crate::document::Command;
 use crate::registry::Registry;
@@ -515,14 +514,10 @@ async fn read_state(store: &dyn DocStore, name: &DocName) -> Result<Option<Vec<u
     };
     let name = name.clone();
     // Replaying a long log is CPU work: keep it off the async workers, as a load does.
-    tokio::task::spawn_blocking(move || {
-        let doc = stored.into_doc(name.as_str());
-        let txn = doc.transact();
-        txn.encode_state_as_update_v1(&StateVector::default())
-    })
-    .await
-    .map(Some)
-    .map_err(|e| format!("replay task failed: {e}"))
+    tokio::task::spawn_blocking(move || stored.into_state(name.as_str()))
+        .await
+        .map(Some)
+        .map_err(|e| format!("replay task failed: {e}"))
 }
 
 /// Waits `backoff` and returns the next one.

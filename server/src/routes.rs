@@ -193,11 +193,10 @@ async fn stored_state(state: &AppState, name: &DocName) -> Result<Option<Vec<u8>
         return Ok(None);
     };
     let doc_name = name.to_string();
-    let doc = tokio::task::spawn_blocking(move || stored.into_doc(&doc_name))
+    let state = tokio::task::spawn_blocking(move || stored.into_state(&doc_name))
         .await
         .map_err(|e| AppError::Unavailable(LoadError::Storage(e.to_string())))?;
-    let state = plait_protocol::session::DocState::new(doc);
-    Ok(Some(state.encode_state()))
+    Ok(Some(state))
 }
 
 /// `POST /api/docs/{doc}/update`: apply a Yjs v1 update from the body; connected clients get it.

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 
 use crate::error::StorageError;
-use crate::store::{compact_state, DocStats, DocStore, NewUpdate, Seq, StoredDoc};
+use crate::store::{DocStats, DocStore, NewUpdate, Seq, StoredDoc};
 
 /// One document as `SeaStore` would hold it in its two tables.
 #[derive(Debug)]
@@ -99,7 +99,7 @@ impl DocStore for MemoryStore {
             snapshot_seq: entry.snapshot_seq,
             updates: std::mem::take(&mut entry.log).into_iter().collect(),
         };
-        let snapshot = compact_state(doc, stored);
+        let snapshot = stored.into_state(doc);
         let bytes = snapshot.len() as u64;
         entry.snapshot = Some(snapshot);
         entry.snapshot_seq = upto;

@@ -19,7 +19,7 @@ use crate::entities::{document, document_update};
 use crate::error::StorageError;
 use crate::migration::Migrator;
 use crate::peers::{self, PeerFeed, PeerKey, PgPeerFeed};
-use crate::store::{compact_state, DocStats, DocStore, NewUpdate, Seq, StoredDoc};
+use crate::store::{DocStats, DocStore, NewUpdate, Seq, StoredDoc};
 
 /// `documents.name` is a VARCHAR(255); PostgreSQL counts characters, we promise bytes.
 const MAX_NAME_BYTES: usize = 255;
@@ -426,7 +426,7 @@ impl DocStore for SeaStore {
         // Tens of milliseconds of CPU for a large document: off the async threads, so the documents' tasks
         // keep relaying meanwhile.
         let name = doc.to_owned();
-        let snapshot = tokio::task::spawn_blocking(move || compact_state(&name, stored))
+        let snapshot = tokio::task::spawn_blocking(move || stored.into_state(&name))
             .await
             .map_err(|e| StorageError::Snapshot(e.to_string()))?;
         let bytes = snapshot.len() as u64;

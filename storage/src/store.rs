@@ -62,6 +62,15 @@ impl StoredDoc {
         }
         doc
     }
+
+    /// The whole document as one Yjs v1 update (what [`StoredDoc::into_doc`] rebuilt, encoded):
+    /// a compacted snapshot, or the full state for a client.
+    pub fn into_state(self, name: &str) -> Vec<u8> {
+        use yrs::ReadTxn;
+        let doc = self.into_doc(name);
+        let txn = doc.transact();
+        txn.encode_state_as_update_v1(&yrs::StateVector::default())
+    }
 }
 
 /// Decodes and applies one v1 update in its own transaction, so a bad row cannot poison the
@@ -189,12 +198,4 @@ impl<T: DocStore + ?Sized> DocStore for Arc<T> {
     async fn announce_docs(&self, open: bool, docs: &[String]) -> Result<(), StorageError> {
         (**self).announce_docs(open, docs).await
     }
-}
-
-/// Builds the compacted snapshot from a snapshot and rows, skipping undecodable rows (with a warn).
-pub(crate) fn compact_state(name: &str, stored: StoredDoc) -> Vec<u8> {
-    use yrs::ReadTxn;
-    let doc = stored.into_doc(name);
-    let txn = doc.transact();
-    txn.encode_state_as_update_v1(&yrs::StateVector::default())
 }
