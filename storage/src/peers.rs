@@ -114,19 +114,25 @@ pub fn node_id() -> String {
 /// The payloads announcing `rows` (document id, log position), each below [`MAX_PAYLOAD`]:
 /// `"<node> <doc id>:<seq> <doc id>:<seq> ..."`.
 pub(crate) fn stored_payloads(node: &str, rows: &[(i64, Seq)]) -> Vec<String> {
+    pack(
+        node,
+        rows.iter().map(|(doc_id, seq)| format!("{doc_id}:{seq}")),
+    )
+}
+
+/// `head` followed by `entries`, space-separated, in as few payloads below [`MAX_PAYLOAD`] as
+/// they fit in (each repeating `head`); none without entries.
+fn pack(head: &str, entries: impl Iterator<Item = String>) -> Vec<String> {
     let mut out = Vec::new();
-    let mut current = String::new();
-    for (doc_id, seq) in rows {
-        let entry = format!(" {doc_id}:{seq}");
-        if !current.is_empty() && current.len() + entry.len() > MAX_PAYLOAD {
-            out.push(std::mem::take(&mut current));
+    let mut current = head.to_owned();
+    for entry in entries {
+        if current.len() > head.len() && current.len() + 1 + entry.len() > MAX_PAYLOAD {
+            out.push(std::mem::replace(&mut current, head.to_owned()));
         }
-        if current.is_empty() {
-            current.push_str(node);
-        }
+        current.push(' ');
         current.push_str(&entry);
     }
-    if !current.is_empty() {
+    if current.len() > head.len() {
         out.push(current);
     }
     out
@@ -153,20 +159,7 @@ pub(crate) fn interest_payloads(node: &str, open: bool, docs: &[String]) -> Vec<
     use base64::Engine as _;
     let engine = &base64::engine::general_purpose::STANDARD;
     let head = format!("{node} {}", if open { OPEN } else { CLOSE });
-    let mut out = Vec::new();
-    let mut current = head.clone();
-    for doc in docs {
-        let entry = engine.encode(doc);
-        if current.len() > head.len() && current.len() + 1 + entry.len() > MAX_PAYLOAD {
-            out.push(std::mem::replace(&mut current, head.clone()));
-        }
-        current.push(' ');
-        current.push_str(&entry);
-    }
-    if current.len() > head.len() {
-        out.push(current);
-    }
-    out
+    pack(&head, docs.iter().map(|doc| engine.encode(doc)))
 }
 
 /// The key that signs live payloads, shared by the nodes of one deployment.
