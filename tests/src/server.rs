@@ -108,6 +108,18 @@ impl TestServer {
         .await
     }
 
+    /// Waits until `/readyz` answers 200 with nothing pending: every update the server was sent
+    /// is in SQL.
+    pub async fn wait_all_written(&self, timeout: Duration) -> Result<()> {
+        let addr = self.addr;
+        crate::eventually("/readyz 200 with nothing pending", timeout, || async move {
+            let r = crate::http::get(addr, "/readyz").await?;
+            let pending = r.json().ok().and_then(|j| j["pending_updates"].as_u64());
+            Ok((r.status == 200 && pending == Some(0)).then_some(()))
+        })
+        .await
+    }
+
     /// Graceful stop: triggers shutdown and waits until the server has closed every connection
     /// and written everything pending. Fails if the server reported an error.
     pub async fn stop(mut self) -> Result<()> {

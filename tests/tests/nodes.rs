@@ -31,17 +31,6 @@ async fn wait_text(client: &YClient, expected: &str, timeout: Duration) -> Resul
         .await
 }
 
-/// Waits until `node` has stored everything it was sent.
-async fn all_written(node: &TestServer) -> Result<()> {
-    let addr = node.addr();
-    plait_tests::eventually("/readyz with nothing pending", TIMEOUT, || async move {
-        let r = http::get(addr, "/readyz").await?;
-        let pending = r.json()?["pending_updates"].as_u64();
-        Ok((r.status == 200 && pending == Some(0)).then_some(()))
-    })
-    .await
-}
-
 /// Waits until `node` hears from `others` other nodes (`/readyz`'s `other_nodes`).
 async fn wait_other_nodes(node: &TestServer, others: u64) -> Result<()> {
     let addr = node.addr();
@@ -122,8 +111,8 @@ async fn edits_reach_the_clients_of_every_node_and_are_stored_once() -> Result<(
     // A relayed update is not stored again by the node that relays it: 40 edits, and at most
     // one row per edit (a drain may merge several of a node's edits into one row). Counted
     // before the nodes stop, since a stop compacts the log into the snapshot.
-    all_written(&a).await?;
-    all_written(&b).await?;
+    a.wait_all_written(TIMEOUT).await?;
+    b.wait_all_written(TIMEOUT).await?;
     let rows = log_rows(&url, "shared").await?;
     ensure!(
         (2..=40).contains(&rows),
@@ -160,7 +149,7 @@ async fn edits_reach_other_nodes_before_they_are_stored() -> Result<()> {
 
     // Once a's commit goes through, b gets the stored rows too, and nothing changes.
     gated.open();
-    all_written(&a).await?;
+    a.wait_all_written(TIMEOUT).await?;
     on_b.push_text("text", "b;")?;
     wait_text(&on_a, "not stored yet;b;", TIMEOUT).await?;
     ensure!(ydoc::text(&on_b.doc(), "text") == "not stored yet;b;");
@@ -220,7 +209,7 @@ async fn a_node_that_lost_the_database_catches_up_when_it_is_back() -> Result<()
     let elsewhere = YClient::connect(&a.ws_url("meanwhile"), 223).await?;
     elsewhere.wait_synced().await?;
     // Stored by a before b's database comes back: b cannot have heard of it.
-    all_written(&a).await?;
+    a.wait_all_written(TIMEOUT).await?;
     ensure!(
         ydoc::text(&on_b.doc(), "text") == "before;",
         "b relayed while cut off?"

@@ -45,15 +45,7 @@ async fn readyz_pending(server: &TestServer) -> Result<(u16, Option<u64>)> {
 
 /// Waits until the server reports ready with nothing pending: every update is in SQL.
 async fn wait_all_written(server: &TestServer) -> Result<()> {
-    eventually(
-        "/readyz 200 with nothing pending",
-        RECOVERY_TIMEOUT,
-        || async move {
-            let (status, pending) = readyz_pending(server).await?;
-            Ok((status == 200 && pending == Some(0)).then_some(()))
-        },
-    )
-    .await
+    server.wait_all_written(RECOVERY_TIMEOUT).await
 }
 
 /// Both clients edit, and converge, until each holds the other's `round` edits.
