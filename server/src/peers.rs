@@ -351,9 +351,7 @@ impl Relay {
                     Ok(Some(connected)) => {
                         info!("listening for other nodes' updates again");
                         feed = Some(connected);
-                        self.cluster.forget_all();
-                        let _ = self.store.announce(true).await;
-                        self.catch_up_all();
+                        self.rejoin().await;
                     }
                     Ok(None) => return,
                     Err(error) => {
@@ -408,10 +406,7 @@ impl Relay {
                 }
                 Ok(PeerEvent::Lost) => {
                     warn!("lost the connection that hears other nodes' updates; catching up");
-                    // What the others opened and closed meanwhile is unknown too: ask again.
-                    self.cluster.forget_all();
-                    let _ = self.store.announce(true).await;
-                    self.catch_up_all();
+                    self.rejoin().await;
                 }
                 Err(error) => {
                     // The feed reconnects on its next call and then reports `Lost`.
@@ -433,6 +428,14 @@ impl Relay {
             // unloaded meanwhile needs nothing, since its next load reads the database.
             let _ = handle.send(Command::Peer { update, catch_up }).await;
         }
+    }
+
+    /// After a time without the feed: what the others opened and closed meanwhile is unknown,
+    /// so ask them again, and read every loaded document whole.
+    async fn rejoin(&self) {
+        self.cluster.forget_all();
+        let _ = self.store.announce(true).await;
+        self.catch_up_all();
     }
 
     /// Tells the others that this node runs and which documents it has open.
