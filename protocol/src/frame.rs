@@ -158,11 +158,12 @@ fn decode_state_vector(payload: &[u8]) -> Result<StateVector, ProtocolError> {
         .map_err(|e| invalid(e.to_string()))
 }
 
-/// Validates an awareness payload and decodes it with yrs.
+/// Validates an awareness payload (the message's body, without its type) and decodes it with
+/// yrs. Also what reads the presence other nodes relay.
 ///
 /// The state strings are checked to be JSON here because the server relays them to every other
 /// browser, where y-protocols calls `JSON.parse` on them and would throw.
-fn decode_awareness(payload: &[u8]) -> Result<AwarenessUpdate, ProtocolError> {
+pub fn decode_awareness(payload: &[u8]) -> Result<AwarenessUpdate, ProtocolError> {
     let invalid = |why: String| ProtocolError::InvalidAwareness(why);
     let mut r = Reader::new(payload);
     let count = r
@@ -245,6 +246,43 @@ pub fn encode_awareness(update: &AwarenessUpdate) -> Vec<u8> {
     out
 }
 
+/// The awareness payloads (bodies, without the message type) carrying `update`'s entries, each at
+/// most `max` bytes, for a channel that limits its messages (the relay between nodes). An entry
+/// that does not fit even alone is left out; the second value counts them.
+pub fn encode_awareness_pieces(update: AwarenessUpdate, max: usize) -> (Vec<Vec<u8>>, usize) {
+    // An entry's worst case besides its state: client id, clock and length as varints.
+    const ENTRY_OVERHEAD: usize = 8 + 5 + 5;
+    // The piece's entry count.
+    const PIECE_OVERHEAD: usize = 5;
+    let mut pieces = Vec::new();
+    let mut left_out = 0;
+    let mut current = AwarenessUpdate {
+        clients: Default::default(),
+    };
+    let mut size = PIECE_OVERHEAD;
+    for (client, entry) in update.clients {
+        let entry_size = ENTRY_OVERHEAD + entry.json.len();
+        if PIECE_OVERHEAD + entry_size > max {
+            left_out += 1;
+            continue;
+        }
+        if size + entry_size > max {
+            pieces.push(std::mem::take(&mut current.clients));
+            size = PIECE_OVERHEAD;
+        }
+        size += entry_size;
+        current.clients.insert(client, entry);
+    }
+    if !current.clients.is_empty() {
+        pieces.push(current.clients);
+    }
+    let pieces = pieces
+        .into_iter()
+        .map(|clients| AwarenessUpdate { clients }.encode_v1())
+        .collect();
+    (pieces, left_out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,5 +336,47 @@ mod tests {
             decode_frame(&[2, 0, 2, b'n', b'o'], &limits),
             Ok(vec![Message::Auth(Some("no".into()))])
         );
+    }
+
+    #[test]
+    fn awareness_pieces_stay_below_the_limit_and_carry_every_entry_that_fits() {
+        use yrs::block::ClientID;
+        use yrs::sync::awareness::AwarenessUpdateEntry;
+        let mut clients = std::collections::HashMap::new();
+        for n in 0..200u64 {
+            let json = format!(r##"{{"user":{{"name":"user {n}","color":"#30bced"}},"n":{n}}}"##);
+            let entry = AwarenessUpdateEntry {
+                clock: n as u32,
+                json: json.into(),
+            };
+            clients.insert(ClientID::new(n + (1 << 40)), entry);
+        }
+        let huge = AwarenessUpdateEntry {
+            clock: 1,
+            json: format!(r#""{}""#, "x".repeat(2000)).into(),
+        };
+        clients.insert(ClientID::new(7), huge);
+        let expected: Vec<u64> = clients
+            .keys()
+            .map(|c| c.get())
+            .filter(|&c| c != 7)
+            .collect();
+        let (pieces, left_out) = encode_awareness_pieces(AwarenessUpdate { clients }, 1500);
+        assert_eq!(left_out, 1, "the 2 KB state cannot fit");
+        assert!(pieces.len() > 5, "{} pieces", pieces.len());
+        let mut seen = Vec::new();
+        for piece in &pieces {
+            assert!(piece.len() <= 1500, "{} bytes", piece.len());
+            let update = decode_awareness(piece).expect("a valid awareness payload");
+            seen.extend(update.clients.keys().map(|c| c.get()));
+        }
+        seen.sort_unstable();
+        let mut expected = expected;
+        expected.sort_unstable();
+        assert_eq!(seen, expected);
+        let empty = AwarenessUpdate {
+            clients: Default::default(),
+        };
+        assert_eq!(encode_awareness_pieces(empty, 1500), (Vec::new(), 0));
     }
 }

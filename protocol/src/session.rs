@@ -12,8 +12,9 @@ pub use doc_state::{DocState, Integrated};
 pub use presence::Presence;
 
 use crate::error::ProtocolError;
-use crate::frame::encode_awareness;
+use crate::frame::{decode_awareness, encode_awareness, encode_awareness_pieces};
 use std::collections::HashSet;
+use std::time::Instant;
 use yrs::block::ClientID;
 use yrs::sync::awareness::AwarenessUpdateSummary;
 use yrs::sync::{AwarenessUpdate, Message, SyncMessage};
@@ -160,4 +161,42 @@ pub fn close(state: &mut DocState, session: &mut Session) -> Option<Vec<u8>> {
         return None;
     }
     state.awareness_frame(&removed)
+}
+
+/// Applies the presence another node relayed for its own clients: `payload` is one of the pieces
+/// [`presence_for_peers`] made there. Returns the clients that changed, to announce to this
+/// node's connections. Never panics.
+pub fn apply_peer_presence(
+    state: &mut DocState,
+    payload: &[u8],
+    now: Instant,
+) -> Result<Vec<ClientID>, ProtocolError> {
+    let update = decode_awareness(payload)?;
+    let summary = state.presence_mut().apply_remote(update, now);
+    Ok(summary.map(|s| s.all_changes()).unwrap_or_default())
+}
+
+/// Removes the other nodes' clients that were not renewed in time (see
+/// [`presence::REMOTE_TIMEOUT`]) and returns their ids, whose removal this node announces.
+pub fn expire_peer_presence(state: &mut DocState, now: Instant) -> Vec<ClientID> {
+    state.presence_mut().expire(now)
+}
+
+/// What to tell the other nodes of this node's own clients: the entries of those among `changed`
+/// (all present ones with `None`, for a node that just opened the document), as awareness
+/// payloads of at most `max` bytes each. The second value counts states too large to relay.
+pub fn presence_for_peers(
+    state: &DocState,
+    changed: Option<&HashSet<ClientID>>,
+    max: usize,
+) -> (Vec<Vec<u8>>, usize) {
+    let presence = state.presence();
+    let update = match changed {
+        Some(changed) => presence.own_update_for(changed.iter().copied()),
+        None => presence.own_everyone(),
+    };
+    match update {
+        Some(update) => encode_awareness_pieces(update, max),
+        None => (Vec::new(), 0),
+    }
 }

@@ -5,6 +5,9 @@
 #   one    both clients of every room on node A;
 #   two    one client of every room on each node: every delivery crosses from one node to the
 #          other through PostgreSQL.
+# Then presence, alternating REPS times: 500 clients in one room, each renewing its presence once
+# per second (the awareness scenario), all on node A ("presence-one") or half on each node
+# ("presence-two": every client's presence crosses to the other node's 250).
 # Latency is from the sender's schedule to the other client; CPU is node A's.
 #
 # Usage: scripts/bench/nodes.sh
@@ -68,6 +71,18 @@ trial() {
   grep -E "^  (from schedule|deliveries|server )" "$base.log" | sed 's/^/   /' || true
 }
 
+# presence_trial LAYOUT REP ARGS...: one awareness run; node A's PID is the one sampled.
+presence_trial() {
+  local layout="$1" rep="$2"; shift 2
+  local base="$OUT/presence-$layout.$rep"
+  echo "== presence-$layout, rep $rep"
+  taskset -c "$BENCH_CPU" "$BENCH_BIN" awareness --url "$A" "$@" --server-pid "${PIDS[0]}" \
+    --label "presence-$layout" --clients 500 --interval 1 --duration 10 --drain 2 \
+    --doc-prefix "presence-$layout-$rep" >"$base.log" 2>&1
+  tail -n 1 "$base.log" >"$base.json"
+  grep -E "^  (received|latency|server )" "$base.log" | sed 's/^/   /' || true
+}
+
 A='ws://127.0.0.1:8101/ws/{doc}'
 B='ws://127.0.0.1:8102/ws/{doc}'
 start_node 8101
@@ -77,4 +92,8 @@ sleep 1  # the nodes announce themselves to each other
 for rep in $(seq "$REPS"); do
   trial one "$rep"
   trial two "$rep" --also-url "$B"
+done
+for rep in $(seq "$REPS"); do
+  presence_trial one "$rep"
+  presence_trial two "$rep" --also-url "$B"
 done

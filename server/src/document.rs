@@ -183,7 +183,18 @@ pub enum Command {
         update: Bytes,
         catch_up: flume::Sender<DocName>,
     },
+    /// Another node's clients' presence changed (an awareness update): apply it, and announce it
+    /// with this node's next presence tick.
+    PeerPresence {
+        update: Bytes,
+    },
+    /// Another node opened this document: tell it who of this node's clients is present.
+    SharePresence,
 }
+
+/// How often, while other nodes' clients are present, the document looks for those that were
+/// not renewed in time (see [`plait_protocol::session::presence::REMOTE_TIMEOUT`]).
+const PEER_PRESENCE_SWEEP: Duration = Duration::from_secs(5);
 
 /// A message from the write-behind task: one drain's updates are now in SQL (one log row).
 struct Durable {
@@ -423,8 +434,11 @@ impl DocTask {
                         // Commits whose wake-up did not fit in a full queue, and any that came
                         // during the drain.
                         self.on_committed();
-                        if !self.awareness_changed.is_empty() && self.awareness_due.is_none() {
-                            self.awareness_due = Some(Instant::now() + awareness_tick(self.conns.len()));
+                        if !self.awareness_changed.is_empty() {
+                            // Sooner than a pending sweep for other nodes' silent clients.
+                            let tick = Instant::now() + awareness_tick(self.conns.len());
+                            self.awareness_due =
+                                Some(self.awareness_due.map_or(tick, |due| due.min(tick)));
                         }
                     }
                     Err(_) => break,
@@ -520,6 +534,16 @@ impl DocTask {
             }
             Command::Committed => self.on_committed(),
             Command::Peer { update, catch_up } => self.on_peer(&update, &catch_up),
+            Command::PeerPresence { update } => {
+                let now = Instant::now().into_std();
+                match session::apply_peer_presence(&mut self.state, &update, now) {
+                    Ok(changed) => self.awareness_changed.extend(changed),
+                    Err(error) => {
+                        warn!(doc = %self.ctx.name, %error, "could not apply another node's presence");
+                    }
+                }
+            }
+            Command::SharePresence => self.tell_peers_presence(None),
         }
     }
 
@@ -711,8 +735,16 @@ impl DocTask {
         }
     }
 
-    /// Announces every awareness change of this drain to every connection, in one frame.
+    /// Announces every awareness change since the last tick to every connection, in one frame,
+    /// and those of this node's own clients to the other nodes that have the document open.
+    /// Other nodes' clients that were not renewed in time leave here.
     fn flush_awareness(&mut self) {
+        let now = Instant::now();
+        let expired = session::expire_peer_presence(&mut self.state, now.into_std());
+        self.awareness_changed.extend(expired);
+        if self.state.presence().has_remote() {
+            self.awareness_due = Some(now + PEER_PRESENCE_SWEEP);
+        }
         if self.awareness_changed.is_empty() {
             return;
         }
@@ -720,6 +752,25 @@ impl DocTask {
         if let Some(frame) = self.state.awareness_frame(&changed) {
             self.broadcast(Bytes::from(frame));
         }
+        self.tell_peers_presence(Some(&changed));
+    }
+
+    /// Tells the other nodes that have the document open of this node's own clients among
+    /// `changed` (all present ones with `None`).
+    fn tell_peers_presence(&self, changed: Option<&HashSet<ClientID>>) {
+        let Some(live) = self.ctx.live.as_ref().filter(|l| l.wanted(&self.ctx.name)) else {
+            return;
+        };
+        let capacity = LiveSender::presence_capacity(&self.ctx.name);
+        let (pieces, left_out) = session::presence_for_peers(&self.state, changed, capacity);
+        if left_out > 0 {
+            debug!(
+                doc = %self.ctx.name,
+                left_out,
+                "presence states too large to tell the other nodes of"
+            );
+        }
+        live.send_presence(&self.ctx.name, pieces);
     }
 
     /// Acts on every commit the writer reported so far.
@@ -809,8 +860,19 @@ impl DocTask {
             return;
         };
         debug!(conn_id, connections = self.conns.len(), "left");
+        // Its clients, for the other nodes' removal; collected only if one has the document open.
+        let shared = self
+            .ctx
+            .live
+            .as_ref()
+            .is_some_and(|l| l.wanted(&self.ctx.name));
+        let clients: Option<HashSet<ClientID>> =
+            shared.then(|| conn.session.awareness_clients().collect());
         if let Some(frame) = session::close(&mut self.state, &mut conn.session) {
             self.broadcast(Bytes::from(frame));
+            if let Some(clients) = &clients {
+                self.tell_peers_presence(Some(clients));
+            }
         }
     }
 

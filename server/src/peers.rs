@@ -1,5 +1,5 @@
-//! The relay between nodes: updates that other servers relay and store in the same database reach
-//! the clients connected here.
+//! The relay between nodes: updates that other servers relay and store in the same database, and
+//! the presence of their clients, reach the clients connected here.
 //!
 //! Exists because a team runs several nodes against one PostgreSQL database, and a document's
 //! clients may be spread over them. Storage carries what the other nodes relay and commit
@@ -8,7 +8,7 @@
 //! needs nothing: its next load reads the database.
 //!
 //! Three tasks: the publisher tells the other nodes of what this node's documents relay, as they
-//! relay it ([`LiveSender`]); the feed task takes the other nodes' notifications in the order
+//! relay it, and of their own clients' presence ([`LiveSender`]); the feed task takes the other nodes' notifications in the order
 //! they were sent; and the catch-up task reads whole documents from storage when the feed may have
 //! missed something (its connection was lost, a compaction folded rows away before they were
 //! read, an update arrived before what it depends on). Catching up is a separate task so that
@@ -21,19 +21,19 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use plait_protocol::name::DocName;
-use plait_storage::peers::{PeerEvent, PeerFeed};
+use plait_storage::peers::{live_capacity, LiveItem, LiveKind, PeerEvent, PeerFeed};
 use plait_storage::store::DocStore;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::document::Command;
-use crate::registry::Registry;
+use crate::registry::{Lookup, Registry};
 
-/// Updates waiting to be published at most; past it they are skipped, since the commit's
-/// notification brings them a little later anyway.
+/// Updates and presence pieces waiting to be published at most; past it they are skipped: the
+/// commit's notification brings an update a little later anyway, and presence is renewed.
 const LIVE_QUEUE: usize = 4096;
-/// Updates per publish call at most (one round trip).
+/// Items per publish call at most (one round trip).
 const LIVE_BATCH: usize = 256;
 
 /// How often a node announces itself.
@@ -232,16 +232,18 @@ fn drop_one(wanted: &mut HashMap<DocName, usize>, doc: &DocName) {
     }
 }
 
-/// What documents use to tell the other nodes of what they relay, as they relay it, and which
-/// documents this node has open. Never waits: when the publisher is behind, an update is
-/// skipped, and the other nodes get it from the commit's notification instead.
+/// What documents use to tell the other nodes of what they relay, as they relay it, of their
+/// own clients' presence, and which documents this node has open. Never waits: when the
+/// publisher is behind, an update is skipped, and the other nodes get it from the commit's
+/// notification instead; a presence piece is skipped, and the client's next renewal (every 15 s)
+/// brings it.
 ///
 /// One pointer: every loaded document holds a clone.
 #[derive(Clone)]
 pub struct LiveSender(Arc<Live>);
 
 struct Live {
-    queue: flume::Sender<(DocName, Bytes)>,
+    queue: flume::Sender<(DocName, LiveKind, Bytes)>,
     interest: flume::Sender<(DocName, bool)>,
     cluster: Arc<Cluster>,
 }
@@ -249,8 +251,33 @@ struct Live {
 impl LiveSender {
     /// `update` of `doc` is being relayed to this node's clients.
     pub fn send(&self, doc: &DocName, update: Bytes) {
-        if self.0.cluster.wants(doc) {
-            let _ = self.0.queue.try_send((doc.clone(), update));
+        if self.wanted(doc) {
+            let _ = self
+                .0
+                .queue
+                .try_send((doc.clone(), LiveKind::Update, update));
+        }
+    }
+
+    /// Whether another node has `doc` open, so that what happens to it here is worth telling.
+    pub fn wanted(&self, doc: &DocName) -> bool {
+        self.0.cluster.wants(doc)
+    }
+
+    /// The most bytes one presence piece of `doc` may hold (see [`LiveSender::send_presence`]).
+    pub fn presence_capacity(doc: &DocName) -> usize {
+        live_capacity(doc.as_str().len())
+    }
+
+    /// Presence pieces of `doc`'s own clients (awareness updates of at most
+    /// [`LiveSender::presence_capacity`] bytes), for the other nodes that have it open.
+    pub fn send_presence(&self, doc: &DocName, pieces: Vec<Vec<u8>>) {
+        if !self.wanted(doc) {
+            return;
+        }
+        for piece in pieces {
+            let item = (doc.clone(), LiveKind::Presence, Bytes::from(piece));
+            let _ = self.0.queue.try_send(item);
         }
     }
 
@@ -272,7 +299,7 @@ impl LiveSender {
 /// every [`HELLO_EVERY`].
 async fn publish_task(
     store: Arc<dyn DocStore>,
-    published: flume::Receiver<(DocName, Bytes)>,
+    published: flume::Receiver<(DocName, LiveKind, Bytes)>,
     interest: flume::Receiver<(DocName, bool)>,
     shutdown: CancellationToken,
 ) {
@@ -313,9 +340,13 @@ async fn publish_task(
         // What the other documents relay in the next moment goes in the same round trip: one
         // per drain cost the node as much CPU as all its relaying.
         tokio::task::yield_now().await;
-        let batch: Vec<(String, Bytes)> = std::iter::once(first)
+        let batch: Vec<LiveItem> = std::iter::once(first)
             .chain(published.try_iter().take(LIVE_BATCH - 1))
-            .map(|(doc, update)| (doc.as_str().to_owned(), update))
+            .map(|(doc, kind, data)| LiveItem {
+                doc: doc.as_str().to_owned(),
+                kind,
+                data,
+            })
             .collect();
         match store.publish_live(&batch).await {
             Ok(()) if failing => {
@@ -369,6 +400,7 @@ impl Relay {
                 PeerEvent::Hello { node, .. }
                 | PeerEvent::Interest { node, .. }
                 | PeerEvent::Live { node, .. }
+                | PeerEvent::Presence { node, .. }
                 | PeerEvent::Stored { node, .. },
             ) = &event
             {
@@ -388,15 +420,21 @@ impl Relay {
                 Ok(PeerEvent::Hello { .. }) => {}
                 Ok(PeerEvent::Interest { node, open, docs }) => {
                     self.cluster.interest(&node, open, &docs);
+                    if open {
+                        self.share_presence(&docs);
+                    }
                 }
                 Ok(PeerEvent::Live { doc, update, .. }) => {
-                    self.deliver(&doc, Bytes::from(update)).await;
+                    self.deliver(&doc, Bytes::from(update));
+                }
+                Ok(PeerEvent::Presence { doc, update, .. }) => {
+                    self.deliver_presence(&doc, Bytes::from(update));
                 }
                 Ok(PeerEvent::Stored {
                     updates, reload, ..
                 }) => {
                     for update in updates {
-                        self.deliver(&update.doc, Bytes::from(update.data)).await;
+                        self.deliver(&update.doc, Bytes::from(update.data));
                     }
                     for doc in reload {
                         if let Ok(name) = DocName::parse(&doc) {
@@ -417,16 +455,55 @@ impl Relay {
         }
     }
 
-    /// Hands an update to its document if it is loaded (or loading) here.
-    async fn deliver(&self, doc: &str, update: Bytes) {
+    /// Hands an update to its document if it is loaded here, without waiting: the feed serves
+    /// every document, and PostgreSQL fails every node's commits once a listener falls far
+    /// enough behind (its notification queue is shared). A document whose queue is full, or that
+    /// is still loading, is read whole by the catch-up task instead, once it has room or has
+    /// loaded: that read holds everything stored, and an update not stored yet arrives again
+    /// with its commit's notification. A document unloaded needs nothing, since its next load
+    /// reads the database.
+    fn deliver(&self, doc: &str, update: Bytes) {
         let Ok(name) = DocName::parse(doc) else {
             return;
         };
-        if let Some(handle) = self.registry.loaded(&name).await {
-            let catch_up = self.catch_up.clone();
-            // Waits for room in the document's queue: an update is never dropped. A document
-            // unloaded meanwhile needs nothing, since its next load reads the database.
-            let _ = handle.send(Command::Peer { update, catch_up }).await;
+        match self.registry.lookup(&name) {
+            Lookup::Loaded(handle) => {
+                let catch_up = self.catch_up.clone();
+                if let Err(flume::TrySendError::Full(_)) =
+                    handle.try_send(Command::Peer { update, catch_up })
+                {
+                    let _ = self.catch_up.send(name);
+                }
+            }
+            Lookup::Loading => {
+                let _ = self.catch_up.send(name);
+            }
+            Lookup::Absent => {}
+        }
+    }
+
+    /// Hands another node's presence piece to its document if it is loaded here. Never waits:
+    /// a full queue skips it (its clients renew their states every 15 s), so a busy document
+    /// cannot hold up the relay of every other document's updates.
+    fn deliver_presence(&self, doc: &str, update: Bytes) {
+        let Ok(name) = DocName::parse(doc) else {
+            return;
+        };
+        if let Some(handle) = self.registry.live(&name) {
+            let _ = handle.try_send(Command::PeerPresence { update });
+        }
+    }
+
+    /// Another node opened `docs`: those loaded here tell it who of their clients is present,
+    /// rather than leave its clients without them until their next renewal.
+    fn share_presence(&self, docs: &[String]) {
+        for doc in docs {
+            let Ok(name) = DocName::parse(doc) else {
+                continue;
+            };
+            if let Some(handle) = self.registry.live(&name) {
+                let _ = handle.try_send(Command::SharePresence);
+            }
         }
     }
 

@@ -42,6 +42,14 @@ pub struct Registry {
     live: OnceLock<LiveSender>,
 }
 
+/// Where a document is, for one that must not wait to find out (see [`Registry::lookup`]).
+pub enum Lookup {
+    Loaded(DocHandle),
+    /// Being loaded right now (or a load just failed).
+    Loading,
+    Absent,
+}
+
 /// A document handle the caller has attached to; detaches on drop so the document can unload.
 pub struct Attached {
     pub handle: DocHandle,
@@ -94,6 +102,18 @@ impl Registry {
     pub fn live(&self, name: &DocName) -> Option<DocHandle> {
         let slot = self.docs.get(name).map(|slot| slot.value().clone())?;
         slot.get().cloned()
+    }
+
+    /// The running document, or whether it is being loaded, without waiting for the load.
+    pub fn lookup(&self, name: &DocName) -> Lookup {
+        let Some(slot) = self.docs.get(name).map(|slot| slot.value().clone()) else {
+            return Lookup::Absent;
+        };
+        match slot.get() {
+            Some(handle) if handle.is_closed() => Lookup::Absent,
+            Some(handle) => Lookup::Loaded(handle.clone()),
+            None => Lookup::Loading,
+        }
     }
 
     /// The running document, waiting for it if it is being loaded right now; `None` if it is

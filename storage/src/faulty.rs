@@ -86,9 +86,9 @@ impl<S: DocStore> DocStore for FaultyStore<S> {
         self.check()?;
         self.inner.peer_feed().await
     }
-    async fn publish_live(&self, updates: &[(String, bytes::Bytes)]) -> Result<(), StorageError> {
+    async fn publish_live(&self, items: &[crate::peers::LiveItem]) -> Result<(), StorageError> {
         self.check()?;
-        self.inner.publish_live(updates).await
+        self.inner.publish_live(items).await
     }
     async fn announce(&self, asks: bool) -> Result<(), StorageError> {
         self.check()?;

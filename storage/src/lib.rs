@@ -36,7 +36,7 @@ pub mod writer;
 pub use error::StorageError;
 pub use faulty::FaultyStore;
 pub use memory::MemoryStore;
-pub use peers::{PeerEvent, PeerFeed, PeerUpdate};
+pub use peers::{LiveItem, LiveKind, PeerEvent, PeerFeed, PeerUpdate};
 pub use sea_store::SeaStore;
 pub use store::{DocStats, DocStore, NewUpdate, Seq, StoredDoc};
 pub use writer::{OnDurable, Writer, WriterConfig};

@@ -9,6 +9,8 @@
 //!   with the update itself (base64; a payload is limited to 8000 bytes, larger updates go by the
 //!   second kind only). It is what keeps another node's clients milliseconds behind, not a flush
 //!   interval behind.
+//! - **presence**: a node announces what its own clients' presence states (cursors, names)
+//!   became, once per presence tick, so that every node's clients see everyone's. Never stored.
 //! - **hello** / **alive**, **open** and **close**: a node announces itself, and the documents it
 //!   loads and unloads, so that the others publish live updates only of the documents it has
 //!   open. A `hello` (at start, and after the listening connection was lost) asks every node to
@@ -38,6 +40,35 @@ pub const CHANNEL: &str = "plait_updates";
 /// A notification's payload stays below PostgreSQL's 8000-byte limit with room to spare.
 const MAX_PAYLOAD: usize = 7000;
 
+/// What a live notification carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LiveKind {
+    /// A Yjs v1 update the node is relaying to its clients.
+    Update,
+    /// Its own clients' presence states: a y-protocols awareness update (the body of an
+    /// awareness message).
+    Presence,
+}
+
+impl LiveKind {
+    /// The word that marks the payload.
+    fn tag(self) -> &'static str {
+        match self {
+            LiveKind::Update => LIVE,
+            LiveKind::Presence => PRESENCE,
+        }
+    }
+}
+
+/// One thing a node tells the others of at once, not stored (see [`crate::DocStore::publish_live`]).
+#[derive(Debug, Clone)]
+pub struct LiveItem {
+    /// The document's name.
+    pub doc: String,
+    pub kind: LiveKind,
+    pub data: bytes::Bytes,
+}
+
 /// What a node hears from the others.
 #[derive(Debug, PartialEq, Eq)]
 pub enum PeerEvent {
@@ -49,6 +80,15 @@ pub enum PeerEvent {
         /// The document's name.
         doc: String,
         /// The Yjs v1 update.
+        update: Vec<u8>,
+    },
+    /// Another node's clients' presence changed (see [`LiveKind::Presence`]).
+    Presence {
+        /// The node whose clients they are.
+        node: String,
+        /// The document's name.
+        doc: String,
+        /// The awareness update.
         update: Vec<u8>,
     },
     /// Another node announced itself: every few seconds while it runs, and asking the others to
@@ -140,6 +180,9 @@ fn pack(head: &str, entries: impl Iterator<Item = String>) -> Vec<String> {
 
 /// Marks a live payload: `"<node> live <base64 document> <base64 update> [<base64 MAC>]"`.
 const LIVE: &str = "live";
+/// Marks a presence payload, laid out as a live one: `"<node> presence <base64 document>
+/// <base64 awareness update> [<base64 MAC>]"`.
+const PRESENCE: &str = "presence";
 /// Marks a hello payload: `"<node> hello"` asks the others to answer, `"<node> alive"` does not.
 const HELLO: &str = "hello";
 const ALIVE: &str = "alive";
@@ -189,10 +232,11 @@ impl PeerKey {
         }
     }
 
-    /// The MAC of one live update, over everything the payload says.
-    fn mac(&self, node: &str, doc: &str, update: &[u8]) -> Hmac<Sha256> {
+    /// The MAC of one live payload, over everything it says: a presence payload's cannot be
+    /// passed off as an update's.
+    fn mac(&self, kind: LiveKind, node: &str, doc: &str, update: &[u8]) -> Hmac<Sha256> {
         let mut mac = Self::hmac(&self.0);
-        for part in [node.as_bytes(), doc.as_bytes()] {
+        for part in [kind.tag().as_bytes(), node.as_bytes(), doc.as_bytes()] {
             mac.update(&(part.len() as u64).to_be_bytes());
             mac.update(part);
         }
@@ -207,27 +251,38 @@ impl std::fmt::Debug for PeerKey {
     }
 }
 
-/// The live payload announcing `update` of `doc`, signed with `key` if there is one, if it fits
+/// The longest id [`node_id`] makes: two 64-bit numbers in hex around a dash, and more.
+const NODE_ID_MAX: usize = 40;
+
+/// The largest live data (an update, a presence piece) that fits in one notification with a
+/// document name of `doc_len` bytes.
+pub fn live_capacity(doc_len: usize) -> usize {
+    let fixed = NODE_ID_MAX + PRESENCE.len().max(LIVE.len()) + 4 + 12;
+    (MAX_PAYLOAD.saturating_sub(fixed) * 3 / 4).saturating_sub(doc_len + 32)
+}
+
+/// The live payload announcing `data` of `doc`, signed with `key` if there is one, if it fits
 /// in one notification.
 pub(crate) fn live_payload(
     node: &str,
+    kind: LiveKind,
     doc: &str,
-    update: &[u8],
+    data: &[u8],
     key: Option<&PeerKey>,
 ) -> Option<String> {
     use base64::Engine as _;
     let engine = &base64::engine::general_purpose::STANDARD;
-    let size = node.len() + LIVE.len() + 4 + (doc.len() + update.len() + 32) * 4 / 3 + 12;
-    if size > MAX_PAYLOAD {
+    if node.len() > NODE_ID_MAX || data.len() > live_capacity(doc.len()) {
         return None;
     }
     let mut payload = format!(
-        "{node} {LIVE} {} {}",
+        "{node} {} {} {}",
+        kind.tag(),
         engine.encode(doc),
-        engine.encode(update)
+        engine.encode(data)
     );
     if let Some(key) = key {
-        let tag = key.mac(node, doc, update).finalize().into_bytes();
+        let tag = key.mac(kind, node, doc, data).finalize().into_bytes();
         payload.push(' ');
         payload.push_str(&engine.encode(tag));
     }
@@ -248,8 +303,9 @@ enum Payload<'a> {
     },
     Live {
         node: &'a str,
+        kind: LiveKind,
         doc: String,
-        update: Vec<u8>,
+        data: Vec<u8>,
     },
     Stored {
         node: &'a str,
@@ -294,18 +350,28 @@ fn parse<'a>(payload: &'a str, key: Option<&PeerKey>) -> Option<Payload<'a>> {
             docs,
         });
     }
-    if kind == Some(LIVE) {
+    let live = match kind {
+        Some(LIVE) => Some(LiveKind::Update),
+        Some(PRESENCE) => Some(LiveKind::Presence),
+        _ => None,
+    };
+    if let Some(kind) = live {
         let doc = String::from_utf8(engine.decode(rest.next()?).ok()?).ok()?;
-        let update = engine.decode(rest.next()?).ok()?;
+        let data = engine.decode(rest.next()?).ok()?;
         let tag = rest.next();
         if rest.next().is_some() {
             return None;
         }
         if let Some(key) = key {
             let tag = engine.decode(tag?).ok()?;
-            key.mac(node, &doc, &update).verify_slice(&tag).ok()?;
+            key.mac(kind, node, &doc, &data).verify_slice(&tag).ok()?;
         }
-        return Some(Payload::Live { node, doc, update });
+        return Some(Payload::Live {
+            node,
+            kind,
+            doc,
+            data,
+        });
     }
     parse_rows(parts).map(|rows| Payload::Stored { node, rows })
 }
@@ -445,8 +511,23 @@ impl PgPeerFeed {
                 Payload::Interest { open, docs, .. } => {
                     return Ok(PeerEvent::Interest { node, open, docs })
                 }
-                Payload::Live { doc, update, .. } => {
-                    return Ok(PeerEvent::Live { node, doc, update })
+                Payload::Live {
+                    kind: LiveKind::Update,
+                    doc,
+                    data,
+                    ..
+                } => {
+                    let update = data;
+                    return Ok(PeerEvent::Live { node, doc, update });
+                }
+                Payload::Live {
+                    kind: LiveKind::Presence,
+                    doc,
+                    data,
+                    ..
+                } => {
+                    let update = data;
+                    return Ok(PeerEvent::Presence { node, doc, update });
                 }
                 Payload::Stored { rows, .. } if rows.is_empty() => {}
                 Payload::Stored { rows, .. } => return self.read(node, rows).await,
@@ -492,18 +573,28 @@ mod tests {
     #[test]
     fn live_payloads_round_trip_and_large_updates_have_none() {
         let update = vec![0u8, 1, 2, 255, b' ', b':'];
-        let payload = live_payload("node-1", "notes/é 1", &update, None).expect("fits");
-        assert_eq!(
-            parse(&payload, None),
-            Some(Payload::Live {
-                node: "node-1",
-                doc: "notes/é 1".to_owned(),
-                update
-            })
-        );
-        let fits = live_payload("n", "d", &[7; 5000], None).expect("5000 bytes fit");
-        assert!(fits.len() <= MAX_PAYLOAD, "{}", fits.len());
-        assert_eq!(live_payload("n", "d", &[7; 6000], None), None);
+        for kind in [LiveKind::Update, LiveKind::Presence] {
+            let payload = live_payload("node-1", kind, "notes/é 1", &update, None).expect("fits");
+            assert_eq!(
+                parse(&payload, None),
+                Some(Payload::Live {
+                    node: "node-1",
+                    kind,
+                    doc: "notes/é 1".to_owned(),
+                    data: update.clone(),
+                })
+            );
+            let fits = live_payload("n", kind, "d", &[7; 5000], None).expect("5000 bytes fit");
+            assert!(fits.len() <= MAX_PAYLOAD, "{}", fits.len());
+            assert_eq!(live_payload("n", kind, "d", &[7; 6000], None), None);
+            // What `live_capacity` promises fits, with a long node id and document name.
+            let (node, doc) = ("n".repeat(40), "d".repeat(255));
+            let most = vec![0xff; live_capacity(doc.len())];
+            let payload = live_payload(&node, kind, &doc, &most, None).expect("fits");
+            assert!(payload.len() <= MAX_PAYLOAD, "{}", payload.len());
+            let signed = live_payload(&node, kind, &doc, &most, Some(&PeerKey::derive(b"k")));
+            assert!(signed.is_some_and(|p| p.len() <= MAX_PAYLOAD));
+        }
     }
 
     #[test]
@@ -536,11 +627,15 @@ mod tests {
         let key = PeerKey::derive(b"the deployment's auth secret, 32+");
         let other = PeerKey::derive(b"another deployment's secret, 32++");
         let update = b"\x01\x02 update".to_vec();
-        let signed = live_payload("node-1", "doc", &update, Some(&key)).expect("fits");
+        let live = |doc: &str, update: &[u8], key: Option<&PeerKey>| {
+            live_payload("node-1", LiveKind::Update, doc, update, key).expect("fits")
+        };
+        let signed = live("doc", &update, Some(&key));
         let expected = Payload::Live {
             node: "node-1",
+            kind: LiveKind::Update,
             doc: "doc".to_owned(),
-            update: update.clone(),
+            data: update.clone(),
         };
         assert_eq!(parse(&signed, Some(&key)), Some(expected));
         assert_eq!(
@@ -548,18 +643,20 @@ mod tests {
             None,
             "another key's MAC accepted"
         );
-        let unsigned = live_payload("node-1", "doc", &update, None).expect("fits");
+        let unsigned = live("doc", &update, None);
         assert_eq!(
             parse(&unsigned, Some(&key)),
             None,
             "an unsigned payload accepted"
         );
-        // The MAC covers each part: moving it to another node or document fails.
+        // The MAC covers each part: moving it to another node, document or kind fails.
         let tag = signed.rsplit(' ').next().expect("a tag");
+        let as_presence = live_payload("node-1", LiveKind::Presence, "doc", &update, None);
         for forged in [
             format!("node-2{}", &signed["node-1".len()..]),
-            live_payload("node-1", "elsewhere", &update, None).expect("fits") + " " + tag,
-            live_payload("node-1", "doc", b"other", None).expect("fits") + " " + tag,
+            live("elsewhere", &update, None) + " " + tag,
+            live("doc", b"other", None) + " " + tag,
+            as_presence.expect("fits") + " " + tag,
         ] {
             assert_eq!(parse(&forged, Some(&key)), None, "{forged}");
         }

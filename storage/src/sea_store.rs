@@ -540,14 +540,15 @@ impl DocStore for SeaStore {
         Ok(Some(Box::new(feed)))
     }
 
-    async fn publish_live(&self, updates: &[(String, bytes::Bytes)]) -> Result<(), StorageError> {
+    async fn publish_live(&self, items: &[crate::peers::LiveItem]) -> Result<(), StorageError> {
         if self.backend() != DatabaseBackend::Postgres {
             return Ok(());
         }
-        let payloads: Vec<String> = updates
+        let payloads: Vec<String> = items
             .iter()
-            .filter_map(|(doc, update)| {
-                peers::live_payload(&self.node, doc, update, self.peer_key.as_ref())
+            .filter_map(|item| {
+                let key = self.peer_key.as_ref();
+                peers::live_payload(&self.node, item.kind, &item.doc, &item.data, key)
             })
             .collect();
         notify_all(&self.db, &payloads).await

@@ -9,7 +9,7 @@ use yrs::updates::decoder::Decode;
 use yrs::{Doc, Transact, Update};
 
 use crate::error::StorageError;
-use crate::peers::PeerFeed;
+use crate::peers::{LiveItem, PeerFeed};
 
 /// Database-assigned log position (`document_updates.seq`, an autoincrement primary key).
 ///
@@ -143,10 +143,11 @@ pub trait DocStore: Send + Sync + 'static {
         Ok(None)
     }
     /// Tells the other nodes, at once and before they are stored, of updates this node is
-    /// relaying to its clients (document name, update), so that theirs need not wait for the
-    /// commit. Best effort: an update too large for one notification is skipped, and the commit's
-    /// own notification brings everything anyway. Does nothing where `peer_feed` is `None`.
-    async fn publish_live(&self, _updates: &[(String, Bytes)]) -> Result<(), StorageError> {
+    /// relaying to its clients, so that theirs need not wait for the commit, and of its own
+    /// clients' presence. Best effort: an item too large for one notification is skipped (the
+    /// commit's own notification brings every update anyway; presence pieces are cut to fit, see
+    /// [`crate::peers::live_capacity`]). Does nothing where `peer_feed` is `None`.
+    async fn publish_live(&self, _items: &[LiveItem]) -> Result<(), StorageError> {
         Ok(())
     }
     /// Tells the other nodes that this one is running (see [`crate::peers`]); with `asks`, that
@@ -189,8 +190,8 @@ impl<T: DocStore + ?Sized> DocStore for Arc<T> {
     async fn peer_feed(&self) -> Result<Option<Box<dyn PeerFeed>>, StorageError> {
         (**self).peer_feed().await
     }
-    async fn publish_live(&self, updates: &[(String, Bytes)]) -> Result<(), StorageError> {
-        (**self).publish_live(updates).await
+    async fn publish_live(&self, items: &[LiveItem]) -> Result<(), StorageError> {
+        (**self).publish_live(items).await
     }
     async fn announce(&self, asks: bool) -> Result<(), StorageError> {
         (**self).announce(asks).await

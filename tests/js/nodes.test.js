@@ -1,18 +1,20 @@
 // Two plait processes on one PostgreSQL database, as a team runs them behind a load balancer:
 // stock y-websocket clients connected to different nodes edit the same document and converge
-// live, and a client that joins either node later gets everything.
+// live, a client that joins either node later gets everything, and everyone sees everyone's
+// presence.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import * as Y from 'yjs'
-import { PlaitServer, uniqueDoc } from './lib/server.js'
+import { PlaitServer, uniqueDoc, waitUntil } from './lib/server.js'
 import { connectClient, waitSynced, closeClient, types, contentOf, encodedContentOf, waitConverged } from './lib/clients.js'
 
 const PG = new URL(process.env.PLAIT_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test')
 
 const psql = (sql) => execFileSync('psql', [PG.href, '-qXc', sql], { stdio: ['ignore', 'ignore', 'pipe'] })
 
-test('clients of two nodes sharing PostgreSQL edit one document live', async (t) => {
+/** Two started nodes on a database of their own, and a list whose clients are closed at the end. */
+const twoNodes = async (t) => {
   const db = `plait_js_nodes_${process.pid}_${Math.random().toString(36).slice(2, 8)}`
   psql(`CREATE DATABASE ${db}`)
   const databaseUrl = `postgres://${PG.username || 'postgres'}@${PG.hostname}:${PG.port || 5432}/${db}`
@@ -24,6 +26,11 @@ test('clients of two nodes sharing PostgreSQL edit one document live', async (t)
     psql(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`)
   })
   await Promise.all(nodes.map((node) => node.start()))
+  return { nodes, clients }
+}
+
+test('clients of two nodes sharing PostgreSQL edit one document live', async (t) => {
+  const { nodes, clients } = await twoNodes(t)
   const doc = uniqueDoc('nodes')
   const [a, b] = nodes.map((node) => connectClient(node, doc))
   clients.push(a, b)
@@ -57,5 +64,47 @@ test('clients of two nodes sharing PostgreSQL edit one document live', async (t)
   assert.deepEqual(a.errors, [])
   assert.deepEqual(b.errors, [])
   assert.deepEqual(a.closes, [], 'no connection was closed')
+  assert.deepEqual(b.closes, [], 'no connection was closed')
+})
+
+const nameOf = (observer, owner) =>
+  observer.provider.awareness.getStates().get(owner.doc.clientID)?.user?.name
+
+test('presence crosses nodes, stays while renewed, and leaves with its client', async (t) => {
+  const { nodes, clients } = await twoNodes(t)
+  const doc = uniqueDoc('nodes-presence')
+  const [a, b] = nodes.map((node) => connectClient(node, doc))
+  clients.push(a, b)
+  await Promise.all([waitSynced(a), waitSynced(b)])
+  a.provider.awareness.setLocalStateField('user', { name: 'Ada' })
+  b.provider.awareness.setLocalStateField('user', { name: 'Bo' })
+  // The nodes learn within a moment that the other has the document open; until then a state
+  // reaches the other node's clients at its owner's next renewal, so allow for one (15 s).
+  await waitUntil(() => nameOf(b, a) === 'Ada' && nameOf(a, b) === 'Bo',
+    { timeoutMs: 20000, what: "each client to see the other node's client" })
+  a.provider.awareness.setLocalStateField('user', { name: 'Ada L.' })
+  await waitUntil(() => nameOf(b, a) === 'Ada L.', { timeoutMs: 5000, what: 'the rename to cross' })
+
+  // A joiner on the other node sees both at once.
+  const late = connectClient(nodes[1], doc)
+  clients.push(late)
+  await waitSynced(late)
+  await waitUntil(() => nameOf(late, a) === 'Ada L.' && nameOf(late, b) === 'Bo',
+    { timeoutMs: 5000, what: 'the joiner to see both' })
+
+  // Past the 30 s a node keeps another node's silent client: the stock clients' renewals (every
+  // 15 s) cross too, so nobody vanishes while connected.
+  await new Promise((resolve) => setTimeout(resolve, 40000))
+  assert.equal(nameOf(late, a), 'Ada L.', "node b dropped a's client while it renewed")
+  assert.equal(nameOf(a, b), 'Bo', "node a dropped b's client while it renewed")
+
+  // A's socket dies without a goodbye: its node removes its state, and tells the other.
+  a.provider.shouldConnect = false
+  a.provider.ws.terminate()
+  await waitUntil(() => !b.provider.awareness.getStates().has(a.doc.clientID) &&
+    !late.provider.awareness.getStates().has(a.doc.clientID),
+  { timeoutMs: 5000, what: "the other node's clients to drop A" })
+  assert.equal(nameOf(late, b), 'Bo')
+  for (const client of [a, b, late]) assert.deepEqual(client.errors, [])
   assert.deepEqual(b.closes, [], 'no connection was closed')
 })

@@ -1,5 +1,6 @@
 //! [`GatedStore`]: a `DocStore` whose `append` (the group commit) waits until the test opens a
-//! gate, and which records what it committed, to observe the durable echo's ordering.
+//! gate, and which records what it committed, to observe the durable echo's ordering. Loads of
+//! one chosen document can be held too, to make a load slow.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -20,6 +21,10 @@ pub struct GatedStore<S: DocStore> {
     committed: AtomicUsize,
     /// Their data, in commit order.
     committed_rows: Mutex<Vec<Vec<u8>>>,
+    /// Loads of this document wait while it is set.
+    held_load: watch::Sender<Option<String>>,
+    /// Loads of the held document waiting right now.
+    loads_held: AtomicUsize,
 }
 
 impl<S: DocStore> GatedStore<S> {
@@ -31,7 +36,24 @@ impl<S: DocStore> GatedStore<S> {
             appends_started: AtomicUsize::new(0),
             committed: AtomicUsize::new(0),
             committed_rows: Mutex::new(Vec::new()),
+            held_load: watch::Sender::new(None),
+            loads_held: AtomicUsize::new(0),
         }
+    }
+
+    /// Makes loads of `doc` wait until [`GatedStore::release_loads`].
+    pub fn hold_loads_of(&self, doc: &str) {
+        self.held_load.send_replace(Some(doc.to_owned()));
+    }
+
+    /// Lets held loads through.
+    pub fn release_loads(&self) {
+        self.held_load.send_replace(None);
+    }
+
+    /// Loads waiting for [`GatedStore::release_loads`] right now.
+    pub fn loads_held(&self) -> usize {
+        self.loads_held.load(Ordering::SeqCst)
     }
 
     /// Lets waiting and future appends through.
@@ -72,6 +94,12 @@ impl<S: DocStore> GatedStore<S> {
 #[async_trait::async_trait]
 impl<S: DocStore> DocStore for GatedStore<S> {
     async fn load(&self, doc: &str) -> Result<Option<StoredDoc>, StorageError> {
+        let mut held = self.held_load.subscribe();
+        if held.borrow().as_deref() == Some(doc) {
+            self.loads_held.fetch_add(1, Ordering::SeqCst);
+            let _ = held.wait_for(|held| held.as_deref() != Some(doc)).await;
+            self.loads_held.fetch_sub(1, Ordering::SeqCst);
+        }
         self.inner.load(doc).await
     }
     async fn append(&self, batch: &[NewUpdate]) -> Result<Vec<Seq>, StorageError> {
@@ -107,8 +135,11 @@ impl<S: DocStore> DocStore for GatedStore<S> {
     async fn peer_feed(&self) -> Result<Option<Box<dyn PeerFeed>>, StorageError> {
         self.inner.peer_feed().await
     }
-    async fn publish_live(&self, updates: &[(String, bytes::Bytes)]) -> Result<(), StorageError> {
-        self.inner.publish_live(updates).await
+    async fn publish_live(
+        &self,
+        items: &[plait_storage::peers::LiveItem],
+    ) -> Result<(), StorageError> {
+        self.inner.publish_live(items).await
     }
     async fn announce(&self, asks: bool) -> Result<(), StorageError> {
         self.inner.announce(asks).await

@@ -313,3 +313,132 @@ async fn with_auth_on_only_signed_updates_are_relayed() -> Result<()> {
     ensure!(ydoc::text(&on_a.doc(), "text") == "genuine;");
     Ok(())
 }
+
+/// Presence crosses nodes: each node's clients see the names and cursors of the other's, a
+/// client joining later on either node sees everyone already there, and a client that leaves
+/// leaves everywhere. A node keeps another node's clients only while they are renewed (a real
+/// y-protocols client renews every 15 s; this test's clients never do), so the clients of a node
+/// that died do not stay forever; its own clients' states it keeps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_reaches_the_clients_of_every_node() -> Result<()> {
+    use plait_protocol::session::presence::REMOTE_TIMEOUT;
+
+    plait_tests::init_tracing();
+    let db = PgDatabase::create().await?;
+    let url = db.url()?;
+    let a = node(&url).await?;
+    let b = node(&url).await?;
+    wait_other_nodes(&a, 1).await?;
+    wait_other_nodes(&b, 1).await?;
+    let alice = YClient::connect(&a.ws_url("room"), 261).await?;
+    let bob = YClient::connect(&b.ws_url("room"), 262).await?;
+    alice.wait_synced().await?;
+    bob.wait_synced().await?;
+    wait_open_elsewhere(&a, "room", 1).await?;
+    wait_open_elsewhere(&b, "room", 1).await?;
+
+    alice.set_awareness(r#"{"user":"alice"}"#)?;
+    bob.set_awareness(r#"{"user":"bob"}"#)?;
+    bob.wait_awareness("alice, from node a", |s| {
+        s.get(&261).is_some_and(|j| j.contains("alice"))
+    })
+    .await?;
+    alice
+        .wait_awareness("bob, from node b", |s| {
+            s.get(&262).is_some_and(|j| j.contains("bob"))
+        })
+        .await?;
+    // An update of a state crosses too, not only its first appearance.
+    alice.set_awareness(r#"{"user":"alice","cursor":7}"#)?;
+    bob.wait_awareness("alice's cursor", |s| {
+        s.get(&261).is_some_and(|j| j.contains("cursor"))
+    })
+    .await?;
+
+    // Joining later, on either node: everyone is in the greeting.
+    let carol = YClient::connect(&b.ws_url("room"), 263).await?;
+    carol
+        .wait_awareness("alice and bob", |s| {
+            s.contains_key(&261) && s.contains_key(&262)
+        })
+        .await?;
+    let dave = YClient::connect(&a.ws_url("room"), 264).await?;
+    dave.wait_awareness("alice and bob", |s| {
+        s.contains_key(&261) && s.contains_key(&262)
+    })
+    .await?;
+    // A node that opens the document while others are present is told of them at once.
+    let c = node(&url).await?;
+    let erin = YClient::connect(&c.ws_url("room"), 265).await?;
+    erin.wait_awareness("alice and bob, told when c opened the room", |s| {
+        s.contains_key(&261) && s.contains_key(&262)
+    })
+    .await?;
+
+    // Leaving: gone on every node, the others stay.
+    bob.close().await?;
+    for client in [&alice, &carol, &dave, &erin] {
+        client
+            .wait_awareness("bob gone, alice still here", |s| {
+                !s.contains_key(&262) && s.contains_key(&261)
+            })
+            .await?;
+    }
+
+    // Not renewed: alice leaves b's and c's clients after REMOTE_TIMEOUT, and stays on a's,
+    // whose node has her connection.
+    carol
+        .wait_until("alice expired on node b", REMOTE_TIMEOUT * 2, |_| {
+            !carol.awareness_states().contains_key(&261)
+        })
+        .await?;
+    erin.wait_until("alice expired on node c", TIMEOUT, |_| {
+        !erin.awareness_states().contains_key(&261)
+    })
+    .await?;
+    ensure!(
+        dave.awareness_states().contains_key(&261),
+        "node a expired its own client: {:?}",
+        dave.awareness_states()
+    );
+    Ok(())
+}
+
+/// A document that is slow to load on one node holds up none of the others there: the other
+/// nodes' edits of those still arrive at once, and the slow one, once loaded, has every edit
+/// made meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_load_on_one_node_holds_up_no_other_document() -> Result<()> {
+    plait_tests::init_tracing();
+    let db = PgDatabase::create().await?;
+    let url = db.url()?;
+    let a = node(&url).await?;
+    let gated = Arc::new(GatedStore::closed(SeaStore::connect(&url).await?));
+    gated.open();
+    let b = TestServer::start(Config::for_tests(url.as_str()), gated.clone()).await?;
+    wait_other_nodes(&a, 1).await?;
+    wait_other_nodes(&b, 1).await?;
+    let writer_other = YClient::connect(&a.ws_url("other"), 271).await?;
+    let reader_other = YClient::connect(&b.ws_url("other"), 272).await?;
+    wait_open_elsewhere(&a, "other", 1).await?;
+    let writer_slow = YClient::connect(&a.ws_url("slow"), 273).await?;
+
+    gated.hold_loads_of("slow");
+    let reader_slow = YClient::open(&b.ws_url("slow"), yrs::Doc::with_client_id(274)).await?;
+    plait_tests::eventually("b loading the slow document", TIMEOUT, || async {
+        Ok((gated.loads_held() == 1).then_some(()))
+    })
+    .await?;
+    // a stores an edit of the document b is loading; b hears of the commit first...
+    writer_slow.push_text("text", "while b loads;")?;
+    a.wait_all_written(TIMEOUT).await?;
+    // ...and of this edit of another document next, which must not wait for that load.
+    writer_other.push_text("text", "meanwhile;")?;
+    wait_text(&reader_other, "meanwhile;", TIMEOUT).await?;
+    ensure!(gated.loads_held() == 1, "the slow load ended early");
+
+    gated.release_loads();
+    reader_slow.wait_synced().await?;
+    wait_text(&reader_slow, "while b loads;", TIMEOUT).await?;
+    Ok(())
+}

@@ -7,9 +7,16 @@
 //! of an idle document's memory. A server applies presence under its document's single owner, so
 //! a plain `HashMap` that allocates only once someone is present does the job. The wire format
 //! stays yrs' ([`AwarenessUpdate`]).
+//!
+//! Where several nodes serve one document, the map also holds the states of the other nodes'
+//! clients ([`Presence::apply_remote`]). A node owns only its own clients' entries: it announces
+//! those to the other nodes and removes them when their connection closes. Another node's entries
+//! leave when that node says so, or when they have not been renewed for [`REMOTE_TIMEOUT`] (the
+//! node stopped, or its notifications were lost), as a y-protocols client drops a silent peer.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use yrs::block::ClientID;
 use yrs::sync::awareness::{AwarenessUpdateEntry, AwarenessUpdateSummary};
@@ -28,11 +35,17 @@ const NULL: &str = "null";
 /// timeout.
 pub const MAX_TOMBSTONES: usize = 1024;
 
-/// One client's entry: its clock, and its state (`None` once removed).
+/// How long another node's client stays present without a renewal. y-protocols clients renew
+/// their state every 15 s (checked every 3 s) and drop a peer silent for 30 s; this is the same.
+pub const REMOTE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One client's entry: its clock, its state (`None` once removed), and where it came from.
 #[derive(Debug)]
 struct Entry {
     clock: u32,
     state: Option<Arc<str>>,
+    /// `None` for this node's own clients; for another node's, when it was last heard of.
+    remote: Option<Instant>,
 }
 
 /// The presence states of one document's clients.
@@ -51,6 +64,25 @@ impl Presence {
     /// `updated` lists renewals too (same state, newer clock): y-websocket clients drop a peer
     /// they have not heard from for 30 s, so a renewal must be relayed even when nothing changed.
     pub fn apply(&mut self, update: AwarenessUpdate) -> Option<AwarenessUpdateSummary> {
+        self.apply_from(update, None)
+    }
+
+    /// Applies the states another node's clients announced (with the same rules as
+    /// [`Presence::apply`]), heard at `now`. What wins belongs to that node from then on: this
+    /// node neither announces it nor removes it when one of its own connections closes.
+    pub fn apply_remote(
+        &mut self,
+        update: AwarenessUpdate,
+        now: Instant,
+    ) -> Option<AwarenessUpdateSummary> {
+        self.apply_from(update, Some(now))
+    }
+
+    fn apply_from(
+        &mut self,
+        update: AwarenessUpdate,
+        remote: Option<Instant>,
+    ) -> Option<AwarenessUpdateSummary> {
         self.forget_tombstones_past_the_limit();
         let mut summary = AwarenessUpdateSummary {
             added: Vec::new(),
@@ -66,6 +98,7 @@ impl Presence {
                         continue;
                     }
                     entry.clock = clock;
+                    entry.remote = remote;
                     match (&entry.state, &state) {
                         (Some(_), None) => {
                             summary.removed.push(client);
@@ -85,7 +118,12 @@ impl Presence {
                 // nothing to guard.
                 None if state.is_none() => {}
                 None => {
-                    self.clients.insert(client, Entry { clock, state });
+                    let entry = Entry {
+                        clock,
+                        state,
+                        remote,
+                    };
+                    self.clients.insert(client, entry);
                     summary.added.push(client);
                 }
             }
@@ -97,18 +135,64 @@ impl Presence {
 
     /// Removes the states of `clients` (their connection closed), keeping their clocks, as the
     /// y-websocket server does. Returns the ids that were present, whose removal peers must hear.
+    /// An entry another node announced since is that node's and stays (the client reconnected
+    /// there before this node noticed its old connection was gone).
     pub fn remove(&mut self, clients: impl IntoIterator<Item = ClientID>) -> Vec<ClientID> {
         self.forget_tombstones_past_the_limit();
         let mut removed = Vec::new();
         for client in clients {
             if let Some(entry) = self.clients.get_mut(&client) {
-                if entry.state.take().is_some() {
+                if entry.remote.is_none() && entry.state.take().is_some() {
                     self.tombstones += 1;
                     removed.push(client);
                 }
             }
         }
         removed
+    }
+
+    /// Removes the other nodes' clients not renewed for [`REMOTE_TIMEOUT`] by `now`, keeping
+    /// their clocks. Returns their ids, whose removal this node's connections must hear.
+    pub fn expire(&mut self, now: Instant) -> Vec<ClientID> {
+        let mut expired = Vec::new();
+        for (client, entry) in &mut self.clients {
+            let silent = entry
+                .remote
+                .is_some_and(|heard| now.saturating_duration_since(heard) >= REMOTE_TIMEOUT);
+            if silent && entry.state.take().is_some() {
+                self.tombstones += 1;
+                expired.push(*client);
+            }
+        }
+        expired
+    }
+
+    /// Whether another node's client is present (so [`Presence::expire`] has work to do).
+    pub fn has_remote(&self) -> bool {
+        self.clients
+            .values()
+            .any(|entry| entry.remote.is_some() && entry.state.is_some())
+    }
+
+    /// The message announcing to the other nodes the current entries of those of `clients` that
+    /// are this node's own (a removed one as `null`); `None` if there are none.
+    pub fn own_update_for(
+        &self,
+        clients: impl IntoIterator<Item = ClientID>,
+    ) -> Option<AwarenessUpdate> {
+        let clients: HashMap<ClientID, AwarenessUpdateEntry> = clients
+            .into_iter()
+            .filter(|client| self.clients.get(client).is_some_and(|e| e.remote.is_none()))
+            .filter_map(|client| Some((client, self.wire_entry(client)?)))
+            .collect();
+        (!clients.is_empty()).then_some(AwarenessUpdate { clients })
+    }
+
+    /// The message listing this node's own present clients, for a node that just opened the
+    /// document; `None` if none is present.
+    pub fn own_everyone(&self) -> Option<AwarenessUpdate> {
+        let update = self.listing(|entry| entry.remote.is_none());
+        (!update.clients.is_empty()).then_some(update)
     }
 
     fn forget_tombstones_past_the_limit(&mut self) {
@@ -133,9 +217,15 @@ impl Presence {
 
     /// The message listing every present client (empty if nobody is present).
     pub fn everyone(&self) -> AwarenessUpdate {
+        self.listing(|_| true)
+    }
+
+    /// The present clients whose entry passes `keep`.
+    fn listing(&self, keep: impl Fn(&Entry) -> bool) -> AwarenessUpdate {
         let clients = self
             .clients
             .iter()
+            .filter(|(_, entry)| keep(entry))
             .filter_map(|(client, entry)| {
                 let json = entry.state.clone()?;
                 let clock = entry.clock;
@@ -304,5 +394,63 @@ mod tests {
         assert_eq!(ids, vec![0, last + 1]);
         assert_eq!(p.remove([id(last + 1)]), vec![id(last + 1)]);
         assert_eq!(p.known(), 2, "counting started again from zero");
+    }
+
+    #[test]
+    fn another_nodes_clients_expire_unless_renewed_and_are_not_announced_as_ours() {
+        let start = Instant::now();
+        let mut p = Presence::default();
+        p.apply(message(&[(1, 1, r#"{"here":1}"#)]));
+        let added = p.apply_remote(message(&[(2, 7, "{}"), (3, 1, "{}")]), start);
+        assert_eq!(added.map(|s| s.added.len()), Some(2));
+        assert!(p.has_remote());
+        assert_eq!(p.present().count(), 3, "everyone sees all three");
+        let ours = p.own_update_for([id(1), id(2), id(3)]).expect("1 is ours");
+        assert_eq!(
+            ours.clients.keys().copied().collect::<Vec<_>>(),
+            vec![id(1)]
+        );
+        let listed = p.own_everyone().expect("1 is ours");
+        assert_eq!(listed.clients.len(), 1);
+
+        // 2 is renewed half-way; 3 stays silent.
+        let half = start + REMOTE_TIMEOUT / 2;
+        p.apply_remote(message(&[(2, 8, "{}")]), half);
+        assert!(p
+            .expire(start + REMOTE_TIMEOUT - Duration::from_millis(1))
+            .is_empty());
+        assert_eq!(p.expire(start + REMOTE_TIMEOUT), vec![id(3)]);
+        // Its removal goes out with its clock, and an echo of its last state cannot revive it.
+        let entry = &p.update_for([id(3)]).expect("3 is known").clients[&id(3)];
+        assert_eq!((entry.clock, &*entry.json), (1, NULL));
+        assert_eq!(p.apply(message(&[(3, 1, "{}")])), None);
+        assert_eq!(p.expire(half + REMOTE_TIMEOUT), vec![id(2)]);
+        assert!(!p.has_remote());
+        assert_eq!(present(&p), vec![(1, r#"{"here":1}"#.to_owned())]);
+        assert!(
+            p.expire(start + REMOTE_TIMEOUT * 10).is_empty(),
+            "ours never expire"
+        );
+    }
+
+    #[test]
+    fn a_closing_connection_leaves_a_state_another_node_took_over() {
+        let now = Instant::now();
+        let mut p = Presence::default();
+        p.apply(message(&[(1, 1, "{}")]));
+        // The client reconnected to another node, which announces a newer clock.
+        p.apply_remote(message(&[(1, 2, "{}")]), now);
+        assert_eq!(p.remove([id(1)]), Vec::<ClientID>::new());
+        assert_eq!(p.present().count(), 1);
+        assert!(p.own_update_for([id(1)]).is_none());
+        // And back here: ours again, removed with its connection.
+        p.apply(message(&[(1, 3, "{}")]));
+        assert!(!p.has_remote());
+        assert!(p.own_update_for([id(1)]).is_some());
+        assert_eq!(p.remove([id(1)]), vec![id(1)]);
+        let removal = p
+            .own_update_for([id(1)])
+            .expect("the removal is ours to announce");
+        assert_eq!(&*removal.clients[&id(1)].json, NULL);
     }
 }
