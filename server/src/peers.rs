@@ -395,7 +395,8 @@ impl Relay {
             let Some(current) = feed.as_mut() else {
                 continue;
             };
-            let event = current.next().await;
+            let registry = &self.registry;
+            let event = current.next(&|doc| registry.holds(doc)).await;
             if let Ok(
                 PeerEvent::Hello { node, .. }
                 | PeerEvent::Interest { node, .. }

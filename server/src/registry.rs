@@ -128,6 +128,11 @@ impl Registry {
         (!handle.is_closed()).then(|| handle.clone())
     }
 
+    /// Whether `name` is loaded or being loaded here.
+    pub fn holds(&self, name: &str) -> bool {
+        self.docs.contains_key(name)
+    }
+
     /// Connections attached to `name` right now (0 if it is not loaded).
     pub fn attached(&self, name: &DocName) -> usize {
         self.live(name)

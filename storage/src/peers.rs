@@ -22,7 +22,7 @@
 //! SQLite has no such feed: it is the single-node default, and [`crate::DocStore::peer_feed`]
 //! returns `None` there.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hmac::{Hmac, Mac};
@@ -134,13 +134,22 @@ pub struct PeerUpdate {
     pub data: Vec<u8>,
 }
 
+/// Which documents a node holds (loaded, or being loaded), by name: the rows the other nodes
+/// commit to any other document need not be read.
+pub type Holds<'a> = dyn Fn(&str) -> bool + Send + Sync + 'a;
+
 /// The updates other nodes store, as a node receives them.
 #[async_trait::async_trait]
 pub trait PeerFeed: Send {
-    /// Waits for the next event. After an error the feed is still usable: the next call
-    /// reconnects and reports [`PeerEvent::Lost`].
-    async fn next(&mut self) -> Result<PeerEvent, StorageError>;
+    /// Waits for the next event. Committed rows are read only for the documents `holds` says the
+    /// node holds (and for documents the feed does not know yet). After an error the feed is still
+    /// usable: the next call reconnects and reports [`PeerEvent::Lost`].
+    async fn next(&mut self, holds: &Holds<'_>) -> Result<PeerEvent, StorageError>;
 }
+
+/// Document ids whose names a feed remembers at most; past it, it forgets them all and learns
+/// again from the rows it reads.
+const MAX_KNOWN_NAMES: usize = 65_536;
 
 /// A name for this process among the nodes sharing a database, so that a node skips its own
 /// notifications. Unique enough: the process id and the start time in nanoseconds.
@@ -409,6 +418,8 @@ pub struct PgPeerFeed {
     /// A call failed: the next one makes sure the listener is connected again and reports
     /// [`PeerEvent::Lost`], even if no notification arrives to wake it.
     failed: bool,
+    /// Document id to name, learned from the rows read: notifications name documents by id.
+    names: HashMap<i64, String>,
 }
 
 impl PgPeerFeed {
@@ -428,12 +439,23 @@ impl PgPeerFeed {
             node,
             key,
             failed: false,
+            names: HashMap::new(),
         })
     }
 
-    /// Reads the rows a notification named. Rows already folded into a snapshot are missing;
-    /// their documents are returned for a whole read.
-    async fn read(&self, node: String, rows: Vec<(i64, Seq)>) -> Result<PeerEvent, StorageError> {
+    /// Reads the rows a notification named, except those of documents known not to be held
+    /// here; `None` if that leaves none. Rows already folded into a snapshot are missing; their
+    /// documents are returned for a whole read.
+    async fn read(
+        &mut self,
+        node: String,
+        mut rows: Vec<(i64, Seq)>,
+        holds: &Holds<'_>,
+    ) -> Result<Option<PeerEvent>, StorageError> {
+        rows.retain(|(doc_id, _)| self.names.get(doc_id).is_none_or(|name| holds(name)));
+        if rows.is_empty() {
+            return Ok(None);
+        }
         let seqs: Vec<Seq> = rows.iter().map(|&(_, seq)| seq).collect();
         let found: Vec<(Seq, i64, String, Vec<u8>)> = document_update::Entity::find()
             .select_only()
@@ -453,29 +475,40 @@ impl PgPeerFeed {
             .filter(|(_, seq)| !seen.contains(seq))
             .map(|&(doc_id, _)| doc_id)
             .collect();
-        let reload: Vec<String> = if gone.is_empty() {
+        let reload: Vec<(i64, String)> = if gone.is_empty() {
             Vec::new()
         } else {
             document::Entity::find()
                 .select_only()
+                .column(document::Column::Id)
                 .column(document::Column::Name)
                 .filter(document::Column::Id.is_in(gone))
                 .into_tuple()
                 .all(&self.db)
                 .await?
         };
+        if self.names.len() > MAX_KNOWN_NAMES {
+            self.names.clear();
+        }
+        let learned = found.iter().map(|(_, id, name, _)| (id, name));
+        for (id, name) in learned.chain(reload.iter().map(|(id, name)| (id, name))) {
+            if !self.names.contains_key(id) {
+                self.names.insert(*id, name.clone());
+            }
+        }
         let updates = found
             .into_iter()
             .map(|(seq, _, doc, data)| PeerUpdate { doc, seq, data })
             .collect();
-        Ok(PeerEvent::Stored {
+        let reload = reload.into_iter().map(|(_, name)| name).collect();
+        Ok(Some(PeerEvent::Stored {
             node,
             updates,
             reload,
-        })
+        }))
     }
 
-    async fn next_inner(&mut self) -> Result<PeerEvent, StorageError> {
+    async fn next_inner(&mut self, holds: &Holds<'_>) -> Result<PeerEvent, StorageError> {
         if self.failed {
             // LISTEN again connects (and subscribes) if the connection is gone; repeating it on a
             // live connection changes nothing.
@@ -529,8 +562,11 @@ impl PgPeerFeed {
                     let update = data;
                     return Ok(PeerEvent::Presence { node, doc, update });
                 }
-                Payload::Stored { rows, .. } if rows.is_empty() => {}
-                Payload::Stored { rows, .. } => return self.read(node, rows).await,
+                Payload::Stored { rows, .. } => {
+                    if let Some(stored) = self.read(node, rows, holds).await? {
+                        return Ok(stored);
+                    }
+                }
             }
         }
     }
@@ -538,8 +574,8 @@ impl PgPeerFeed {
 
 #[async_trait::async_trait]
 impl PeerFeed for PgPeerFeed {
-    async fn next(&mut self) -> Result<PeerEvent, StorageError> {
-        let result = self.next_inner().await;
+    async fn next(&mut self, holds: &Holds<'_>) -> Result<PeerEvent, StorageError> {
+        let result = self.next_inner(holds).await;
         if result.is_err() {
             // A notification may have been taken and its rows not read: treat it as lost.
             self.failed = true;

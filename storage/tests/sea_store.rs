@@ -357,3 +357,63 @@ async fn sqlite_memory_url_works_with_one_connection() -> anyhow::Result<()> {
     assert_eq!(second?.expect("exists").log_updates, 1);
     Ok(())
 }
+
+/// A node's feed reads the rows other nodes commit only for documents it holds: once it knows a
+/// document's id (from the first rows it reads of it), that document's later rows are skipped
+/// while it is not held, and read again once it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_peer_feed_reads_only_rows_of_documents_held() -> anyhow::Result<()> {
+    use plait_storage::PeerEvent;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    let db = common::PgDatabase::create().await?;
+    let writer = SeaStore::connect(db.url()).await?;
+    let reader = SeaStore::connect(db.url()).await?;
+    let mut feed = reader.peer_feed().await?.expect("PostgreSQL has a feed");
+    let held_too = AtomicBool::new(false);
+    let holds = |doc: &str| doc == "held" || (doc == "other" && held_too.load(Ordering::SeqCst));
+    // The next rows the feed hands over, by document and text.
+    let mut next_rows = async || -> anyhow::Result<Vec<String>> {
+        loop {
+            let event = tokio::time::timeout(Duration::from_secs(10), feed.next(&holds)).await??;
+            if let PeerEvent::Stored { updates, .. } = event {
+                let mut rows: Vec<String> = updates
+                    .into_iter()
+                    .map(|u| format!("{}:{}", u.doc, u.data.len()))
+                    .collect();
+                rows.sort();
+                return Ok(rows);
+            }
+        }
+    };
+    let doc = Doc::new();
+    let (held, other) = (edit(&doc, "h"), edit(&doc, "o!"));
+    let row = |name: &str, data: &[u8]| format!("{name}:{}", data.len());
+
+    // Ids not known yet: both read, and learned.
+    writer
+        .append(&[update("held", held.clone()), update("other", other.clone())])
+        .await?;
+    assert_eq!(
+        next_rows().await?,
+        vec![row("held", &held), row("other", &other)]
+    );
+    // Known now: only the held document's rows are read.
+    writer
+        .append(&[update("other", other.clone()), update("held", held.clone())])
+        .await?;
+    assert_eq!(next_rows().await?, vec![row("held", &held)]);
+    writer.append(&[update("other", other.clone())]).await?;
+    writer.append(&[update("held", held.clone())]).await?;
+    assert_eq!(
+        next_rows().await?,
+        vec![row("held", &held)],
+        "other's commit read"
+    );
+    // Held from now on: read again.
+    held_too.store(true, Ordering::SeqCst);
+    writer.append(&[update("other", other.clone())]).await?;
+    assert_eq!(next_rows().await?, vec![row("other", &other)]);
+    Ok(())
+}
