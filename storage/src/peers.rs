@@ -545,22 +545,13 @@ impl PgPeerFeed {
                     return Ok(PeerEvent::Interest { node, open, docs })
                 }
                 Payload::Live {
-                    kind: LiveKind::Update,
-                    doc,
-                    data,
-                    ..
+                    kind, doc, data, ..
                 } => {
                     let update = data;
-                    return Ok(PeerEvent::Live { node, doc, update });
-                }
-                Payload::Live {
-                    kind: LiveKind::Presence,
-                    doc,
-                    data,
-                    ..
-                } => {
-                    let update = data;
-                    return Ok(PeerEvent::Presence { node, doc, update });
+                    return Ok(match kind {
+                        LiveKind::Update => PeerEvent::Live { node, doc, update },
+                        LiveKind::Presence => PeerEvent::Presence { node, doc, update },
+                    });
                 }
                 Payload::Stored { rows, .. } => {
                     if let Some(stored) = self.read(node, rows, holds).await? {

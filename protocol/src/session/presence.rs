@@ -180,12 +180,8 @@ impl Presence {
         &self,
         clients: impl IntoIterator<Item = ClientID>,
     ) -> Option<AwarenessUpdate> {
-        let clients: HashMap<ClientID, AwarenessUpdateEntry> = clients
-            .into_iter()
-            .filter(|client| self.clients.get(client).is_some_and(|e| e.remote.is_none()))
-            .filter_map(|client| Some((client, self.wire_entry(client)?)))
-            .collect();
-        (!clients.is_empty()).then_some(AwarenessUpdate { clients })
+        let own = |client: &ClientID| self.clients.get(client).is_some_and(|e| e.remote.is_none());
+        self.update_for(clients.into_iter().filter(own))
     }
 
     /// The message listing this node's own present clients, for a node that just opened the
