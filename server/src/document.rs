@@ -876,6 +876,13 @@ impl DocTask {
         }
     }
 
+    /// Closes every connection (the server is stopping). Their presence is not announced as
+    /// removed to the other nodes: the clients reconnect, through the load balancer, to another
+    /// node and re-send their state with the clock it already has there, which a removal would
+    /// have turned into a tombstone, hiding them until their next renewal (up to 15 s). Those that
+    /// do not come back leave the other nodes' lists within [`REMOTE_TIMEOUT`] and a sweep.
+    ///
+    /// [`REMOTE_TIMEOUT`]: plait_protocol::session::presence::REMOTE_TIMEOUT
     fn close_all(&mut self, reason: CloseReason) {
         for conn in self.conns.values() {
             let _ = conn.link.close.try_send(reason.clone());
