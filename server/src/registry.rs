@@ -44,9 +44,11 @@ pub struct Registry {
 
 /// Where a document is, for one that must not wait to find out (see [`Registry::lookup`]).
 pub enum Lookup {
+    /// Running.
     Loaded(DocHandle),
     /// Being loaded right now (or a load just failed).
     Loading,
+    /// Neither: its next load reads the database.
     Absent,
 }
 

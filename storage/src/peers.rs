@@ -65,7 +65,9 @@ impl LiveKind {
 pub struct LiveItem {
     /// The document's name.
     pub doc: String,
+    /// What `data` is.
     pub kind: LiveKind,
+    /// The update, or the awareness update.
     pub data: bytes::Bytes,
 }
 
