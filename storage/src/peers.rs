@@ -494,9 +494,7 @@ impl PgPeerFeed {
         }
         let learned = found.iter().map(|(_, id, name, _)| (id, name));
         for (id, name) in learned.chain(reload.iter().map(|(id, name)| (id, name))) {
-            if !self.names.contains_key(id) {
-                self.names.insert(*id, name.clone());
-            }
+            self.names.entry(*id).or_insert_with(|| name.clone());
         }
         let updates = found
             .into_iter()
