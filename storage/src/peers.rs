@@ -6,8 +6,9 @@
 //! Two kinds of notification travel on one channel, so they arrive in one order:
 //!
 //! - **live**: a node announces each update it relays to its own clients, as it relays them,
-//!   with the update itself (base64; a payload is limited to 8000 bytes, larger updates go by the
-//!   second kind only). It is what keeps another node's clients milliseconds behind, not a flush
+//!   with the update itself (base64; a payload is limited to 8000 bytes, so a larger update goes
+//!   in numbered **parts** the receiver joins, up to [`MAX_LIVE_UPDATE`]; beyond that, by the
+//!   stored kind only). It is what keeps another node's clients milliseconds behind, not a flush
 //!   interval behind.
 //! - **presence**: a node announces what its own clients' presence states (cursors, names)
 //!   became, once per presence tick, so that every node's clients see everyone's. Never stored.
@@ -243,15 +244,16 @@ impl PeerKey {
         }
     }
 
-    /// The MAC of one live payload, over everything it says: a presence payload's cannot be
-    /// passed off as an update's.
-    fn mac(&self, kind: LiveKind, node: &str, doc: &str, update: &[u8]) -> Hmac<Sha256> {
+    /// The MAC of one live payload, over everything it says (`fields`: its kind, node, document
+    /// and, for a part, its numbers; then its data): a presence payload's cannot be passed off as
+    /// an update's, nor a part moved to another place.
+    fn mac(&self, fields: &[&str], data: &[u8]) -> Hmac<Sha256> {
         let mut mac = Self::hmac(&self.0);
-        for part in [kind.tag().as_bytes(), node.as_bytes(), doc.as_bytes()] {
-            mac.update(&(part.len() as u64).to_be_bytes());
-            mac.update(part);
+        for field in fields {
+            mac.update(&(field.len() as u64).to_be_bytes());
+            mac.update(field.as_bytes());
         }
-        mac.update(update);
+        mac.update(data);
         mac
     }
 }
@@ -293,11 +295,121 @@ pub(crate) fn live_payload(
         engine.encode(data)
     );
     if let Some(key) = key {
-        let tag = key.mac(kind, node, doc, data).finalize().into_bytes();
+        let tag = key
+            .mac(&[kind.tag(), node, doc], data)
+            .finalize()
+            .into_bytes();
         payload.push(' ');
         payload.push_str(&engine.encode(tag));
     }
     Some(payload)
+}
+
+/// Marks one part of an update too large for one payload:
+/// `"<node> part <base64 document> <id> <index> <count> <base64 chunk> [<base64 MAC>]"`. A node
+/// numbers its large updates (`id`), and the receiver joins the `count` parts of each.
+const PART: &str = "part";
+/// Updates up to this size go live in parts; larger ones only by the stored path.
+pub const MAX_LIVE_UPDATE: usize = 256 * 1024;
+/// Parts of one update at most: [`MAX_LIVE_UPDATE`] in the smallest chunks (the longest name).
+const MAX_PARTS: usize = 64;
+/// The raw bytes a part's numbers (`<id> <index> <count>`) take from its chunk.
+const PART_NUMBERS: usize = 64;
+/// Updates being joined at once at most, per feed: past it, they are dropped (their rows bring
+/// them). Parts of one update are sent together, so only a failed send leaves one unfinished.
+const MAX_JOINING: usize = 16;
+
+/// The payloads announcing `item`: one, or for an update too large for one, its parts, numbered
+/// with the next of `ids`; none if it cannot go live (a presence piece too large, an update over
+/// [`MAX_LIVE_UPDATE`]).
+pub(crate) fn live_payloads(
+    node: &str,
+    item: &LiveItem,
+    key: Option<&PeerKey>,
+    ids: &std::sync::atomic::AtomicU64,
+) -> Vec<String> {
+    use base64::Engine as _;
+    let engine = &base64::engine::general_purpose::STANDARD;
+    let (doc, data) = (item.doc.as_str(), &item.data[..]);
+    if let Some(one) = live_payload(node, item.kind, doc, data, key) {
+        return vec![one];
+    }
+    if item.kind != LiveKind::Update || node.len() > NODE_ID_MAX || data.len() > MAX_LIVE_UPDATE {
+        return Vec::new();
+    }
+    let id = ids.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let chunk = live_capacity(doc.len()).saturating_sub(PART_NUMBERS);
+    let count = data.len().div_ceil(chunk);
+    data.chunks(chunk)
+        .enumerate()
+        .map(|(index, chunk)| {
+            let numbers = format!("{id} {index} {count}");
+            let mut payload = format!(
+                "{node} {PART} {} {numbers} {}",
+                engine.encode(doc),
+                engine.encode(chunk)
+            );
+            if let Some(key) = key {
+                let tag = key.mac(&[PART, node, doc, &numbers], chunk);
+                payload.push(' ');
+                payload.push_str(&engine.encode(tag.finalize().into_bytes()));
+            }
+            payload
+        })
+        .collect()
+}
+
+/// One part of a large update, as read.
+#[derive(Debug, PartialEq, Eq)]
+struct Part {
+    doc: String,
+    id: u64,
+    index: usize,
+    count: usize,
+    chunk: Vec<u8>,
+}
+
+/// Joins the parts of the large updates other nodes send (see [`PART`]).
+#[derive(Debug, Default)]
+struct Joiner {
+    /// By node and update id.
+    joining: HashMap<(String, u64), Joining>,
+}
+
+/// One large update being joined.
+#[derive(Debug)]
+struct Joining {
+    doc: String,
+    /// Its chunks, `None` until received.
+    chunks: Vec<Option<Vec<u8>>>,
+}
+
+impl Joiner {
+    /// Takes one part; the document and the whole update once its last part is in.
+    fn add(&mut self, node: &str, part: Part) -> Option<(String, Vec<u8>)> {
+        let key = (node.to_owned(), part.id);
+        let fits = |j: &Joining| j.doc == part.doc && j.chunks.len() == part.count;
+        if !self.joining.get(&key).is_some_and(fits) {
+            if self.joining.len() >= MAX_JOINING {
+                self.joining.clear();
+            }
+            let chunks = vec![None; part.count];
+            let doc = part.doc;
+            self.joining.insert(key.clone(), Joining { doc, chunks });
+        }
+        let joining = self.joining.get_mut(&key)?;
+        joining.chunks[part.index] = Some(part.chunk);
+        if joining.chunks.iter().any(Option::is_none) {
+            return None;
+        }
+        let Joining { doc, chunks } = self.joining.remove(&key)?;
+        Some((doc, chunks.into_iter().flatten().flatten().collect()))
+    }
+
+    /// Forgets every unfinished update (after a lost connection, whose parts never come).
+    fn clear(&mut self) {
+        self.joining.clear();
+    }
 }
 
 /// A payload as read: who sent it and what it says.
@@ -318,6 +430,10 @@ enum Payload<'a> {
         doc: String,
         data: Vec<u8>,
     },
+    Part {
+        node: &'a str,
+        part: Part,
+    },
     Stored {
         node: &'a str,
         rows: Vec<(i64, Seq)>,
@@ -330,6 +446,7 @@ impl Payload<'_> {
             Payload::Hello { node, .. }
             | Payload::Interest { node, .. }
             | Payload::Live { node, .. }
+            | Payload::Part { node, .. }
             | Payload::Stored { node, .. } => node,
         }
     }
@@ -361,6 +478,29 @@ fn parse<'a>(payload: &'a str, key: Option<&PeerKey>) -> Option<Payload<'a>> {
             docs,
         });
     }
+    if kind == Some(PART) {
+        let doc = String::from_utf8(engine.decode(rest.next()?).ok()?).ok()?;
+        let (id, index, count) = (rest.next()?, rest.next()?, rest.next()?);
+        let numbers = format!("{id} {index} {count}");
+        let part = Part {
+            doc,
+            id: id.parse().ok()?,
+            index: index.parse().ok()?,
+            count: count.parse().ok()?,
+            chunk: engine.decode(rest.next()?).ok()?,
+        };
+        let tag = rest.next();
+        if rest.next().is_some() || part.count > MAX_PARTS || part.index >= part.count {
+            return None;
+        }
+        if let Some(key) = key {
+            let tag = engine.decode(tag?).ok()?;
+            key.mac(&[PART, node, &part.doc, &numbers], &part.chunk)
+                .verify_slice(&tag)
+                .ok()?;
+        }
+        return Some(Payload::Part { node, part });
+    }
     let live = match kind {
         Some(LIVE) => Some(LiveKind::Update),
         Some(PRESENCE) => Some(LiveKind::Presence),
@@ -375,7 +515,9 @@ fn parse<'a>(payload: &'a str, key: Option<&PeerKey>) -> Option<Payload<'a>> {
         }
         if let Some(key) = key {
             let tag = engine.decode(tag?).ok()?;
-            key.mac(kind, node, &doc, &data).verify_slice(&tag).ok()?;
+            key.mac(&[kind.tag(), node, &doc], &data)
+                .verify_slice(&tag)
+                .ok()?;
         }
         return Some(Payload::Live {
             node,
@@ -422,6 +564,8 @@ pub struct PgPeerFeed {
     failed: bool,
     /// Document id to name, learned from the rows read: notifications name documents by id.
     names: HashMap<i64, String>,
+    /// Large updates whose parts are arriving.
+    joiner: Joiner,
 }
 
 impl PgPeerFeed {
@@ -442,6 +586,7 @@ impl PgPeerFeed {
             key,
             failed: false,
             names: HashMap::new(),
+            joiner: Joiner::default(),
         })
     }
 
@@ -514,11 +659,13 @@ impl PgPeerFeed {
             // live connection changes nothing.
             self.listener.listen(CHANNEL).await.map_err(listen_error)?;
             self.failed = false;
+            self.joiner.clear();
             return Ok(PeerEvent::Lost);
         }
         loop {
             let Some(notification) = self.listener.try_recv().await.map_err(listen_error)? else {
                 // Reconnected already (eager reconnect is the default).
+                self.joiner.clear();
                 return Ok(PeerEvent::Lost);
             };
             // Our own come back too (every listener of the database hears every notification):
@@ -552,6 +699,11 @@ impl PgPeerFeed {
                         LiveKind::Update => PeerEvent::Live { node, doc, update },
                         LiveKind::Presence => PeerEvent::Presence { node, doc, update },
                     });
+                }
+                Payload::Part { part, .. } => {
+                    if let Some((doc, update)) = self.joiner.add(&node, part) {
+                        return Ok(PeerEvent::Live { node, doc, update });
+                    }
                 }
                 Payload::Stored { rows, .. } => {
                     if let Some(stored) = self.read(node, rows, holds).await? {
@@ -720,5 +872,133 @@ mod tests {
         ] {
             assert_eq!(parse(payload, None), None, "{payload:?}");
         }
+    }
+
+    fn update_item(doc: &str, data: Vec<u8>) -> LiveItem {
+        LiveItem {
+            doc: doc.to_owned(),
+            kind: LiveKind::Update,
+            data: bytes::Bytes::from(data),
+        }
+    }
+
+    /// Reads `payloads` as a feed would and joins the parts; the updates that came out whole.
+    fn receive(payloads: &[String], key: Option<&PeerKey>) -> Vec<(String, Vec<u8>)> {
+        let mut joiner = Joiner::default();
+        let mut whole = Vec::new();
+        for payload in payloads {
+            assert!(payload.len() <= MAX_PAYLOAD, "{} bytes", payload.len());
+            match parse(payload, key) {
+                Some(Payload::Part { node, part }) => whole.extend(joiner.add(node, part)),
+                Some(Payload::Live { doc, data, .. }) => whole.push((doc, data)),
+                other => panic!("not a live payload: {other:?}"),
+            }
+        }
+        whole
+    }
+
+    #[test]
+    fn large_updates_go_in_parts_that_join_again() {
+        let ids = std::sync::atomic::AtomicU64::new(0);
+        let big: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
+        let other: Vec<u8> = (0..12_000u32).map(|i| (i % 13) as u8).collect();
+        let parts = live_payloads("node-1", &update_item("notes/é", big.clone()), None, &ids);
+        assert!(parts.len() >= 4, "{} parts for 20 KB", parts.len());
+        // Another node numbers its own: the same id, told apart by the node.
+        let its_ids = std::sync::atomic::AtomicU64::new(0);
+        let others = live_payloads("node-2", &update_item("b", other.clone()), None, &its_ids);
+        // Two nodes' parts interleaved, and a small update between them.
+        let mut mixed: Vec<String> = (0..parts.len().max(others.len()))
+            .flat_map(|i| [parts.get(i), others.get(i)])
+            .flatten()
+            .cloned()
+            .collect();
+        mixed.insert(
+            3,
+            live_payload("node-3", LiveKind::Update, "c", b"x", None).expect("fits"),
+        );
+        let mut whole = receive(&mixed, None);
+        whole.sort();
+        let mut expected = vec![
+            ("notes/é".to_owned(), big),
+            ("b".to_owned(), other),
+            ("c".to_owned(), b"x".to_vec()),
+        ];
+        expected.sort();
+        assert_eq!(whole, expected);
+
+        // The longest name, at the largest size, stays within the parts a feed accepts.
+        let name = "n".repeat(255);
+        let most = update_item(&name, vec![1; MAX_LIVE_UPDATE]);
+        let parts = live_payloads(&"i".repeat(NODE_ID_MAX), &most, None, &ids);
+        assert!(
+            !parts.is_empty() && parts.len() <= MAX_PARTS,
+            "{}",
+            parts.len()
+        );
+        assert_eq!(
+            receive(&parts, None),
+            vec![(name, vec![1; MAX_LIVE_UPDATE])]
+        );
+        // Past it, and for presence too large for one payload, nothing goes live.
+        let over = update_item("d", vec![1; MAX_LIVE_UPDATE + 1]);
+        assert!(live_payloads("n", &over, None, &ids).is_empty());
+        let presence = LiveItem {
+            kind: LiveKind::Presence,
+            ..update_item("d", vec![1; 6000])
+        };
+        assert!(live_payloads("n", &presence, None, &ids).is_empty());
+    }
+
+    #[test]
+    fn with_a_key_parts_are_signed_and_cannot_be_moved() {
+        let key = PeerKey::derive(b"the deployment's auth secret, 32+");
+        let ids = std::sync::atomic::AtomicU64::new(7);
+        let big = vec![9u8; 12_000];
+        let signed = live_payloads("node-1", &update_item("doc", big.clone()), Some(&key), &ids);
+        assert_eq!(receive(&signed, Some(&key)), vec![("doc".to_owned(), big)]);
+        let unsigned = live_payloads("node-1", &update_item("doc", vec![9; 12_000]), None, &ids);
+        assert!(
+            parse(&unsigned[0], Some(&key)).is_none(),
+            "an unsigned part read"
+        );
+        // Another index, id or count under the same MAC is refused.
+        let fields: Vec<&str> = signed[0].split(' ').collect();
+        for (at, value) in [(3, "8"), (4, "1"), (5, "9")] {
+            let mut forged = fields.clone();
+            forged[at] = value;
+            assert!(
+                parse(&forged.join(" "), Some(&key)).is_none(),
+                "{at} -> {value}"
+            );
+        }
+        // Numbers a feed would not accept.
+        for numbers in ["1 3 3", "1 0 65", "x 0 1"] {
+            let forged = format!("n part ZG9j {numbers} AAAA");
+            assert!(parse(&forged, None).is_none(), "{numbers}");
+        }
+    }
+
+    #[test]
+    fn an_unfinished_update_is_dropped_once_too_many_are_joining() {
+        let mut joiner = Joiner::default();
+        let part = |id: u64, index: usize| Part {
+            doc: "d".to_owned(),
+            id,
+            index,
+            count: 2,
+            chunk: vec![index as u8],
+        };
+        for id in 0..MAX_JOINING as u64 {
+            assert_eq!(joiner.add("n", part(id, 0)), None);
+        }
+        assert_eq!(joiner.joining.len(), MAX_JOINING);
+        assert_eq!(joiner.add("n", part(99, 0)), None);
+        assert_eq!(joiner.joining.len(), 1, "the unfinished ones were dropped");
+        assert_eq!(joiner.add("n", part(0, 1)), None, "0's first part is gone");
+        assert_eq!(
+            joiner.add("n", part(99, 1)),
+            Some(("d".to_owned(), vec![0, 1]))
+        );
     }
 }

@@ -54,6 +54,8 @@ pub struct SeaStore {
     node: String,
     /// Signs and checks live payloads (see [`PeerKey`]); `None` with authentication off.
     peer_key: Option<PeerKey>,
+    /// Numbers this node's updates sent live in parts (see [`peers::live_payloads`]).
+    part_ids: std::sync::atomic::AtomicU64,
     /// name -> documents.id, filled only after the transaction that saw the id committed (an id
     /// from a rolled-back insert would not exist). Saves one SELECT per document per batch.
     ids: Mutex<HashMap<String, i64>>,
@@ -96,6 +98,7 @@ impl SeaStore {
             url: url.to_owned(),
             node: peers::node_id(),
             peer_key: None,
+            part_ids: std::sync::atomic::AtomicU64::new(0),
             ids: Mutex::new(HashMap::new()),
         })
     }
@@ -544,12 +547,10 @@ impl DocStore for SeaStore {
         if self.backend() != DatabaseBackend::Postgres {
             return Ok(());
         }
+        let key = self.peer_key.as_ref();
         let payloads: Vec<String> = items
             .iter()
-            .filter_map(|item| {
-                let key = self.peer_key.as_ref();
-                peers::live_payload(&self.node, item.kind, &item.doc, &item.data, key)
-            })
+            .flat_map(|item| peers::live_payloads(&self.node, item, key, &self.part_ids))
             .collect();
         notify_all(&self.db, &payloads).await
     }

@@ -144,8 +144,9 @@ pub trait DocStore: Send + Sync + 'static {
     }
     /// Tells the other nodes, at once and before they are stored, of updates this node is
     /// relaying to its clients, so that theirs need not wait for the commit, and of its own
-    /// clients' presence. Best effort: an item too large for one notification is skipped (the
-    /// commit's own notification brings every update anyway; presence pieces are cut to fit, see
+    /// clients' presence. Best effort: an update too large for one notification goes in parts,
+    /// one over [`crate::peers::MAX_LIVE_UPDATE`] is skipped (the commit's own notification
+    /// brings every update anyway), and presence pieces are cut to fit beforehand (see
     /// [`crate::peers::live_capacity`]). Does nothing where `peer_feed` is `None`.
     async fn publish_live(&self, _items: &[LiveItem]) -> Result<(), StorageError> {
         Ok(())

@@ -146,13 +146,20 @@ async fn edits_reach_other_nodes_before_they_are_stored() -> Result<()> {
     wait_text(&on_b, "not stored yet;", TIMEOUT).await?;
     ensure!(gated.committed() == 0, "a stored it after all");
     ensure!(gated.appends_started() > 0, "a never tried to store it");
+    // A paste too large for one notification goes in parts, and an edit after it follows.
+    let paste = "0123456789abcdef".repeat(1500);
+    on_a.push_text("text", &paste)?;
+    on_a.push_text("text", ";after")?;
+    let expected = format!("not stored yet;{paste};after");
+    wait_text(&on_b, &expected, TIMEOUT).await?;
+    ensure!(gated.committed() == 0, "a stored the paste after all");
 
     // Once a's commit goes through, b gets the stored rows too, and nothing changes.
     gated.open();
     a.wait_all_written(TIMEOUT).await?;
     on_b.push_text("text", "b;")?;
-    wait_text(&on_a, "not stored yet;b;", TIMEOUT).await?;
-    ensure!(ydoc::text(&on_b.doc(), "text") == "not stored yet;b;");
+    wait_text(&on_a, &format!("{expected}b;"), TIMEOUT).await?;
+    ensure!(ydoc::text(&on_b.doc(), "text") == format!("{expected}b;"));
     Ok(())
 }
 
