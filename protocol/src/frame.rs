@@ -256,9 +256,7 @@ pub fn encode_awareness_pieces(update: AwarenessUpdate, max: usize) -> (Vec<Vec<
     const PIECE_OVERHEAD: usize = 5;
     let mut pieces = Vec::new();
     let mut left_out = 0;
-    let mut current = AwarenessUpdate {
-        clients: Default::default(),
-    };
+    let mut current = std::collections::HashMap::new();
     let mut size = PIECE_OVERHEAD;
     for (client, entry) in update.clients {
         let entry_size = ENTRY_OVERHEAD + entry.json.len();
@@ -267,14 +265,14 @@ pub fn encode_awareness_pieces(update: AwarenessUpdate, max: usize) -> (Vec<Vec<
             continue;
         }
         if size + entry_size > max {
-            pieces.push(std::mem::take(&mut current.clients));
+            pieces.push(std::mem::take(&mut current));
             size = PIECE_OVERHEAD;
         }
         size += entry_size;
-        current.clients.insert(client, entry);
+        current.insert(client, entry);
     }
-    if !current.clients.is_empty() {
-        pieces.push(current.clients);
+    if !current.is_empty() {
+        pieces.push(current);
     }
     let pieces = pieces
         .into_iter()

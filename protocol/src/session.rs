@@ -177,8 +177,9 @@ pub fn apply_peer_presence(
 }
 
 /// Removes the other nodes' clients that were not renewed in time (see
-/// [`presence::REMOTE_TIMEOUT`]) and returns their ids, whose removal this node announces.
-pub fn expire_peer_presence(state: &mut DocState, now: Instant) -> Vec<ClientID> {
+/// [`presence::REMOTE_TIMEOUT`]): their ids, whose removal this node announces, and whether any
+/// other node's clients remain.
+pub fn expire_peer_presence(state: &mut DocState, now: Instant) -> presence::Swept {
     state.presence_mut().expire(now)
 }
 

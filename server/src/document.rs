@@ -740,9 +740,9 @@ impl DocTask {
     /// Other nodes' clients that were not renewed in time leave here.
     fn flush_awareness(&mut self) {
         let now = Instant::now();
-        let expired = session::expire_peer_presence(&mut self.state, now.into_std());
-        self.awareness_changed.extend(expired);
-        if self.state.presence().has_remote() {
+        let swept = session::expire_peer_presence(&mut self.state, now.into_std());
+        self.awareness_changed.extend(swept.expired);
+        if swept.others_present {
             self.awareness_due = Some(now + PEER_PRESENCE_SWEEP);
         }
         if self.awareness_changed.is_empty() {

@@ -39,6 +39,15 @@ pub const MAX_TOMBSTONES: usize = 1024;
 /// their state every 15 s (checked every 3 s) and drop a peer silent for 30 s; this is the same.
 pub const REMOTE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// What [`Presence::expire`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Swept {
+    /// The other nodes' clients it removed, whose removal this node's connections must hear.
+    pub expired: Vec<ClientID>,
+    /// Whether other nodes' clients are still present, so that a later sweep has work to do.
+    pub others_present: bool,
+}
+
 /// One client's entry: its clock, its state (`None` once removed), and where it came from.
 #[derive(Debug)]
 struct Entry {
@@ -152,26 +161,25 @@ impl Presence {
     }
 
     /// Removes the other nodes' clients not renewed for [`REMOTE_TIMEOUT`] by `now`, keeping
-    /// their clocks. Returns their ids, whose removal this node's connections must hear.
-    pub fn expire(&mut self, now: Instant) -> Vec<ClientID> {
-        let mut expired = Vec::new();
+    /// their clocks, in one pass that also tells whether any of theirs remain.
+    pub fn expire(&mut self, now: Instant) -> Swept {
+        let mut swept = Swept {
+            expired: Vec::new(),
+            others_present: false,
+        };
         for (client, entry) in &mut self.clients {
-            let silent = entry
-                .remote
-                .is_some_and(|heard| now.saturating_duration_since(heard) >= REMOTE_TIMEOUT);
-            if silent && entry.state.take().is_some() {
+            let Some(heard) = entry.remote.filter(|_| entry.state.is_some()) else {
+                continue;
+            };
+            if now.saturating_duration_since(heard) >= REMOTE_TIMEOUT {
+                entry.state = None;
                 self.tombstones += 1;
-                expired.push(*client);
+                swept.expired.push(*client);
+            } else {
+                swept.others_present = true;
             }
         }
-        expired
-    }
-
-    /// Whether another node's client is present (so [`Presence::expire`] has work to do).
-    pub fn has_remote(&self) -> bool {
-        self.clients
-            .values()
-            .any(|entry| entry.remote.is_some() && entry.state.is_some())
+        swept
     }
 
     /// The message announcing to the other nodes the current entries of those of `clients` that
@@ -399,7 +407,7 @@ mod tests {
         p.apply(message(&[(1, 1, r#"{"here":1}"#)]));
         let added = p.apply_remote(message(&[(2, 7, "{}"), (3, 1, "{}")]), start);
         assert_eq!(added.map(|s| s.added.len()), Some(2));
-        assert!(p.has_remote());
+        assert!(p.expire(start).others_present);
         assert_eq!(p.present().count(), 3, "everyone sees all three");
         let ours = p.own_update_for([id(1), id(2), id(3)]).expect("1 is ours");
         assert_eq!(
@@ -414,17 +422,21 @@ mod tests {
         p.apply_remote(message(&[(2, 8, "{}")]), half);
         assert!(p
             .expire(start + REMOTE_TIMEOUT - Duration::from_millis(1))
+            .expired
             .is_empty());
-        assert_eq!(p.expire(start + REMOTE_TIMEOUT), vec![id(3)]);
+        let swept = p.expire(start + REMOTE_TIMEOUT);
+        assert_eq!(swept.expired, vec![id(3)]);
+        assert!(swept.others_present, "2 was renewed");
         // Its removal goes out with its clock, and an echo of its last state cannot revive it.
         let entry = &p.update_for([id(3)]).expect("3 is known").clients[&id(3)];
         assert_eq!((entry.clock, &*entry.json), (1, NULL));
         assert_eq!(p.apply(message(&[(3, 1, "{}")])), None);
-        assert_eq!(p.expire(half + REMOTE_TIMEOUT), vec![id(2)]);
-        assert!(!p.has_remote());
+        let swept = p.expire(half + REMOTE_TIMEOUT);
+        assert_eq!(swept.expired, vec![id(2)]);
+        assert!(!swept.others_present);
         assert_eq!(present(&p), vec![(1, r#"{"here":1}"#.to_owned())]);
         assert!(
-            p.expire(start + REMOTE_TIMEOUT * 10).is_empty(),
+            p.expire(start + REMOTE_TIMEOUT * 10).expired.is_empty(),
             "ours never expire"
         );
     }
@@ -441,7 +453,7 @@ mod tests {
         assert!(p.own_update_for([id(1)]).is_none());
         // And back here: ours again, removed with its connection.
         p.apply(message(&[(1, 3, "{}")]));
-        assert!(!p.has_remote());
+        assert!(!p.expire(now).others_present);
         assert!(p.own_update_for([id(1)]).is_some());
         assert_eq!(p.remove([id(1)]), vec![id(1)]);
         let removal = p
