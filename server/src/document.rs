@@ -805,17 +805,17 @@ impl DocTask {
     /// Queues `frame_for(id)` to each connection it returns a frame for, then disconnects those
     /// whose queue was full.
     fn send_each(&mut self, frame_for: impl Fn(ConnId) -> Option<Outbound>) {
-        let mut slow = Vec::new();
+        let mut failed = Vec::new();
         for (&id, conn) in &self.conns {
             let Some(frame) = frame_for(id) else {
                 continue;
             };
-            if conn.link.outbound.try_send(frame).is_err() {
-                slow.push(id);
+            if let Err(error) = conn.link.outbound.try_send(frame) {
+                failed.push((id, error));
             }
         }
-        for id in slow {
-            self.drop_slow(id);
+        for (id, error) in failed {
+            self.send_failed(id, error);
         }
     }
 
@@ -824,15 +824,26 @@ impl DocTask {
         let Some(conn) = self.conns.get(&conn_id) else {
             return false;
         };
-        if conn.link.outbound.try_send(frame).is_err() {
-            self.drop_slow(conn_id);
+        if let Err(error) = conn.link.outbound.try_send(frame) {
+            self.send_failed(conn_id, error);
             return false;
         }
         true
     }
 
-    /// A connection whose queue is full (or whose socket is gone) is closed rather than skipped:
-    /// skipping would leave its client silently out of sync.
+    /// A connection whose queue is full is closed rather than skipped: skipping would leave its
+    /// client silently out of sync. One whose socket is already gone (its `Leave` is still on the
+    /// way) is only removed: its client left, it did not fall behind.
+    fn send_failed(&mut self, conn_id: ConnId, error: flume::TrySendError<Outbound>) {
+        match error {
+            flume::TrySendError::Full(_) => self.drop_slow(conn_id),
+            flume::TrySendError::Disconnected(_) => {
+                debug!(conn_id, "connection closed before its leave arrived");
+                self.remove_conn(conn_id);
+            }
+        }
+    }
+
     fn drop_slow(&mut self, conn_id: ConnId) {
         warn!(
             doc = %self.ctx.name,

@@ -21,12 +21,17 @@ fn typed(client: u64, text: &str) -> Vec<u8> {
 struct Client {
     id: ConnId,
     outbound: flume::Receiver<Outbound>,
-    _close: flume::Receiver<CloseReason>,
+    close: flume::Receiver<CloseReason>,
 }
 
 impl Client {
     async fn join(handle: &DocHandle) -> Client {
-        let (tx, outbound) = flume::bounded(64);
+        Self::join_with_queue(handle, 64).await
+    }
+
+    /// Joins with an outbound queue of `capacity` entries, empty once the greeting is taken.
+    async fn join_with_queue(handle: &DocHandle, capacity: usize) -> Client {
+        let (tx, outbound) = flume::bounded(capacity);
         let (close_tx, close) = flume::bounded(1);
         let link = ConnLink {
             outbound: tx,
@@ -41,7 +46,7 @@ impl Client {
         Client {
             id: joined.conn_id,
             outbound,
-            _close: close,
+            close,
         }
     }
 
@@ -236,6 +241,48 @@ async fn commits_are_acted_on_even_when_their_wake_up_finds_the_queue_full() {
         echoes(&outbound),
         3 * EDITS as usize,
         "every update is echoed to its sender exactly once"
+    );
+}
+
+#[tokio::test]
+async fn a_full_queue_closes_its_connection_and_a_gone_one_is_only_removed() {
+    let store = Arc::new(FaultyStore::new(MemoryStore::new()));
+    let handle = spawn_doc(store);
+    let writer = Client::join(&handle).await;
+    let behind = Client::join_with_queue(&handle, 1).await;
+    let gone = Client::join(&handle).await;
+    // One drain per update: `behind` never reads, so the first relay fills its queue and the
+    // second finds it full. An info request is answered within a drain, before the drain's relay
+    // goes out, so it is the second round trip that sees the relay's effect.
+    let connections = || async {
+        let (Ok(_), Ok(info)) = (handle.info().await, handle.info().await) else {
+            panic!("the document task is running");
+        };
+        info.connections
+    };
+    send_update(&handle, writer.id, 1, "a").await;
+    assert_eq!(connections().await, 3);
+    send_update(&handle, writer.id, 2, "b").await;
+    assert_eq!(
+        connections().await,
+        2,
+        "the one that fell behind was removed"
+    );
+    // `gone`'s socket task has ended, and its leave has not arrived yet.
+    drop(gone.outbound);
+    send_update(&handle, writer.id, 3, "c").await;
+    assert_eq!(
+        connections().await,
+        1,
+        "the gone one was removed; the writer stays"
+    );
+    let Ok(reason) = behind.close.try_recv() else {
+        panic!("the connection that fell behind is told why it is closed");
+    };
+    assert_eq!(reason.code, codes::SLOW_CONSUMER);
+    assert!(
+        gone.close.try_recv().is_err(),
+        "a connection that is already gone is not closed as too slow"
     );
 }
 
