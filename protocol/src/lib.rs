@@ -17,6 +17,8 @@
 //! - [`name`]: [`name::DocName`], a validated document name.
 //! - [`session`]: [`session::DocState`] (one document plus its awareness), [`session::Session`]
 //!   (per-connection state), and the pure [`session::handle`] / [`session::close`] functions.
+//! - [`subdocs`]: [`subdocs::release`], which lets a document that holds subdocuments be freed
+//!   (yrs 0.28 keeps such a document alive through a reference cycle).
 //!
 //! Private helpers: `frame::reader` (the lib0 varint cursor used for validation) and `guard`
 //! (the last-resort `catch_unwind` around yrs calls that read client bytes).
@@ -28,5 +30,6 @@ pub mod frame;
 mod guard;
 pub mod name;
 pub mod session;
+pub mod subdocs;
 
 pub use error::ProtocolError;

@@ -48,6 +48,9 @@ impl StoredDoc {
     ///
     /// A snapshot or row that fails to decode or apply is logged with the document name and seq
     /// and skipped, so one corrupt row never makes the rest of the document unreadable.
+    ///
+    /// A document that holds subdocuments is only freed once passed to
+    /// [`plait_protocol::subdocs::release`]; a `DocState` does that when it is dropped.
     pub fn into_doc(self, name: &str) -> Doc {
         let doc = Doc::new();
         if let Some(snapshot) = &self.snapshot {
@@ -68,8 +71,11 @@ impl StoredDoc {
     pub fn into_state(self, name: &str) -> Vec<u8> {
         use yrs::ReadTxn;
         let doc = self.into_doc(name);
-        let txn = doc.transact();
-        txn.encode_state_as_update_v1(&yrs::StateVector::default())
+        let state = doc
+            .transact()
+            .encode_state_as_update_v1(&yrs::StateVector::default());
+        plait_protocol::subdocs::release(&doc);
+        state
     }
 }
 

@@ -146,6 +146,13 @@ pub struct DocState {
     full_step2: Option<Vec<u8>>,
 }
 
+/// Without this a document that ever held a subdocument would never be freed.
+impl Drop for DocState {
+    fn drop(&mut self) {
+        crate::subdocs::release(&self.doc);
+    }
+}
+
 impl DocState {
     /// Wraps a loaded (or fresh) document.
     pub fn new(doc: Doc) -> Self {
@@ -168,7 +175,8 @@ impl DocState {
         state
     }
 
-    /// The document, e.g. to register an update observer or read content.
+    /// The document, e.g. to read content. A clone must not outlive this value: dropping it
+    /// clears a document that holds subdocuments (see [`crate::subdocs`]).
     pub fn doc(&self) -> &Doc {
         &self.doc
     }
