@@ -346,6 +346,7 @@ pub fn spawn(state: DocState, ctx: DocContext, queue: usize) -> DocHandle {
         relay_notify: Vec::new(),
         awareness_changed: HashSet::new(),
         awareness_due: None,
+        idle_since: None,
         wake: commands.downgrade(),
         shared,
     };
@@ -370,6 +371,10 @@ struct DocTask {
     awareness_changed: HashSet<ClientID>,
     /// When the pending awareness changes are due to go out.
     awareness_due: Option<Instant>,
+    /// Since when nobody has been connected and nothing has been waiting for the database: the
+    /// idle delay runs from here. Reads (`GET /api/docs/...`) do not move it, so a dashboard that
+    /// polls a document's figures does not keep it in memory.
+    idle_since: Option<Instant>,
     /// The writer's callbacks wake the task with [`Command::Committed`] through this. Weak, so
     /// that the queue still disconnects when every handle is gone.
     wake: flume::WeakSender<Command>,
@@ -390,10 +395,14 @@ impl DocTask {
     }
 
     /// When a document nobody is connected to, and with nothing pending, unloads: `idle_unload`
-    /// after the last event.
-    fn unload_at(&self, now: Instant) -> Option<Instant> {
+    /// after it became so.
+    fn unload_at(&mut self, now: Instant) -> Option<Instant> {
         let idle = self.conns.is_empty() && self.pending_durable == 0;
-        idle.then(|| now + self.ctx.idle_unload)
+        if !idle {
+            self.idle_since = None;
+            return None;
+        }
+        Some(*self.idle_since.get_or_insert(now) + self.ctx.idle_unload)
     }
 
     async fn run(&mut self, rx: &flume::Receiver<Command>) {
@@ -449,10 +458,15 @@ impl DocTask {
                         self.awareness_due = None;
                         self.flush_awareness();
                     }
-                    if unload_at.is_some_and(|at| at <= now)
-                        && self.shared.attached.load(Ordering::Acquire) == 0
-                        && (self.ctx.unregister)()
-                    {
+                    if unload_at.is_some_and(|at| at <= now) {
+                        if self.shared.attached.load(Ordering::Acquire) != 0
+                            || !(self.ctx.unregister)()
+                        {
+                            // A connection is on its way in: wait a whole delay again rather
+                            // than wake up at once.
+                            self.idle_since = Some(now);
+                            continue;
+                        }
                         // Nobody can reach us any more except commands already queued: refuse them
                         // (their senders look the document up again and load it fresh from SQL,
                         // which holds everything since pending_durable is zero).

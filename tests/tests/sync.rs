@@ -344,3 +344,43 @@ async fn client_ids_of_32_and_53_bits_round_trip() -> Result<()> {
     ensure!(ydoc::snapshot(&late.doc()) == ydoc::snapshot(&small.doc()));
     Ok(())
 }
+
+/// A document unloads the idle delay after its last client leaves, even while something keeps
+/// reading its figures (a dashboard polling `GET /api/docs/{doc}` every 20 ms, well inside the
+/// delay), and stays loaded as long as a client is connected. After the unload a new client
+/// gets everything back from storage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reading_a_document_does_not_keep_it_in_memory() -> Result<()> {
+    let idle = std::time::Duration::from_millis(300);
+    let mut config = plait_server::Config::for_tests("memory");
+    config.idle_unload = idle;
+    let store = std::sync::Arc::new(plait_storage::memory::MemoryStore::new());
+    let server = TestServer::start(config, store).await?;
+    let loaded = || async {
+        let info = http::get(server.addr(), "/api/docs/polled").await?;
+        ensure!(info.status == 200, "GET /api/docs/polled: {}", info.status);
+        Ok::<bool, anyhow::Error>(info.json()?["loaded"] == serde_json::json!(true))
+    };
+
+    let writer = YClient::connect(&server.ws_url("polled"), 41).await?;
+    writer.push_text("text", "still here")?;
+    server.wait_all_written(TIMEOUT).await?;
+    // That nothing happens can only be shown by waiting.
+    tokio::time::sleep(idle * 2).await;
+    ensure!(loaded().await?, "unloaded while a client was connected");
+    writer.close().await?;
+
+    // `eventually` asks every 20 ms.
+    plait_tests::eventually("the document to unload", TIMEOUT, || async {
+        Ok(if loaded().await? { None } else { Some(()) })
+    })
+    .await?;
+
+    let reader = YClient::connect(&server.ws_url("polled"), 42).await?;
+    reader
+        .wait_until("the text from storage", TIMEOUT, |doc| {
+            ydoc::text(doc, "text") == "still here"
+        })
+        .await?;
+    Ok(())
+}
