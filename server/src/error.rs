@@ -41,6 +41,9 @@ pub enum LoadError {
 pub enum AppError {
     #[error("invalid document name: {0}")]
     BadName(#[from] NameError),
+    /// The `{doc}` segment did not decode (e.g. `%FF`, not UTF-8), before any name rule applies.
+    #[error("invalid document name: {}", .0.body_text())]
+    BadPath(#[from] axum::extract::rejection::PathRejection),
     #[error("invalid update: {0}")]
     BadUpdate(#[from] ProtocolError),
     #[error("document not found")]
@@ -85,6 +88,7 @@ impl IntoResponse for AppError {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
             AppError::BadName(_) | AppError::BadUpdate(_) => StatusCode::BAD_REQUEST,
+            AppError::BadPath(rejection) => rejection.status(),
             AppError::Auth(e) => {
                 // Never the token itself: only why it was refused.
                 tracing::info!(reason = e.reason(), "request refused");

@@ -8,7 +8,8 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -33,8 +34,17 @@ const WRITE_BUFFER: usize = 16 * 1024;
 /// How long `POST .../update` waits for the update to reach SQL before answering 202 instead of 200.
 const DURABLE_WAIT: Duration = Duration::from_secs(10);
 
-fn doc_name(raw: &str) -> Result<DocName, AppError> {
-    Ok(DocName::parse(raw)?)
+/// The `{doc}` of a route, percent-decoded and validated. A bad name is refused before the
+/// handler runs, with a 400 and its reason in the same JSON as every other error.
+pub struct DocPath(pub DocName);
+
+impl<S: Send + Sync> FromRequestParts<S> for DocPath {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state).await?;
+        Ok(DocPath(DocName::parse(&raw)?))
+    }
 }
 
 /// `GET /ws/{doc}`: the y-websocket endpoint. Everything that can be refused is refused here,
@@ -42,14 +52,13 @@ fn doc_name(raw: &str) -> Result<DocName, AppError> {
 /// providers back off, which a closed WebSocket does not always do.
 pub async fn websocket(
     State(state): State<AppState>,
-    Path(raw): Path<String>,
+    // Before the upgrade's own checks, so a bad name gets its reason even from a plain HTTP client.
+    DocPath(name): DocPath,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     uri: Uri,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, AppError> {
-    // The name is checked first so a bad name gets its reason even from a plain HTTP client.
-    let name = doc_name(&raw)?;
     if !origin_allowed(&state.config.allowed_origins, &headers) {
         info!(doc = %name, origin = ?headers.get(header::ORIGIN), "websocket origin refused");
         return Err(AppError::OriginNotAllowed);
@@ -167,11 +176,10 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 /// `GET /api/docs/{doc}/update`: the full state as one Yjs v1 update.
 pub async fn get_update(
     State(state): State<AppState>,
-    Path(raw): Path<String>,
+    DocPath(name): DocPath,
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response, AppError> {
-    let name = doc_name(&raw)?;
     authorize(&state, &headers, &uri, &name)?;
     let encoded = match state.registry.live(&name) {
         Some(handle) => match handle.state().await {
@@ -202,12 +210,11 @@ async fn stored_state(state: &AppState, name: &DocName) -> Result<Option<Vec<u8>
 /// `POST /api/docs/{doc}/update`: apply a Yjs v1 update from the body; connected clients get it.
 pub async fn post_update(
     State(state): State<AppState>,
-    Path(raw): Path<String>,
+    DocPath(name): DocPath,
     headers: HeaderMap,
     uri: Uri,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let name = doc_name(&raw)?;
     authorize_write(&state, &headers, &uri, &name)?;
     if state.writer.is_full() {
         return Err(AppError::Backlog);
@@ -255,11 +262,10 @@ pub async fn post_update(
 /// from the first keystroke without error responses.
 pub async fn get_stats(
     State(state): State<AppState>,
-    Path(raw): Path<String>,
+    DocPath(name): DocPath,
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response, AppError> {
-    let name = doc_name(&raw)?;
     authorize(&state, &headers, &uri, &name)?;
     let live = match state.registry.live(&name) {
         Some(handle) => handle.info().await.ok(),

@@ -267,7 +267,8 @@ async fn http_api_round_trip() -> Result<()> {
     );
     ensure!(http::get(addr, "/api/docs/fresh-doc/update").await?.status == 404);
 
-    // Names: 255 bytes is the limit; longer or with a control character is a 400.
+    // Names: 255 bytes is the limit; longer, with a control character or not UTF-8 once
+    // percent-decoded is a 400 with the reason in the JSON body.
     let longest = "n".repeat(255);
     ensure!(
         http::get(addr, &format!("/api/docs/{longest}/update"))
@@ -279,9 +280,15 @@ async fn http_api_round_trip() -> Result<()> {
         "n".repeat(256),
         "line%0Abreak".to_string(),
         "nul%00byte".to_string(),
+        "latin1-%E9t%E9".to_string(),
     ] {
         let r = http::get(addr, &format!("/api/docs/{bad}/update")).await?;
         ensure!(r.status == 400, "name {bad:?}: {}", r.status);
+        let reason = r.json()?["error"].as_str().unwrap_or_default().to_owned();
+        ensure!(
+            reason.starts_with("invalid document name: "),
+            "name {bad:?}: {reason:?}"
+        );
         let r = http::post(addr, &format!("/api/docs/{bad}/update"), &update).await?;
         ensure!(r.status == 400, "POST name {bad:?}: {}", r.status);
         match tokio_tungstenite::connect_async(server.ws_url(&bad)).await {
