@@ -9,14 +9,31 @@ import { connectClient, waitSynced, closeClient, types, contentOf, encodedConten
 const cleanups = []
 after(async () => { for (const c of cleanups.reverse()) await c() })
 
-test('content survives SIGTERM and a restart on the same database', async () => {
-  const first = new PlaitServer()
-  cleanups.push(() => first.dispose())
-  await first.start()
-  const doc = uniqueDoc('restart')
-  const a = connectClient(first, doc)
-  const b = connectClient(first, doc)
+/** A started server (disposed after the file) and two synced clients on a new document. */
+const serverWithTwoClients = async (prefix, options) => {
+  const server = new PlaitServer(options)
+  cleanups.push(() => server.dispose())
+  await server.start()
+  const doc = uniqueDoc(prefix)
+  const a = connectClient(server, doc)
+  const b = connectClient(server, doc)
   await Promise.all([waitSynced(a), waitSynced(b)])
+  return { server, doc, a, b }
+}
+
+/** A second server on `first`'s database file and a fresh synced client of `doc` on it. */
+const restartedWithFreshClient = async (first, doc) => {
+  const second = new PlaitServer({ dbFile: first.dbFile })
+  cleanups.push(() => second.dispose())
+  await second.start()
+  const fresh = connectClient(second, doc)
+  cleanups.push(() => closeClient(fresh))
+  await waitSynced(fresh)
+  return { second, fresh }
+}
+
+test('content survives SIGTERM and a restart on the same database', async () => {
+  const { server: first, doc, a, b } = await serverWithTwoClients('restart')
   for (let i = 0; i < 60; i++) {
     const who = i % 2 ? b : a
     const t = types(who.doc)
@@ -32,12 +49,7 @@ test('content survives SIGTERM and a restart on the same database', async () => 
   closeClient(a)
   closeClient(b)
 
-  const second = new PlaitServer({ dbFile: first.dbFile })
-  cleanups.push(() => second.dispose())
-  await second.start()
-  const fresh = connectClient(second, doc)
-  cleanups.push(() => closeClient(fresh))
-  await waitSynced(fresh)
+  const { second, fresh } = await restartedWithFreshClient(first, doc)
   assert.deepEqual(encodedContentOf(fresh.doc), expected)
   assert.equal(contentOf(fresh.doc).text.split(' ').length - 1, 60)
 
@@ -51,13 +63,7 @@ test('content survives SIGTERM and a restart on the same database', async () => 
 
 test('a subdocument stored by one client reaches the others, and survives an unload and a restart', async () => {
   // A short idle delay, so the document is dropped from memory (and rebuilt from SQL) in the test.
-  const first = new PlaitServer({ env: { PLAIT_IDLE_UNLOAD: '200ms' } })
-  cleanups.push(() => first.dispose())
-  await first.start()
-  const doc = uniqueDoc('subdoc')
-  const author = connectClient(first, doc)
-  const reader = connectClient(first, doc)
-  await Promise.all([waitSynced(author), waitSynced(reader)])
+  const { server: first, doc, a: author, b: reader } = await serverWithTwoClients('subdoc', { env: { PLAIT_IDLE_UNLOAD: '200ms' } })
   const page = new Y.Doc()
   author.doc.getMap('pages').set('intro', page)
   author.doc.getText('title').insert(0, 'with a page')
@@ -78,12 +84,7 @@ test('a subdocument stored by one client reaches the others, and survives an unl
   closeClient(joiner)
 
   await first.stop('SIGTERM')
-  const second = new PlaitServer({ dbFile: first.dbFile })
-  cleanups.push(() => second.dispose())
-  await second.start()
-  const fresh = connectClient(second, doc)
-  cleanups.push(() => closeClient(fresh))
-  await waitSynced(fresh)
+  const { fresh } = await restartedWithFreshClient(first, doc)
   assert.equal(fresh.doc.getMap('pages').get('intro')?.guid, page.guid, 'after the restart')
   assert.equal(fresh.doc.getText('title').toString(), 'with a page')
 })
