@@ -181,6 +181,12 @@ impl DocState {
         &self.doc
     }
 
+    /// Whether dropping this value has to clear a document with subdocuments first (see
+    /// [`crate::subdocs::holds`]), so is better done off the async workers.
+    pub fn slow_to_drop(&self) -> bool {
+        crate::subdocs::holds(&self.doc)
+    }
+
     /// The presence states of every connected client.
     pub fn presence(&self) -> &Presence {
         &self.presence
