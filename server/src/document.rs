@@ -478,17 +478,17 @@ impl DocTask {
                             // A connection is on its way in: wait a whole delay again rather
                             // than wake up at once.
                             self.idle_since = Some(now);
-                            continue;
+                        } else {
+                            // Nobody can reach us any more except commands already queued: refuse
+                            // them (their senders look the document up again and load it fresh
+                            // from SQL, which holds everything since pending_durable is zero).
+                            while let Ok(command) = rx.try_recv() {
+                                drop(command);
+                            }
+                            self.ctx.writer.request_compaction(self.ctx.name.as_str());
+                            info!(doc = %self.ctx.name, "document unloaded after idle delay");
+                            return;
                         }
-                        // Nobody can reach us any more except commands already queued: refuse them
-                        // (their senders look the document up again and load it fresh from SQL,
-                        // which holds everything since pending_durable is zero).
-                        while let Ok(command) = rx.try_recv() {
-                            drop(command);
-                        }
-                        self.ctx.writer.request_compaction(self.ctx.name.as_str());
-                        info!(doc = %self.ctx.name, "document unloaded after idle delay");
-                        return;
                     }
                 }
             }
