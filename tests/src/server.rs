@@ -45,9 +45,14 @@ impl TestServer {
     /// Serves an in-memory store with the test configuration: the quickest server for tests
     /// that do not restart it.
     pub async fn in_memory() -> Result<Self> {
+        Self::in_memory_with(Config::for_tests("memory")).await
+    }
+
+    /// [`TestServer::in_memory`] with `config` (its `bind` and `database_url` are ignored).
+    pub async fn in_memory_with(config: Config) -> Result<Self> {
         crate::init_tracing();
         let store = Arc::new(plait_storage::memory::MemoryStore::new());
-        Self::start(Config::for_tests("memory"), store).await
+        Self::start(config, store).await
     }
 
     /// Serves the database named in `config.database_url`, opened by the server itself (the

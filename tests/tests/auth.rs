@@ -2,7 +2,6 @@
 //! reason, read-only connections that see everything but change nothing, expiry while connected,
 //! the origin check, logs that never hold a token, and the `plait token` command.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{ensure, Context, Result};
@@ -10,7 +9,6 @@ use plait_protocol::codes;
 use plait_server::auth::{Authenticator, Claims, Mode};
 use plait_server::config::AllowedOrigins;
 use plait_server::Config;
-use plait_storage::memory::MemoryStore;
 use plait_tests::client::YClient;
 use plait_tests::db::SqliteFile;
 use plait_tests::http::{self, HttpResponse};
@@ -49,12 +47,7 @@ fn token_expiring_in(doc: &str, offset: i64) -> Result<String> {
 }
 
 async fn start() -> Result<TestServer> {
-    plait_tests::init_tracing();
-    TestServer::start(
-        Config::for_tests("memory").with_auth_secret(SECRET),
-        Arc::new(MemoryStore::new()),
-    )
-    .await
+    TestServer::in_memory_with(Config::for_tests("memory").with_auth_secret(SECRET)).await
 }
 
 /// Base64url without padding, as JWT segments are written (no crate for four lines).
@@ -459,11 +452,10 @@ async fn expiry_closes_the_connection_and_the_leeway_is_five_seconds() -> Result
 /// `--allowed-origins`: a listed origin and no origin upgrade, any other is refused with 403.
 #[tokio::test]
 async fn allowed_origins_guard_the_upgrade() -> Result<()> {
-    plait_tests::init_tracing();
     let mut config = Config::for_tests("memory").with_auth_secret(SECRET);
     config.allowed_origins = AllowedOrigins::parse("https://app.example.com,http://localhost:5173")
         .map_err(anyhow::Error::msg)?;
-    let server = TestServer::start(config, Arc::new(MemoryStore::new())).await?;
+    let server = TestServer::in_memory_with(config).await?;
     let url = format!("{}?token={}", server.ws_url("o"), token("o", Mode::Write)?);
     for (origin, status) in [
         (Some("https://app.example.com"), 101),

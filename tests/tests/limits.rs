@@ -3,13 +3,11 @@
 //! bounded memory.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use plait_protocol::codes;
 use plait_server::Config;
-use plait_storage::memory::MemoryStore;
 use plait_tests::client::YClient;
 use plait_tests::db::SqliteFile;
 use plait_tests::process::PlaitProcess;
@@ -25,8 +23,7 @@ use yrs::updates::encoder::{Encode, Encoder, EncoderV1};
 use yrs::{ClientID, Doc, Map, MapPrelim, StateVector, Transact};
 
 async fn start(config: Config) -> Result<TestServer> {
-    plait_tests::init_tracing();
-    TestServer::start(config, Arc::new(MemoryStore::new())).await
+    TestServer::in_memory_with(config).await
 }
 
 fn config() -> Config {

@@ -11,7 +11,7 @@ use std::cell::Cell;
 
 use plait_protocol::session::DocState;
 use plait_storage::StoredDoc;
-use yrs::{Doc, Map, ReadTxn, StateVector, Text, Transact};
+use yrs::{Doc, Map, Text, Transact};
 
 /// Counts, per thread, the bytes allocated and not yet freed.
 struct Counting;
@@ -65,10 +65,7 @@ fn document_with_a_subdocument() -> Vec<u8> {
         text.insert(&mut txn, 0, &"x".repeat(TEXT));
         pages.insert(&mut txn, "page", Doc::new());
     }
-    let update = doc
-        .transact()
-        .encode_state_as_update_v1(&StateVector::default());
-    update
+    plait_tests::ydoc::encode_state(&doc)
 }
 
 /// Bytes still held after `ROUNDS` runs of `round`, measured after one warm-up run.

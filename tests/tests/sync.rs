@@ -361,8 +361,7 @@ async fn reading_a_document_does_not_keep_it_in_memory() -> Result<()> {
     let idle = std::time::Duration::from_millis(300);
     let mut config = plait_server::Config::for_tests("memory");
     config.idle_unload = idle;
-    let store = std::sync::Arc::new(plait_storage::memory::MemoryStore::new());
-    let server = TestServer::start(config, store).await?;
+    let server = TestServer::in_memory_with(config).await?;
     let loaded = || async {
         let info = http::get(server.addr(), "/api/docs/polled").await?;
         ensure!(info.status == 200, "GET /api/docs/polled: {}", info.status);
