@@ -258,6 +258,28 @@ impl PeerKey {
     }
 }
 
+/// Appends to `payload`, with a key, the MAC of what it says (see [`PeerKey::mac`]).
+fn sign(key: Option<&PeerKey>, payload: &mut String, fields: &[&str], data: &[u8]) {
+    use base64::Engine as _;
+    if let Some(key) = key {
+        let tag = key.mac(fields, data).finalize().into_bytes();
+        payload.push(' ');
+        payload.push_str(&base64::engine::general_purpose::STANDARD.encode(tag));
+    }
+}
+
+/// With a key, whether a payload's `tag` is the MAC of what it says; without one, any payload.
+fn verify(key: Option<&PeerKey>, tag: Option<&str>, fields: &[&str], data: &[u8]) -> Option<()> {
+    use base64::Engine as _;
+    let Some(key) = key else {
+        return Some(());
+    };
+    let tag = base64::engine::general_purpose::STANDARD
+        .decode(tag?)
+        .ok()?;
+    key.mac(fields, data).verify_slice(&tag).ok()
+}
+
 impl std::fmt::Debug for PeerKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("PeerKey(..)")
@@ -294,14 +316,7 @@ pub(crate) fn live_payload(
         engine.encode(doc),
         engine.encode(data)
     );
-    if let Some(key) = key {
-        let tag = key
-            .mac(&[kind.tag(), node, doc], data)
-            .finalize()
-            .into_bytes();
-        payload.push(' ');
-        payload.push_str(&engine.encode(tag));
-    }
+    sign(key, &mut payload, &[kind.tag(), node, doc], data);
     Some(payload)
 }
 
@@ -349,11 +364,7 @@ pub(crate) fn live_payloads(
                 engine.encode(doc),
                 engine.encode(chunk)
             );
-            if let Some(key) = key {
-                let tag = key.mac(&[PART, node, doc, &numbers], chunk);
-                payload.push(' ');
-                payload.push_str(&engine.encode(tag.finalize().into_bytes()));
-            }
+            sign(key, &mut payload, &[PART, node, doc, &numbers], chunk);
             payload
         })
         .collect()
@@ -493,12 +504,7 @@ fn parse<'a>(payload: &'a str, key: Option<&PeerKey>) -> Option<Payload<'a>> {
         if rest.next().is_some() || part.count > MAX_PARTS || part.index >= part.count {
             return None;
         }
-        if let Some(key) = key {
-            let tag = engine.decode(tag?).ok()?;
-            key.mac(&[PART, node, &part.doc, &numbers], &part.chunk)
-                .verify_slice(&tag)
-                .ok()?;
-        }
+        verify(key, tag, &[PART, node, &part.doc, &numbers], &part.chunk)?;
         return Some(Payload::Part { node, part });
     }
     let live = match kind {
@@ -513,12 +519,7 @@ fn parse<'a>(payload: &'a str, key: Option<&PeerKey>) -> Option<Payload<'a>> {
         if rest.next().is_some() {
             return None;
         }
-        if let Some(key) = key {
-            let tag = engine.decode(tag?).ok()?;
-            key.mac(&[kind.tag(), node, &doc], &data)
-                .verify_slice(&tag)
-                .ok()?;
-        }
+        verify(key, tag, &[kind.tag(), node, &doc], &data)?;
         return Some(Payload::Live {
             node,
             kind,
