@@ -485,7 +485,7 @@ impl DocTask {
                             while let Ok(command) = rx.try_recv() {
                                 drop(command);
                             }
-                            self.ctx.writer.request_compaction(self.ctx.name.as_str());
+                            self.ctx.writer.release(self.ctx.name.as_str());
                             info!(doc = %self.ctx.name, "document unloaded after idle delay");
                             return;
                         }

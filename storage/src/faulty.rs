@@ -82,6 +82,9 @@ impl<S: DocStore> DocStore for FaultyStore<S> {
         self.check()?;
         self.inner.ping().await
     }
+    fn forget(&self, doc: &str) {
+        self.inner.forget(doc)
+    }
     async fn peer_feed(&self) -> Result<Option<Box<dyn PeerFeed>>, StorageError> {
         self.check()?;
         self.inner.peer_feed().await

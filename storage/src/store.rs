@@ -143,6 +143,10 @@ pub trait DocStore: Send + Sync + 'static {
     ) -> Result<Vec<(Seq, Vec<u8>)>, StorageError>;
     /// Cheap liveness probe for health checks.
     async fn ping(&self) -> Result<(), StorageError>;
+    /// `doc` has left this node's memory: drops whatever the store caches about it, so that a
+    /// long-running node's memory does not grow with every document it ever wrote. Only a cache
+    /// goes: the next call naming `doc` refills it. The default caches nothing.
+    fn forget(&self, _doc: &str) {}
     /// The updates other nodes append to this database, as they commit; `None` where no other
     /// node can be writing (SQLite, memory), which is the default.
     async fn peer_feed(&self) -> Result<Option<Box<dyn PeerFeed>>, StorageError> {
@@ -193,6 +197,9 @@ impl<T: DocStore + ?Sized> DocStore for Arc<T> {
     }
     async fn ping(&self) -> Result<(), StorageError> {
         (**self).ping().await
+    }
+    fn forget(&self, doc: &str) {
+        (**self).forget(doc)
     }
     async fn peer_feed(&self) -> Result<Option<Box<dyn PeerFeed>>, StorageError> {
         (**self).peer_feed().await

@@ -116,6 +116,8 @@ struct State {
     /// `flush` wants an attempt now, without waiting out the interval or the backoff.
     flush_requested: bool,
     compaction_requests: HashSet<String>,
+    /// Documents that left memory (see [`Writer::release`]).
+    releases: HashSet<String>,
     /// Set by `shutdown` (or the last handle's drop): finish by this instant.
     shutdown_deadline: Option<Instant>,
 }
@@ -155,6 +157,7 @@ impl Writer {
                 attempts_started: 0,
                 flush_requested: false,
                 compaction_requests: HashSet::new(),
+                releases: HashSet::new(),
                 shutdown_deadline: None,
             }),
             wake: Notify::new(),
@@ -229,6 +232,17 @@ impl Writer {
     pub fn request_compaction(&self, doc: &str) {
         let shared = self.shared();
         shared.lock().compaction_requests.insert(doc.to_owned());
+        shared.wake.notify_one();
+    }
+
+    /// `doc` has left memory (it unloaded): compacts it after the next flush, as
+    /// [`Writer::request_compaction`] does, then forgets it here and in the store's caches. A
+    /// node that opens a million documents over its life would otherwise keep a few hundred
+    /// bytes for each of them. If it is loaded again, its first compaction waits for the row
+    /// threshold alone, as after a restart, until the writer has learned its snapshot size anew.
+    pub fn release(&self, doc: &str) {
+        let shared = self.shared();
+        shared.lock().releases.insert(doc.to_owned());
         shared.wake.notify_one();
     }
 
@@ -336,6 +350,7 @@ async fn run(
         log_growth: HashMap::new(),
         snapshot_bytes: HashMap::new(),
         compaction_due: HashSet::new(),
+        releasing: HashSet::new(),
     };
     let result = task.run().await;
     task.shared.progress.send_modify(|p| p.stopped = true);
@@ -377,6 +392,8 @@ struct Task {
     /// Documents to compact after the next successful flush (threshold reached, requested, or
     /// a previous compaction failed).
     compaction_due: HashSet<String>,
+    /// Released documents among `compaction_due`: forgotten once compacted.
+    releasing: HashSet<String>,
 }
 
 impl Task {
@@ -390,6 +407,9 @@ impl Task {
                 state.flush_requested = false;
                 let requested = std::mem::take(&mut state.compaction_requests);
                 self.compaction_due.extend(requested);
+                let released = std::mem::take(&mut state.releases);
+                self.compaction_due.extend(released.iter().cloned());
+                self.releasing.extend(released);
                 let batch = self.next_batch(&state.queue);
                 self.backlog = batch.len() < state.queue.len();
                 if !batch.is_empty() {
@@ -447,6 +467,7 @@ impl Task {
                     || state.flush_requested
                     || state.shutdown_deadline.is_some()
                     || !state.compaction_requests.is_empty()
+                    || !state.releases.is_empty()
                 {
                     return;
                 }
@@ -589,7 +610,12 @@ impl Task {
                 Ok(snapshot_bytes) => {
                     self.compaction_due.remove(&doc);
                     self.log_growth.remove(&doc);
-                    self.snapshot_bytes.insert(doc, snapshot_bytes);
+                    if self.releasing.remove(&doc) {
+                        self.snapshot_bytes.remove(&doc);
+                        self.store.forget(&doc);
+                    } else {
+                        self.snapshot_bytes.insert(doc, snapshot_bytes);
+                    }
                 }
                 Err(error) => {
                     tracing::warn!(doc = %doc, %error, "compaction failed; will retry later");

@@ -25,6 +25,8 @@ struct CountingStore {
     append_calls: AtomicUsize,
     compact_calls: AtomicUsize,
     batch_sizes: Mutex<Vec<usize>>,
+    /// The documents `forget` was called for, in order.
+    forgotten: Mutex<Vec<String>>,
 }
 
 impl CountingStore {
@@ -33,6 +35,12 @@ impl CountingStore {
     }
     fn compactions(&self) -> usize {
         self.compact_calls.load(Ordering::SeqCst)
+    }
+    fn forgotten(&self) -> Vec<String> {
+        self.forgotten
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
     /// Sizes of the batches appended since the last call.
     fn take_batch_sizes(&self) -> Vec<usize> {
@@ -71,6 +79,12 @@ impl DocStore for CountingStore {
     }
     async fn ping(&self) -> Result<(), StorageError> {
         self.inner.ping().await
+    }
+    fn forget(&self, doc: &str) {
+        self.forgotten
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(doc.to_owned());
     }
 }
 
@@ -325,6 +339,33 @@ async fn requested_compaction_runs_after_flush() {
         .expect("r");
     assert!(stored.snapshot.is_some());
     assert!(stored.updates.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_released_document_is_compacted_then_forgotten_once_compacted() {
+    let (store, writer) = setup(config(100, 1_000, 100));
+    writer.submit("gone", Bytes::from(edit(&Doc::new(), "bye")), None);
+    writer.flush().await.expect("healthy");
+
+    // The database fails: the compaction cannot run, so nothing is forgotten yet.
+    store.inner.set_failing(true);
+    writer.release("gone");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(store.compactions() >= 1, "the compaction was tried");
+    assert!(store.forgotten().is_empty(), "forgotten before compacted");
+
+    store.inner.set_failing(false);
+    writer.submit("other", Bytes::from(edit(&Doc::new(), "hi")), None);
+    writer.flush().await.expect("healthy again");
+    eventually("forgotten after the compaction", || {
+        !store.forgotten().is_empty()
+    })
+    .await;
+    assert_eq!(store.forgotten(), ["gone"]);
+    let stats = store.stats("gone").await.ok().flatten().expect("written");
+    assert_eq!(stats.log_updates, 0, "compacted");
+    assert!(stats.snapshot_bytes > 0);
+    assert_eq!(text_in(&store, "gone").await, "bye");
 }
 
 #[tokio::test(start_paused = true)]
