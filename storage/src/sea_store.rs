@@ -576,7 +576,11 @@ impl DocStore for SeaStore {
 }
 
 /// Splits a batch into INSERT statements of at most [`INSERT_CHUNK`] rows and, unless a single
-/// row is larger, [`INSERT_CHUNK_BYTES`] of data.
+/// row is larger, [`INSERT_CHUNK_BYTES`] of data, each a power of two rows long. A multi-row
+/// INSERT's SQL depends on its row count, and the driver keeps every distinct statement prepared
+/// on each connection (up to 100, 5–10 KB each in SQLite): with arbitrary counts a busy node's
+/// cache filled with statements used once, ~4 MB that stayed for the life of the process. Powers
+/// of two leave at most ten, for at most ten statements per chunk where there was one.
 fn insert_chunks(batch: &[NewUpdate]) -> impl Iterator<Item = &[NewUpdate]> {
     let mut rest = batch;
     std::iter::from_fn(move || {
@@ -584,7 +588,7 @@ fn insert_chunks(batch: &[NewUpdate]) -> impl Iterator<Item = &[NewUpdate]> {
             return None;
         }
         let mut bytes = 0;
-        let mut len = 0;
+        let mut len: usize = 0;
         for update in rest.iter().take(INSERT_CHUNK) {
             if len > 0 && bytes + update.data.len() > INSERT_CHUNK_BYTES {
                 break;
@@ -592,6 +596,8 @@ fn insert_chunks(batch: &[NewUpdate]) -> impl Iterator<Item = &[NewUpdate]> {
             bytes += update.data.len();
             len += 1;
         }
+        // len >= 1: the first row is always taken.
+        let len = 1_usize << len.ilog2();
         let (chunk, tail) = rest.split_at(len);
         rest = tail;
         Some(chunk)
@@ -619,7 +625,12 @@ mod tests {
             insert_chunks(&updates(sizes)).map(|c| c.len()).collect()
         };
         assert_eq!(chunk_sizes(&[]), Vec::<usize>::new());
-        assert_eq!(chunk_sizes(&[10; 2500]), vec![1000, 1000, 500]);
+        assert_eq!(
+            chunk_sizes(&[10; 2500]),
+            vec![512, 512, 512, 512, 256, 128, 64, 4],
+            "powers of two, the largest first"
+        );
+        assert_eq!(chunk_sizes(&[10; 7]), vec![4, 2, 1]);
         let half = INSERT_CHUNK_BYTES / 2;
         assert_eq!(chunk_sizes(&[half, half, half]), vec![2, 1]);
         assert_eq!(
