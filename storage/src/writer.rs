@@ -116,7 +116,8 @@ struct State {
     /// `flush` wants an attempt now, without waiting out the interval or the backoff.
     flush_requested: bool,
     compaction_requests: HashSet<String>,
-    /// Documents that left memory (see [`Writer::release`]).
+    /// Documents that left memory (see [`Writer::release`]); each is also in
+    /// `compaction_requests`.
     releases: HashSet<String>,
     /// Set by `shutdown` (or the last handle's drop): finish by this instant.
     shutdown_deadline: Option<Instant>,
@@ -241,9 +242,8 @@ impl Writer {
     /// bytes for each of them. If it is loaded again, its first compaction waits for the row
     /// threshold alone, as after a restart, until the writer has learned its snapshot size anew.
     pub fn release(&self, doc: &str) {
-        let shared = self.shared();
-        shared.lock().releases.insert(doc.to_owned());
-        shared.wake.notify_one();
+        self.shared().lock().releases.insert(doc.to_owned());
+        self.request_compaction(doc);
     }
 
     /// False after a failed append until one succeeds (feeds the server's readiness check).
@@ -407,9 +407,7 @@ impl Task {
                 state.flush_requested = false;
                 let requested = std::mem::take(&mut state.compaction_requests);
                 self.compaction_due.extend(requested);
-                let released = std::mem::take(&mut state.releases);
-                self.compaction_due.extend(released.iter().cloned());
-                self.releasing.extend(released);
+                self.releasing.extend(std::mem::take(&mut state.releases));
                 let batch = self.next_batch(&state.queue);
                 self.backlog = batch.len() < state.queue.len();
                 if !batch.is_empty() {
@@ -467,7 +465,6 @@ impl Task {
                     || state.flush_requested
                     || state.shutdown_deadline.is_some()
                     || !state.compaction_requests.is_empty()
-                    || !state.releases.is_empty()
                 {
                     return;
                 }
