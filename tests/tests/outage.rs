@@ -378,7 +378,12 @@ async fn a_full_backlog_stops_taking_edits_until_the_database_is_back() -> Resul
         sent == 4,
         "closed after {sent} edits, not past the limit of 3"
     );
-    ensure!(ydoc::text(&reader.doc(), "text") == "0;1;2;3;");
+    // The fourth edit is taken: its relay may reach the reader after the editor saw its close.
+    reader
+        .wait_until("the fourth edit relayed", TIMEOUT, |doc| {
+            ydoc::text(doc, "text") == "0;1;2;3;"
+        })
+        .await?;
     ensure!(
         reader.status().closed.is_none(),
         "the reader was closed too"
