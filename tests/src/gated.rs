@@ -71,6 +71,18 @@ impl<S: DocStore> GatedStore<S> {
         self.appends_started.load(Ordering::SeqCst)
     }
 
+    /// Waits (up to [`crate::TIMEOUT`]) until an append has started: the writer is trying to
+    /// commit and, while the gate is closed, is held at it. The relay does not wait for the
+    /// group commit, so this may come after other clients already have the edit.
+    pub async fn wait_append_started(&self) -> anyhow::Result<()> {
+        crate::eventually(
+            "the writer to attempt the commit",
+            crate::TIMEOUT,
+            || async { Ok((self.appends_started() > 0).then_some(())) },
+        )
+        .await
+    }
+
     /// Log rows committed so far (a row holds one drain's updates). Incremented before `append`
     /// returns, hence before the writer can report anything durable.
     pub fn committed(&self) -> usize {

@@ -12,7 +12,7 @@ use plait_tests::client::YClient;
 use plait_tests::gated::GatedStore;
 use plait_tests::raw::{decode, update_frame, Incoming, RawClient};
 use plait_tests::server::TestServer;
-use plait_tests::{eventually, ydoc, TIMEOUT};
+use plait_tests::{ydoc, TIMEOUT};
 use yrs::sync::{Message, SyncMessage};
 
 /// How long the test watches for a premature echo while the commit is held. The commit is
@@ -44,10 +44,7 @@ async fn echo_to_sender_waits_for_the_commit_while_others_get_the_relay_at_once(
         "the relay should not wait for the commit"
     );
     // The writer is trying to commit (and is held at the gate).
-    eventually("the writer to attempt the commit", TIMEOUT, || async {
-        Ok((store.appends_started() > 0).then_some(()))
-    })
-    .await?;
+    store.wait_append_started().await?;
 
     // While the commit is held, the sender must not get its update back.
     let deadline = tokio::time::Instant::now() + NO_ECHO_WINDOW;
@@ -123,10 +120,7 @@ async fn every_held_update_is_echoed_after_its_commit() -> Result<()> {
     for update in &updates {
         sender.send_binary(update_frame(update)).await?;
     }
-    eventually("the writer to attempt the commit", TIMEOUT, || async {
-        Ok((store.appends_started() > 0).then_some(()))
-    })
-    .await?;
+    store.wait_append_started().await?;
     ensure!(
         sender.next(Duration::from_millis(200)).await?.is_none(),
         "a frame arrived before the commit"

@@ -144,12 +144,8 @@ async fn edits_reach_other_nodes_before_they_are_stored() -> Result<()> {
     wait_open_elsewhere(&a, "live", 1).await?;
     on_a.push_text("text", "not stored yet;")?;
     wait_text(&on_b, "not stored yet;", TIMEOUT).await?;
-    // The relay need not wait for the group commit to begin, so a's append may start only after
-    // b already has the edit; it then stays held at the gate.
-    plait_tests::eventually("a's append of the edit", TIMEOUT, || async {
-        Ok((gated.appends_started() > 0).then_some(()))
-    })
-    .await?;
+    // a's append may start only after b already has the edit; it then stays held at the gate.
+    gated.wait_append_started().await?;
     ensure!(gated.committed() == 0, "a stored it after all");
     // A paste too large for one notification goes in parts, and an edit after it follows.
     let paste = "0123456789abcdef".repeat(1500);
