@@ -178,6 +178,9 @@ pub async fn run(a: IdleArgs) -> Result<Value> {
         tasks.spawn(hold(c, stop_rx.clone(), closed.clone()));
     }
     let cpu0 = server.sample();
+    // The event a profiler waits for (scripts/bench/memory-owners.sh): everything is open and
+    // settled, and stays so for `--hold` seconds.
+    println!("  holding        {open} connections for {} s", a.hold);
     tokio::time::sleep(Duration::from_secs_f64(a.hold)).await;
     let cpu1 = server.sample();
     let rss_end_mem = server.settled_memory().await;
