@@ -59,6 +59,25 @@ impl Default for Limits {
 /// decoded here (applying them decodes them once); state vectors and awareness payloads are,
 /// because they are small and must be valid before anyone acts on them. Never panics.
 pub fn decode_frame(frame: &[u8], limits: &Limits) -> Result<Vec<Message>, ProtocolError> {
+    decode_frame_at_most(frame, limits, usize::MAX).map(|decoded| decoded.messages)
+}
+
+/// The first messages of a frame, and whether more follow.
+#[derive(Debug, PartialEq)]
+pub struct Decoded {
+    pub messages: Vec<Message>,
+    /// The frame holds more than the messages decoded: they were not read.
+    pub more: bool,
+}
+
+/// Decodes at most `max` messages of `frame`, as [`decode_frame`] does, and says whether more
+/// follow. The rate limit counts messages, not frames: a frame of 40 000 tiny updates must not
+/// be decoded whole (let alone applied) for a client that may send a thousand.
+pub fn decode_frame_at_most(
+    frame: &[u8],
+    limits: &Limits,
+    max: usize,
+) -> Result<Decoded, ProtocolError> {
     if frame.is_empty() {
         return Err(ProtocolError::Empty);
     }
@@ -71,9 +90,18 @@ pub fn decode_frame(frame: &[u8], limits: &Limits) -> Result<Vec<Message>, Proto
     let mut reader = Reader::new(frame);
     let mut messages = Vec::new();
     while !reader.is_empty() {
+        if messages.len() >= max {
+            return Ok(Decoded {
+                messages,
+                more: true,
+            });
+        }
         messages.push(decode_message(&mut reader)?);
     }
-    Ok(messages)
+    Ok(Decoded {
+        messages,
+        more: false,
+    })
 }
 
 fn decode_message(r: &mut Reader<'_>) -> Result<Message, ProtocolError> {
@@ -321,6 +349,24 @@ mod tests {
         let update = vec![1u8; 1000];
         let frame = encode_update(&update);
         assert!(frame.capacity() <= HEADER_CAPACITY + update.len());
+    }
+
+    #[test]
+    fn at_most_stops_after_the_allowed_messages() {
+        let limits = Limits::default();
+        let three = [3u8, 3, 3];
+        let two = decode_frame_at_most(&three, &limits, 2);
+        assert_eq!(
+            two,
+            Ok(Decoded {
+                messages: vec![Message::AwarenessQuery, Message::AwarenessQuery],
+                more: true
+            })
+        );
+        let all = decode_frame_at_most(&three, &limits, 3).map(|d| (d.messages.len(), d.more));
+        assert_eq!(all, Ok((3, false)));
+        // What follows the allowed messages is not read: a bad tail is not reported.
+        assert!(decode_frame_at_most(&[3, 99], &limits, 1).is_ok_and(|d| d.more));
     }
 
     #[test]

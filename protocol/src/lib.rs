@@ -19,6 +19,8 @@
 //!   (per-connection state), and the pure [`session::handle`] / [`session::close`] functions.
 //! - [`subdocs`]: [`subdocs::release`], which lets a document that holds subdocuments be freed
 //!   (yrs 0.28 keeps such a document alive through a reference cycle).
+//! - [`update_check`]: [`update_check::check_update`], the bounded, non-recursive check every
+//!   update passes before yrs decodes it (nesting depth, clock layout, declared counts).
 //!
 //! Private helpers: `frame::reader` (the lib0 varint cursor used for validation) and `guard`
 //! (the last-resort `catch_unwind` around yrs calls that read client bytes).
@@ -31,5 +33,6 @@ mod guard;
 pub mod name;
 pub mod session;
 pub mod subdocs;
+pub mod update_check;
 
 pub use error::ProtocolError;

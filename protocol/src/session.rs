@@ -4,15 +4,17 @@
 //! [`handle`] for each message under the document lock, and routes the returned [`Outgoing`]
 //! frames. Nothing here touches a socket, a task or a database.
 
-mod clock_check;
 mod doc_state;
 pub mod presence;
+mod replay;
 
-pub use doc_state::{DocState, Integrated};
+pub use doc_state::{DocLimits, DocState, Integrated};
 pub use presence::Presence;
+pub use replay::{replay, Position, Refused, Replayed};
 
 use crate::error::ProtocolError;
 use crate::frame::{decode_awareness, encode_awareness, encode_awareness_pieces};
+use bytes::Bytes;
 use std::collections::HashSet;
 use std::time::Instant;
 use yrs::block::ClientID;
@@ -31,6 +33,11 @@ pub struct Session {
     read_only: bool,
     /// Awareness client ids this connection set to a non-null state and has not removed since.
     clients: HashSet<ClientID>,
+    /// The document's [`DocState::version`] when this connection's last sync step 1 was
+    /// answered. A step 1 repeated before the document changes gets an empty step 2: the first
+    /// answer and the updates relayed since gave it everything, and one frame of thousands of
+    /// step 1s would otherwise queue the whole document thousands of times.
+    answered_at: Option<u64>,
 }
 
 impl Session {
@@ -39,6 +46,7 @@ impl Session {
         Session {
             read_only,
             clients: HashSet::new(),
+            answered_at: None,
         }
     }
 
@@ -62,8 +70,9 @@ impl Session {
 /// or broadcast channels.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outgoing {
-    /// A frame for the sender only (step2 answer, awareness query answer).
-    Reply(Vec<u8>),
+    /// A frame for the sender only (step2 answer, awareness query answer). Shared: the answer
+    /// to a joiner with an empty state may be the document's cached full state.
+    Reply(Bytes),
     /// The v1 update that was integrated (not a frame): relay to the others now, persist it,
     /// and echo it to the sender once durable.
     Update(Vec<u8>),
@@ -78,6 +87,10 @@ pub enum Outgoing {
     AwarenessChanged(Vec<ClientID>),
 }
 
+/// A sync step 2 carrying the empty update: the answer to a step 1 repeated while the document
+/// has not changed.
+const EMPTY_STEP2: &[u8] = &[0, 1, 2, 0, 0];
+
 /// Handles one decoded client message against the document. Never panics.
 pub fn handle(
     state: &mut DocState,
@@ -86,7 +99,12 @@ pub fn handle(
 ) -> Result<Vec<Outgoing>, ProtocolError> {
     match msg {
         Message::Sync(SyncMessage::SyncStep1(sv)) => {
-            Ok(vec![Outgoing::Reply(state.step2_for(&sv)?)])
+            if session.answered_at == Some(state.version()) {
+                return Ok(vec![Outgoing::Reply(Bytes::from_static(EMPTY_STEP2))]);
+            }
+            let frame = state.step2_for(&sv)?;
+            session.answered_at = Some(state.version());
+            Ok(vec![Outgoing::Reply(frame)])
         }
         Message::Sync(SyncMessage::SyncStep2(update) | SyncMessage::Update(update)) => {
             if session.read_only {
@@ -106,7 +124,9 @@ pub fn handle(
         Message::AwarenessQuery => {
             // Answer even when nobody is present: the client asked and waits for a reply.
             let update = state.presence().everyone();
-            Ok(vec![Outgoing::Reply(encode_awareness(&update))])
+            Ok(vec![Outgoing::Reply(Bytes::from(encode_awareness(
+                &update,
+            )))])
         }
         // Authentication happens at the HTTP upgrade; a client's auth message carries nothing
         // the server acts on.

@@ -1,7 +1,7 @@
 //! Session behaviour: convergence, read-only, awareness lifecycle, bad input.
 
 use plait_protocol::frame::{decode_frame, Limits};
-use plait_protocol::session::{close, handle, DocState, Outgoing, Session};
+use plait_protocol::session::{close, handle, DocLimits, DocState, Outgoing, Session};
 use plait_protocol::ProtocolError;
 use yrs::sync::{Awareness, Message, SyncMessage};
 use yrs::updates::decoder::Decode;
@@ -197,7 +197,11 @@ fn query_awareness_replies_with_everyone() {
     let mut state = DocState::new(Doc::new());
     let mut session = Session::new(false);
     let out = handle(&mut state, &mut session, Message::AwarenessQuery).expect("query");
-    assert_eq!(out, vec![Outgoing::Reply(vec![1, 1, 0])], "empty awareness");
+    assert_eq!(
+        out,
+        vec![Outgoing::Reply(bytes::Bytes::from_static(&[1, 1, 0]))],
+        "empty awareness"
+    );
 
     for id in [5, 6] {
         let u = client_awareness(id, "{}").update().expect("state");
@@ -383,7 +387,13 @@ fn echoes_of_everyone_elses_presence_do_not_count_against_the_limit() {
 
 #[test]
 fn update_past_the_document_size_limit_is_refused_and_changes_nothing() {
-    let mut state = DocState::with_max_size(Doc::new(), 200);
+    let mut state = DocState::with_limits(
+        Doc::new(),
+        DocLimits {
+            max_size: 200,
+            ..DocLimits::default()
+        },
+    );
     let writer = Doc::with_client_id(42);
     let text = writer.get_or_insert_text("text");
     let small = {
@@ -419,7 +429,13 @@ fn stored_updates_from_other_servers_are_not_size_limited() {
         text.push(&mut txn, &"a".repeat(150));
         txn.encode_update_v1()
     };
-    let mut state = DocState::with_max_size(Doc::new(), 200);
+    let mut state = DocState::with_limits(
+        Doc::new(),
+        DocLimits {
+            max_size: 200,
+            ..DocLimits::default()
+        },
+    );
     assert_eq!(state.apply_update(&first), Ok(true));
     let whole = state.encode_state();
     assert!(

@@ -4,7 +4,8 @@
 //! Why not `axum::serve`: it gives hyper no timer, so a client that sends its request headers
 //! one byte a minute (slowloris) holds a connection and a task forever. Here every connection
 //! gets `TCP_NODELAY` (Nagle plus delayed ACKs would add ~17 ms to small frames) and a header read
-//! timeout, and the peer address is attached to each request for the penalty box.
+//! timeout, and the peer address is attached to each request for the penalty box. Each socket is
+//! a [`Lingering`] stream, so that a close frame the server sends is not lost to a reset.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -20,6 +21,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 use tracing::{debug, warn};
+
+use crate::linger::Lingering;
 
 /// How long in-flight HTTP requests may take to finish once shutdown began.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -56,10 +59,12 @@ pub async fn serve(
             debug!(%error, "could not set TCP_NODELAY");
         }
         let router = router.clone();
+        let (tcp, linger) = Lingering::new(tcp);
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
             request
                 .extensions_mut()
                 .insert(ConnectInfo::<SocketAddr>(peer));
+            request.extensions_mut().insert(linger.clone());
             let router = router.clone();
             async move {
                 let response = match router.oneshot(request).await {

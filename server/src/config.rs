@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use clap::builder::TypedValueParser as _;
 use clap::{Args, Parser, Subcommand};
+use plait_protocol::update_check::{DEFAULT_MAX_NESTING, MAX_NESTING_LIMIT};
 use plait_storage::writer::DEFAULT_MAX_PENDING;
 
 use crate::auth::{normalize_origin, Mode};
@@ -242,6 +243,11 @@ pub struct Config {
     /// (its client reconnects and resyncs).
     #[arg(long, env = "PLAIT_OUTBOUND_QUEUE", default_value_t = 4096)]
     pub outbound_queue: usize,
+    /// Bytes of frames queued per connection before it is dropped as too slow (4000). A frame is
+    /// always taken while less is queued, so one larger than this (a big document's sync)
+    /// still goes out.
+    #[arg(long, env = "PLAIT_OUTBOUND_QUEUE_BYTES", default_value_t = 32 * 1024 * 1024, value_parser = positive_usize)]
+    pub outbound_queue_bytes: usize,
 
     /// Messages queued per document before the connections sending them wait (their clients'
     /// TCP windows then push back). Enough to absorb a burst from many connections.
@@ -291,6 +297,10 @@ pub struct Config {
     /// document stays as it was and the sender is disconnected.
     #[arg(long, env = "PLAIT_MAX_DOC_SIZE", default_value_t = 64 * 1024 * 1024, value_parser = positive_usize)]
     pub max_doc_size: usize,
+    /// How deeply JSON values and shared types may nest in an update (1 to 1000). Deeper updates
+    /// are refused before they are decoded: HTTP 400, WebSocket close 1007.
+    #[arg(long, env = "PLAIT_MAX_NESTING_DEPTH", default_value_t = DEFAULT_MAX_NESTING, value_parser = nesting_depth)]
+    pub max_nesting_depth: usize,
 
     /// Open WebSocket connections in total. Protects file descriptors and memory from a flood of
     /// connections; further upgrades are refused with 503.
@@ -335,6 +345,7 @@ impl Config {
             idle_unload: Duration::from_secs(30),
             max_message_size: 16 * 1024 * 1024,
             outbound_queue: 4096,
+            outbound_queue_bytes: 32 * 1024 * 1024,
             doc_queue: 1024,
             ping_interval: Duration::from_secs(30),
             shutdown_timeout: Duration::from_secs(10),
@@ -346,6 +357,7 @@ impl Config {
             allowed_origins: AllowedOrigins::default(),
             trusted_proxies: TrustedProxies::default(),
             max_doc_size: 64 * 1024 * 1024,
+            max_nesting_depth: DEFAULT_MAX_NESTING,
             max_connections: 10_000,
             max_connections_per_doc: 500,
             message_rate: 200,
@@ -368,6 +380,17 @@ impl Config {
     /// configured secret is unreadable or shorter than [`MIN_SECRET_LEN`] bytes.
     pub fn auth_secret(&self) -> Result<Option<Vec<u8>>, SecretError> {
         self.auth.resolve()
+    }
+}
+
+/// `--max-nesting-depth`: 1 to [`MAX_NESTING_LIMIT`] (deeper would exhaust a thread's stack).
+fn nesting_depth(s: &str) -> Result<usize, String> {
+    match positive_usize(s)? {
+        n if n > MAX_NESTING_LIMIT => Err(format!(
+            "must be at most {MAX_NESTING_LIMIT}: yrs reads and deletes nested values by \
+             recursion, and deeper nesting would exhaust a thread's stack"
+        )),
+        n => Ok(n),
     }
 }
 

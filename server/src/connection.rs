@@ -14,13 +14,17 @@ use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
 use bytes::Bytes;
 use futures_util::SinkExt;
 use plait_protocol::codes;
-use plait_protocol::frame::{decode_frame, Limits};
+use plait_protocol::frame::{decode_frame_at_most, Limits};
 use plait_protocol::name::DocName;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use crate::document::{truncate_reason, CloseReason, Command, ConnId, ConnLink, Outbound};
+use crate::document::{
+    outbound_queue, truncate_reason, CloseReason, Command, ConnId, ConnLink, Outbound,
+    OutboundReceiver, OutboundSender,
+};
 use crate::error::LoadError;
+use crate::linger::Linger;
 use crate::rate::TokenBucket;
 use crate::registry::Attached;
 use crate::state::AppState;
@@ -46,6 +50,8 @@ pub struct ConnParams {
     pub expires_at: Option<SystemTime>,
     /// For the penalty box.
     pub peer: IpAddr,
+    /// Marks the socket to be read to its end once the server closed it (see `crate::linger`).
+    pub linger: Option<Linger>,
 }
 
 /// Counts the connection in `AppState::connections` for as long as it lives.
@@ -74,7 +80,10 @@ pub fn serve(
     async move {
         state.connections.fetch_add(1, Ordering::AcqRel);
         let _counted = Counted(&state);
-        let (outbound_tx, outbound) = flume::bounded::<Outbound>(state.config.outbound_queue);
+        let (outbound_tx, outbound) = outbound_queue(
+            state.config.outbound_queue,
+            state.config.outbound_queue_bytes,
+        );
         let (close_tx, close) = flume::bounded::<CloseReason>(1);
 
         let joined = Box::pin(join(
@@ -95,7 +104,12 @@ pub fn serve(
                     LoadError::Storage(_) => codes::TRY_AGAIN_LATER,
                 };
                 let reason = CloseReason::new(code, truncate_reason(&error.to_string()));
-                Box::pin(close_socket(&mut socket, Some(reason))).await;
+                Box::pin(close_socket(
+                    &mut socket,
+                    Some(reason),
+                    params.linger.as_ref(),
+                ))
+                .await;
                 return;
             }
         };
@@ -107,6 +121,7 @@ pub fn serve(
             attached: &attached,
             doc: &name,
             peer: params.peer,
+            linger: params.linger.as_ref(),
             conn_id,
             outbound,
             close,
@@ -119,8 +134,17 @@ pub fn serve(
 
 /// Sends the close frame (if the server is the one closing) and completes the closing
 /// handshake, each bounded in time.
-async fn close_socket(socket: &mut WebSocket, reason: Option<CloseReason>) {
+async fn close_socket(
+    socket: &mut WebSocket,
+    reason: Option<CloseReason>,
+    linger: Option<&Linger>,
+) {
     if let Some(CloseReason { code, reason }) = reason {
+        // The client may still be sending: its socket is read to the end once dropped, or the
+        // close frame would be lost to a reset (see `crate::linger`).
+        if let Some(linger) = linger {
+            linger.close_after_draining();
+        }
         let frame = WsMessage::Close(Some(CloseFrame {
             code,
             reason: reason.into(),
@@ -167,9 +191,10 @@ struct Connection<'a> {
     /// The document and the client's address, for the log (and the penalty box).
     doc: &'a DocName,
     peer: IpAddr,
+    linger: Option<&'a Linger>,
     conn_id: ConnId,
     /// Frames the document task queued for this socket.
-    outbound: flume::Receiver<Outbound>,
+    outbound: OutboundReceiver,
     /// The document task asks the connection to close (slow consumer, rejected update, ...).
     close: flume::Receiver<CloseReason>,
 }
@@ -227,19 +252,31 @@ impl Connection<'_> {
                     deadlines.heard(now);
                     let data = match self.binary_payload(next) {
                         Ok(Some(data)) => data,
-                        Ok(None) => continue,
+                        // A ping or pong costs a token too: a flood of them was answered
+                        // without limit (3 million in 6.7 s, a core's worth).
+                        Ok(None) if bucket.take(now) => continue,
+                        Ok(None) => return Some(self.rate_limited()),
                         Err(stop) => return stop,
                     };
-                    if !bucket.take(now) {
-                        warn!(doc = %self.doc, peer = %self.peer, conn_id = self.conn_id, "message rate limit exceeded; closing connection");
-                        return Some(CloseReason::new(codes::RATE_LIMITED, "message rate limit exceeded"));
+                    // Every message in the frame takes a token, not the frame: one frame of
+                    // 40 000 updates was one "message" and was applied whole.
+                    let budget = bucket.take_up_to(now, usize::MAX);
+                    if budget == 0 {
+                        return Some(self.rate_limited());
                     }
-                    match decode_frame(&data, &limits) {
-                        Ok(messages) if messages.is_empty() => {}
-                        Ok(messages) => {
-                            let command = Command::Messages { conn_id: self.conn_id, messages };
-                            if let Err(stop) = self.deliver(command).await {
-                                return stop;
+                    match decode_frame_at_most(&data, &limits, budget) {
+                        Ok(decoded) => {
+                            bucket.give_back(budget - decoded.messages.len());
+                            if !decoded.messages.is_empty() {
+                                let messages = decoded.messages;
+                                let command = Command::Messages { conn_id: self.conn_id, messages };
+                                if let Err(stop) = self.deliver(command).await {
+                                    return stop;
+                                }
+                            }
+                            // What the frame holds past the budget is neither decoded nor applied.
+                            if decoded.more {
+                                return Some(self.rate_limited());
                             }
                         }
                         Err(error) => {
@@ -253,6 +290,12 @@ impl Connection<'_> {
                 }
             }
         }
+    }
+
+    /// The connection sent more messages than its rate allows: closed with 4429.
+    fn rate_limited(&self) -> CloseReason {
+        warn!(doc = %self.doc, peer = %self.peer, conn_id = self.conn_id, "message rate limit exceeded; closing connection");
+        CloseReason::new(codes::RATE_LIMITED, "message rate limit exceeded")
     }
 
     /// The payload of a binary message: `Ok(None)` for control frames, `Err` when the connection
@@ -306,7 +349,7 @@ impl Connection<'_> {
                 self.state.penalties.strike(self.peer, self.doc.as_str());
             }
         }
-        close_socket(self.socket, reason).await;
+        close_socket(self.socket, reason, self.linger).await;
     }
 
     /// Hands a command to the document.
@@ -358,7 +401,7 @@ impl Connection<'_> {
 async fn write_queued(
     socket: &mut WebSocket,
     first: Write,
-    queue: &flume::Receiver<Outbound>,
+    queue: &OutboundReceiver,
 ) -> Result<(), axum::Error> {
     let mut entry = match first {
         Write::Ping => {
@@ -372,6 +415,7 @@ async fn write_queued(
         for frame in current.frames() {
             socket.feed(WsMessage::Binary(frame.clone())).await?;
         }
+        queue.written(&current);
         written += 1;
         if written < ENTRIES_PER_FLUSH {
             entry = queue.try_recv().ok();
@@ -392,7 +436,7 @@ fn deadline_from(at: SystemTime) -> Instant {
 async fn join(
     state: &AppState,
     name: &DocName,
-    outbound: &flume::Sender<Outbound>,
+    outbound: &OutboundSender,
     close: &flume::Sender<CloseReason>,
     read_only: bool,
 ) -> Result<(Attached, ConnId), LoadError> {

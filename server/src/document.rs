@@ -21,9 +21,17 @@ use plait_storage::writer::Writer;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::{debug, debug_span, info, warn, Instrument};
 
 use crate::peers::LiveSender;
+
+mod outbound;
+mod unconfirmed;
+pub use outbound::{
+    outbound_queue, ConnId, DrainFrames, Outbound, OutboundReceiver, OutboundSender, Pick,
+};
+use unconfirmed::Unconfirmed;
 use yrs::block::ClientID;
 use yrs::sync::Message;
 
@@ -43,9 +51,6 @@ fn awareness_tick(connections: usize) -> Duration {
     PER_CONNECTION.saturating_mul(connections).clamp(MIN, MAX)
 }
 
-/// Identifies one connection within its document.
-pub type ConnId = u64;
-
 /// Why the server closes a connection: sent as the WebSocket close frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CloseReason {
@@ -62,65 +67,12 @@ impl CloseReason {
     }
 }
 
-/// One drain's updates as frames, each with the connection it came from (None: HTTP post).
-pub type DrainFrames = Arc<[(Option<ConnId>, Bytes)]>;
-
-/// What the document task queues for a connection's socket.
-///
-/// It exists so that one drain costs one queue entry per recipient however many updates it
-/// holds: the drain's frames are encoded once and shared, and each entry only says which of them
-/// its connection gets.
-#[derive(Debug, Clone)]
-pub enum Outbound {
-    Frame(Bytes),
-    /// Some of one drain's update frames.
-    Drain {
-        frames: DrainFrames,
-        pick: Pick,
-    },
-}
-
-/// Which frames of a drain a connection gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pick {
-    /// All of them (only when they could not be merged into one).
-    All,
-    /// Everyone else's: a sender must not get its own update before it is durable.
-    AllBut(ConnId),
-    /// Its own, once durable: the echo.
-    Only(ConnId),
-}
-
-impl Pick {
-    fn takes(self, from: Option<ConnId>) -> bool {
-        match self {
-            Pick::All => true,
-            Pick::AllBut(id) => from != Some(id),
-            Pick::Only(id) => from == Some(id),
-        }
-    }
-}
-
-impl Outbound {
-    /// The frames to write to the socket, in order.
-    pub fn frames(&self) -> impl Iterator<Item = &Bytes> {
-        let (single, list, pick) = match self {
-            Outbound::Frame(frame) => (Some(frame), &[][..], Pick::All),
-            Outbound::Drain { frames, pick } => (None, &frames[..], *pick),
-        };
-        let picked = list
-            .iter()
-            .filter(move |(from, _)| pick.takes(*from))
-            .map(|(_, frame)| frame);
-        single.into_iter().chain(picked)
-    }
-}
-
 /// What the document task needs to talk to one connection.
 pub struct ConnLink {
-    /// Frames for the socket. Bounded: a client that cannot keep up fills it and is disconnected
-    /// (it reconnects and resyncs) instead of growing memory or silently missing updates.
-    pub outbound: flume::Sender<Outbound>,
+    /// Frames for the socket. Bounded in entries and bytes: a client that cannot keep up fills
+    /// it and is disconnected (it reconnects and resyncs) instead of growing memory or silently
+    /// missing updates.
+    pub outbound: OutboundSender,
     /// Asks the connection to close with a reason (capacity 1: the first reason wins).
     pub close: flume::Sender<CloseReason>,
     /// Read-only connections receive everything but their updates are dropped.
@@ -176,11 +128,14 @@ pub enum Command {
     /// The writer reported commits (see [`DocShared::committed`]): act on them. Only a wake-up:
     /// when the queue is full the task is busy anyway and looks after its drain.
     Committed,
-    /// An update another node stored (see [`crate::peers`]): apply it and relay it to every
+    /// An update of another node (see [`crate::peers`]): apply it and relay it to every
     /// connection, but do not store it again. If it depends on content this node never heard
     /// of, the document's name goes to `catch_up`, to be read whole from storage.
     Peer {
         update: Bytes,
+        /// Whether it is known stored (a committed row, or read from storage) rather than relayed
+        /// live before its commit (see `unconfirmed`).
+        stored: bool,
         catch_up: flume::Sender<DocName>,
     },
     /// Another node's clients' presence changed (an awareness update): apply it, and announce it
@@ -207,6 +162,9 @@ struct Durable {
     /// HTTP posts waiting for the commit.
     notify: Vec<oneshot::Sender<Seq>>,
 }
+
+/// A drain as the writer takes it: its log rows, and what to do once they are committed.
+type StoredDrain = (Vec<Bytes>, Durable);
 
 /// A cloneable handle to a running document task.
 #[derive(Clone)]
@@ -326,7 +284,7 @@ struct Conn {
 }
 
 /// Starts the task of a freshly loaded document.
-pub fn spawn(state: DocState, ctx: DocContext, queue: usize) -> DocHandle {
+pub fn spawn(state: DocState, ctx: DocContext, queue: usize, tasks: &TaskTracker) -> DocHandle {
     let (commands, rx) = flume::bounded(queue);
     let shared = Arc::new(DocShared::default());
     let handle = DocHandle {
@@ -344,13 +302,14 @@ pub fn spawn(state: DocState, ctx: DocContext, queue: usize) -> DocHandle {
         pending_durable: 0,
         relay: Batch::new(),
         relay_notify: Vec::new(),
+        unconfirmed: None,
         awareness_changed: HashSet::new(),
         awareness_due: None,
         idle_since: None,
         wake: commands.downgrade(),
         shared,
     };
-    tokio::spawn(task.task_future(rx).instrument(span));
+    tasks.spawn(task.task_future(rx).instrument(span));
     handle
 }
 
@@ -366,6 +325,10 @@ struct DocTask {
     relay: Batch<Bytes>,
     /// HTTP posts of the current drain, told the log position once it is committed.
     relay_notify: Vec<oneshot::Sender<Seq>>,
+    /// Other nodes' updates applied before they were known stored, and this node's drains held
+    /// behind them (see `unconfirmed`). Boxed and only while something waits: most documents
+    /// are never edited on two nodes at once.
+    unconfirmed: Option<Box<Unconfirmed<StoredDrain>>>,
     /// Awareness clients whose state changed since the last announcement: announced together in
     /// one frame at most every [`awareness_tick`].
     awareness_changed: HashSet<ClientID>,
@@ -410,7 +373,7 @@ impl DocTask {
     /// When a document nobody is connected to, and with nothing pending, unloads: `idle_unload`
     /// after it became so.
     fn unload_at(&mut self, now: Instant) -> Option<Instant> {
-        let idle = self.conns.is_empty() && self.pending_durable == 0;
+        let idle = self.conns.is_empty() && self.pending_durable == 0 && self.unconfirmed.is_none();
         if !idle {
             self.idle_since = None;
             return None;
@@ -426,10 +389,11 @@ impl DocTask {
         tokio::pin!(timer);
         loop {
             let unload_at = self.unload_at(Instant::now());
-            let deadline = match (self.awareness_due, unload_at) {
-                (Some(tick), Some(unload)) => Some(tick.min(unload)),
-                (tick, unload) => tick.or(unload),
-            };
+            let confirm_due = self.unconfirmed.as_ref().and_then(|u| u.due());
+            let deadline = [self.awareness_due, unload_at, confirm_due]
+                .into_iter()
+                .flatten()
+                .min();
             if let Some(deadline) = deadline {
                 timer.as_mut().reset(deadline);
             }
@@ -437,6 +401,8 @@ impl DocTask {
                 biased;
                 _ = self.ctx.shutdown.cancelled() => {
                     self.close_all(CloseReason::new(codes::GOING_AWAY, "server shutting down"));
+                    // The writer's last flush takes what is held: nothing waits any longer.
+                    self.store_unconfirmed(Instant::now(), true);
                     break;
                 }
                 command = rx.recv_async() => match command {
@@ -467,6 +433,9 @@ impl DocTask {
                 },
                 _ = &mut timer, if deadline.is_some() => {
                     let now = Instant::now();
+                    if confirm_due.is_some_and(|due| due <= now) {
+                        self.store_unconfirmed(now, false);
+                    }
                     if self.awareness_due.is_some_and(|due| due <= now) {
                         self.awareness_due = None;
                         self.flush_awareness();
@@ -560,7 +529,11 @@ impl DocTask {
                 });
             }
             Command::Committed => self.on_committed(),
-            Command::Peer { update, catch_up } => self.on_peer(&update, &catch_up),
+            Command::Peer {
+                update,
+                stored,
+                catch_up,
+            } => self.on_peer(update, stored, &catch_up),
             Command::PeerPresence { update } => {
                 let now = Instant::now().into_std();
                 match session::apply_peer_presence(&mut self.state, &update, now) {
@@ -575,12 +548,19 @@ impl DocTask {
     }
 
     /// Applies another node's update. Sent at once, not with this drain's relay: it is already
-    /// stored, so it needs no row and no echo, and nothing this drain holds can depend on it.
-    fn on_peer(&mut self, update: &[u8], catch_up: &flume::Sender<DocName>) {
-        match self.state.integrate_stored(update) {
+    /// stored, or will be by its node (or by this one, see `unconfirmed`), so it needs no row
+    /// of this drain and no echo, and nothing this drain holds can depend on it.
+    fn on_peer(&mut self, update: Bytes, stored: bool, catch_up: &flume::Sender<DocName>) {
+        match self.state.integrate_stored(&update) {
             Ok(integrated) => {
                 if let Some(delta) = integrated.delta {
+                    let delta = Bytes::from(delta);
                     self.broadcast(Bytes::from(encode_update(&delta)));
+                    if !stored {
+                        let now = Instant::now();
+                        let unconfirmed = self.unconfirmed.get_or_insert_with(Box::default);
+                        unconfirmed.applied_live(update.clone(), delta, now);
+                    }
                 }
                 if integrated.incomplete {
                     debug!(doc = %self.ctx.name, "another node's update has missing dependencies");
@@ -591,6 +571,48 @@ impl DocTask {
                 // Another node accepted what this one cannot decode: nothing to relay.
                 warn!(doc = %self.ctx.name, %error, "could not apply another node's update");
             }
+        }
+        if stored {
+            let released = match self.unconfirmed.as_mut() {
+                Some(unconfirmed) => unconfirmed.stored(&update),
+                None => Vec::new(),
+            };
+            for (rows, durable) in released {
+                self.store(rows, durable);
+            }
+        }
+    }
+
+    /// Stores what waited long enough for another node's commit (everything with `all`): the
+    /// other nodes' updates first, as this node holds them, then the drains held behind them.
+    fn store_unconfirmed(&mut self, now: Instant, all: bool) {
+        let Some(unconfirmed) = self.unconfirmed.as_mut() else {
+            return;
+        };
+        let (foreign, released) = unconfirmed.expire(now, all);
+        if !foreign.is_empty() {
+            info!(
+                doc = %self.ctx.name,
+                updates = foreign.len(),
+                "another node's updates were not confirmed stored in time; storing them here"
+            );
+        }
+        for update in foreign {
+            self.pending_durable += 1;
+            let durable = Durable {
+                seq: 0,
+                updates: 1,
+                frames: None,
+                senders: Vec::new(),
+                notify: Vec::new(),
+            };
+            self.store(vec![update], durable);
+        }
+        for (rows, durable) in released {
+            self.store(rows, durable);
+        }
+        if self.unconfirmed.as_ref().is_some_and(|u| u.is_empty()) {
+            self.unconfirmed = None;
         }
     }
 
@@ -605,7 +627,7 @@ impl DocTask {
                 for out in outgoing {
                     match out {
                         Outgoing::Reply(frame) => {
-                            if !self.send_to(conn_id, Outbound::Frame(Bytes::from(frame))) {
+                            if !self.send_to(conn_id, Outbound::Frame(frame)) {
                                 return false;
                             }
                         }
@@ -731,7 +753,14 @@ impl DocTask {
                 live.send(&self.ctx.name, row.clone());
             }
         }
-        self.store(rows, durable);
+        // Not before the other nodes' updates it may depend on are stored (see `unconfirmed`).
+        let drain = match self.unconfirmed.as_mut() {
+            Some(unconfirmed) => unconfirmed.pass((rows, durable)),
+            None => Some((rows, durable)),
+        };
+        if let Some((rows, durable)) = drain {
+            self.store(rows, durable);
+        }
     }
 
     /// Hands a drain's log rows to the writer; `durable` is acted on once the last is committed

@@ -4,6 +4,7 @@
 //! - [`config`]: command line / environment configuration.
 //! - `routes`: thin HTTP and WebSocket-upgrade handlers.
 //! - `accept`: the accept loop (TCP_NODELAY, header read timeout, peer address).
+//! - `linger`: a closed connection's socket is read to its end, so its close frame arrives.
 //! - `auth`: access tokens (JWT) and the origin check.
 //! - `rate`: the per-connection message rate limit (token bucket).
 //! - `penalty`: refuses quick reconnects after a permanent (44xx) refusal.
@@ -26,6 +27,7 @@ mod connection;
 pub mod database_url;
 mod document;
 pub mod error;
+mod linger;
 mod peers;
 mod penalty;
 mod rate;
@@ -81,6 +83,10 @@ pub fn app(state: AppState) -> Router {
         }))
         .with_state(state)
 }
+
+/// How long shutdown waits for the document tasks to stop (each only closes its connections and
+/// hands the writer what it holds).
+const DOCUMENTS_STOP: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The `--database-url` that selects the in-memory store instead of SQL.
 pub const MEMORY_URL: &str = "memory:";
@@ -159,6 +165,7 @@ pub async fn run_with_store(
         signal.cancel();
     });
     accept::serve(listener, router, header_read_timeout, token.clone()).await;
+    state.registry.stopped(DOCUMENTS_STOP).await;
     for name in state.registry.live_names() {
         writer.request_compaction(name.as_str());
     }

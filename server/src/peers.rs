@@ -22,7 +22,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use plait_protocol::name::DocName;
 use plait_storage::peers::{live_capacity, LiveItem, LiveKind, PeerEvent, PeerFeed};
-use plait_storage::store::DocStore;
+use plait_storage::store::{rebuild_blocking, DocStore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -426,7 +426,7 @@ impl Relay {
                     }
                 }
                 Ok(PeerEvent::Live { doc, update, .. }) => {
-                    self.deliver(&doc, Bytes::from(update));
+                    self.deliver(&doc, Bytes::from(update), false);
                 }
                 Ok(PeerEvent::Presence { doc, update, .. }) => {
                     self.deliver_presence(&doc, Bytes::from(update));
@@ -435,7 +435,7 @@ impl Relay {
                     updates, reload, ..
                 }) => {
                     for update in updates {
-                        self.deliver(&update.doc, Bytes::from(update.data));
+                        self.deliver(&update.doc, Bytes::from(update.data), true);
                     }
                     for doc in reload {
                         if let Ok(name) = DocName::parse(&doc) {
@@ -463,16 +463,19 @@ impl Relay {
     /// loaded: that read holds everything stored, and an update not stored yet arrives again
     /// with its commit's notification. A document unloaded needs nothing, since its next load
     /// reads the database.
-    fn deliver(&self, doc: &str, update: Bytes) {
+    fn deliver(&self, doc: &str, update: Bytes, stored: bool) {
         let Ok(name) = DocName::parse(doc) else {
             return;
         };
         match self.registry.lookup(&name) {
             Lookup::Loaded(handle) => {
                 let catch_up = self.catch_up.clone();
-                if let Err(flume::TrySendError::Full(_)) =
-                    handle.try_send(Command::Peer { update, catch_up })
-                {
+                let command = Command::Peer {
+                    update,
+                    stored,
+                    catch_up,
+                };
+                if let Err(flume::TrySendError::Full(_)) = handle.try_send(command) {
                     let _ = self.catch_up.send(name);
                 }
             }
@@ -571,6 +574,7 @@ async fn catch_up_task(
                 let _ = handle
                     .send(Command::Peer {
                         update,
+                        stored: true,
                         catch_up: again.clone(),
                     })
                     .await;
@@ -593,12 +597,8 @@ async fn read_state(store: &dyn DocStore, name: &DocName) -> Result<Option<Vec<u
     let Some(stored) = store.load(name.as_str()).await.map_err(|e| e.to_string())? else {
         return Ok(None);
     };
-    let name = name.clone();
-    // Replaying a long log is CPU work: keep it off the async workers, as a load does.
-    tokio::task::spawn_blocking(move || stored.into_state(name.as_str()))
-        .await
-        .map(Some)
-        .map_err(|e| format!("replay task failed: {e}"))
+    let rebuilt = rebuild_blocking(stored).await.map_err(|e| e.to_string())?;
+    Ok(Some(rebuilt.state))
 }
 
 /// Waits `backoff` and returns the next one.

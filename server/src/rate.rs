@@ -25,17 +25,25 @@ impl TokenBucket {
 
     /// Takes one token if there is one.
     pub fn take(&mut self, now: Instant) -> bool {
+        self.take_up_to(now, 1) == 1
+    }
+
+    /// Takes up to `n` tokens, as many as there are; returns how many it took.
+    pub fn take_up_to(&mut self, now: Instant, n: usize) -> usize {
         if let Some(last) = self.last {
             let elapsed = now.saturating_duration_since(last).as_secs_f64();
             self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
         }
         self.last = Some(now);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
+        // Whole tokens only; the burst (a u32) bounds the count.
+        let taken = (self.tokens.floor() as usize).min(n);
+        self.tokens -= taken as f64;
+        taken
+    }
+
+    /// Gives back `n` tokens taken but not used (never past the burst).
+    pub fn give_back(&mut self, n: usize) {
+        self.tokens = (self.tokens + n as f64).min(self.burst);
     }
 }
 
@@ -57,5 +65,16 @@ mod tests {
         let later = start + Duration::from_secs(60);
         assert!((0..5).all(|_| bucket.take(later)));
         assert!(!bucket.take(later));
+    }
+
+    #[test]
+    fn a_frame_of_many_messages_takes_what_there_is() {
+        let start = Instant::now();
+        let mut bucket = TokenBucket::new(10, 5);
+        assert_eq!(bucket.take_up_to(start, 3), 3);
+        assert_eq!(bucket.take_up_to(start, 40_000), 2, "only what is left");
+        assert_eq!(bucket.take_up_to(start, 1), 0);
+        bucket.give_back(1);
+        assert!(bucket.take(start));
     }
 }

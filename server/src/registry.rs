@@ -10,11 +10,12 @@ use std::time::Duration;
 
 use dashmap::DashMap;
 use plait_protocol::name::DocName;
-use plait_protocol::session::DocState;
-use plait_storage::store::DocStore;
+use plait_protocol::session::{DocLimits, DocState};
+use plait_storage::store::{replay_blocking, DocStore, StoredDoc};
 use plait_storage::writer::Writer;
 use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use crate::config::Config;
@@ -34,9 +35,14 @@ pub struct Registry {
     /// Capacity of each document task's command queue (`--doc-queue`): a flood pushes back on
     /// the sockets producing it.
     queue: usize,
-    /// `--max-doc-size`: growth past it is refused by the protocol layer.
-    max_doc_size: usize,
+    /// `--max-doc-size` and `--max-nesting-depth`: enforced by the protocol layer.
+    limits: DocLimits,
+    /// `--snapshot-threshold`: a document loaded with a longer log is compacted at once (a server
+    /// restarted often, whose documents never stayed loaded long enough, never compacted).
+    snapshot_threshold: usize,
     shutdown: CancellationToken,
+    /// The document tasks, so that shutdown waits for each to hand the writer what it holds.
+    tasks: TaskTracker,
     /// Set when other nodes share the database (see [`crate::peers`]): documents loaded from then
     /// on tell them of what they relay.
     live: OnceLock<LiveSender>,
@@ -76,8 +82,13 @@ impl Registry {
             writer,
             idle_unload: config.idle_unload,
             queue: config.doc_queue,
-            max_doc_size: config.max_doc_size,
+            limits: DocLimits {
+                max_size: config.max_doc_size,
+                max_nesting: config.max_nesting_depth,
+            },
+            snapshot_threshold: usize::try_from(config.snapshot_threshold).unwrap_or(usize::MAX),
             shutdown,
+            tasks: TaskTracker::new(),
             live: OnceLock::new(),
         })
     }
@@ -141,6 +152,18 @@ impl Registry {
             .map_or(0, |handle| handle.attached().load(Ordering::Acquire))
     }
 
+    /// Waits (at most `limit`) until every document task has stopped after shutdown began, so
+    /// that what they held for the writer is in its queue before its last flush.
+    pub async fn stopped(&self, limit: Duration) {
+        self.tasks.close();
+        if tokio::time::timeout(limit, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            warn!("some documents had not stopped when the writer's last flush began");
+        }
+    }
+
     /// Names of the documents in memory.
     pub fn live_names(&self) -> Vec<DocName> {
         self.docs.iter().map(|e| e.key().clone()).collect()
@@ -196,15 +219,9 @@ impl Registry {
             warn!(doc = %name, error = %e, "loading document failed");
             LoadError::Storage(e.to_string())
         })?;
-        let doc = match stored {
-            Some(stored) => {
-                let doc_name = name.clone();
-                // Replaying a long log is CPU work: keep it off the async workers.
-                tokio::task::spawn_blocking(move || stored.into_doc(doc_name.as_str()))
-                    .await
-                    .map_err(|e| LoadError::Storage(format!("replay task failed: {e}")))?
-            }
-            None => yrs::Doc::new(),
+        let state = match stored {
+            Some(stored) => self.replay(&name, stored).await?,
+            None => DocState::with_limits(yrs::Doc::new(), self.limits),
         };
         info!(doc = %name, "document loaded");
         let live = self.live.get().cloned();
@@ -233,7 +250,37 @@ impl Registry {
                 removed
             }),
         };
-        let state = DocState::with_max_size(doc, self.max_doc_size);
-        Ok(document::spawn(state, ctx, self.queue))
+        Ok(document::spawn(state, ctx, self.queue, &self.tasks))
+    }
+
+    /// Rebuilds a stored document on the blocking pool. Rows that cannot be applied are moved to
+    /// quarantine (logged, counted in the document's figures) and the rest is served; rows whose
+    /// dependencies no stored row holds are reported and left for the next compaction to move.
+    async fn replay(&self, name: &DocName, stored: StoredDoc) -> Result<DocState, LoadError> {
+        let log_rows = stored.updates.len();
+        let replayed = replay_blocking(stored, self.limits)
+            .await
+            .map_err(|e| LoadError::Storage(e.to_string()))?;
+        if !replayed.refused.is_empty() {
+            if let Err(error) = self
+                .store
+                .quarantine(name.as_str(), &replayed.refused)
+                .await
+            {
+                warn!(doc = %name, %error, "could not move refused rows to quarantine; they are skipped");
+            }
+        }
+        if !replayed.incomplete.is_empty() {
+            warn!(
+                doc = %name,
+                seqs = ?replayed.incomplete,
+                "stored updates depend on content no stored update holds; served without them, \
+                 moved to quarantine at the next compaction"
+            );
+        }
+        if log_rows >= self.snapshot_threshold || !replayed.incomplete.is_empty() {
+            self.writer.request_compaction(name.as_str());
+        }
+        Ok(replayed.state)
     }
 }

@@ -12,14 +12,17 @@ use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
 use plait_protocol::name::DocName;
+use plait_storage::store::rebuild_blocking;
 use serde_json::json;
 use tracing::{debug_span, info, Instrument};
 
 use crate::auth::{origin_allowed, token_from_request, Access, AuthError};
 use crate::connection::{self, ConnParams};
 use crate::error::{AppError, LoadError};
+use crate::linger::Linger;
 use crate::state::AppState;
 
 /// WebSocket read buffer per connection, and the most read per syscall beyond the frame being
@@ -55,6 +58,7 @@ pub async fn websocket(
     // Before the upgrade's own checks, so a bad name gets its reason even from a plain HTTP client.
     DocPath(name): DocPath,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    linger: Option<Extension<Linger>>,
     headers: HeaderMap,
     uri: Uri,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
@@ -91,6 +95,7 @@ pub async fn websocket(
         read_only,
         expires_at: access.map(|a| a.expires_at),
         peer,
+        linger: linger.map(|Extension(linger)| linger),
     };
     // One frame above the limit is refused with 4413 by the connection.
     let limit = state.config.max_message_size;
@@ -200,11 +205,8 @@ async fn stored_state(state: &AppState, name: &DocName) -> Result<Option<Vec<u8>
     let Some(stored) = state.store.load(name.as_str()).await? else {
         return Ok(None);
     };
-    let doc_name = name.to_string();
-    let state = tokio::task::spawn_blocking(move || stored.into_state(&doc_name))
-        .await
-        .map_err(|e| AppError::Unavailable(LoadError::Storage(e.to_string())))?;
-    Ok(Some(state))
+    let rebuilt = rebuild_blocking(stored).await?;
+    Ok(Some(rebuilt.state))
 }
 
 /// `POST /api/docs/{doc}/update`: apply a Yjs v1 update from the body; connected clients get it.

@@ -4,6 +4,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::StorageError;
 use crate::peers::PeerFeed;
+use plait_protocol::session::Refused;
+
 use crate::store::{DocStats, DocStore, NewUpdate, Seq, StoredDoc};
 
 /// Wraps a store and fails every call with `StorageError::Injected` while `set_failing(true)`.
@@ -81,6 +83,10 @@ impl<S: DocStore> DocStore for FaultyStore<S> {
     async fn ping(&self) -> Result<(), StorageError> {
         self.check()?;
         self.inner.ping().await
+    }
+    async fn quarantine(&self, doc: &str, refused: &[Refused]) -> Result<(), StorageError> {
+        self.check()?;
+        self.inner.quarantine(doc, refused).await
     }
     fn forget(&self, doc: &str) {
         self.inner.forget(doc)

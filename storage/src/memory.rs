@@ -5,6 +5,8 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 
+use plait_protocol::session::Refused;
+
 use crate::error::StorageError;
 use crate::store::{DocStats, DocStore, NewUpdate, Seq, StoredDoc};
 
@@ -16,6 +18,8 @@ struct MemDoc {
     log: BTreeMap<Seq, Vec<u8>>,
     /// Highest seq ever appended (survives compaction, like the SQL autoincrement).
     last_seq: Seq,
+    /// What [`DocStore::quarantine`] (or a compaction) took out of the log: seq and reason.
+    quarantined: Vec<(Seq, String)>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -57,6 +61,7 @@ impl DocStore for MemoryStore {
             snapshot: d.snapshot.clone(),
             snapshot_seq: d.snapshot_seq,
             updates: d.log.iter().map(|(s, b)| (*s, b.clone())).collect(),
+            unreadable: Vec::new(),
         }))
     }
 
@@ -75,6 +80,7 @@ impl DocStore for MemoryStore {
                 snapshot_seq: 0,
                 log: BTreeMap::new(),
                 last_seq: 0,
+                quarantined: Vec::new(),
                 created_at: now,
                 updated_at: now,
             });
@@ -98,8 +104,13 @@ impl DocStore for MemoryStore {
             snapshot: entry.snapshot.take(),
             snapshot_seq: entry.snapshot_seq,
             updates: std::mem::take(&mut entry.log).into_iter().collect(),
+            unreadable: Vec::new(),
         };
-        let snapshot = stored.into_state(doc);
+        let rebuilt = stored.rebuild();
+        for reject in crate::sea_store::rejects(&rebuilt.refused, &rebuilt.incomplete) {
+            entry.quarantined.push((reject.seq, reject.reason));
+        }
+        let snapshot = rebuilt.state;
         let bytes = snapshot.len() as u64;
         entry.snapshot = Some(snapshot);
         entry.snapshot_seq = upto;
@@ -115,8 +126,9 @@ impl DocStore for MemoryStore {
             snapshot_bytes: d.snapshot.as_ref().map_or(0, |s| s.len() as u64),
             snapshot_seq: d.snapshot_seq,
             last_seq: d.last_seq,
-            created_at: d.created_at,
+            created_at: Some(d.created_at),
             last_write_at: Some(d.updated_at),
+            quarantined: d.quarantined.len() as u64,
         }))
     }
 
@@ -139,6 +151,24 @@ impl DocStore for MemoryStore {
     }
 
     async fn ping(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
+
+    async fn quarantine(&self, doc: &str, refused: &[Refused]) -> Result<(), StorageError> {
+        let mut state = self.lock();
+        let Some(entry) = state.docs.get_mut(doc) else {
+            return Ok(());
+        };
+        for reject in refused {
+            let taken = if reject.snapshot {
+                entry.snapshot.take().is_some()
+            } else {
+                entry.log.remove(&reject.seq).is_some()
+            };
+            if taken {
+                entry.quarantined.push((reject.seq, reject.reason.clone()));
+            }
+        }
         Ok(())
     }
 }

@@ -10,7 +10,7 @@ use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynch
 use sea_orm::{
     AccessMode, ActiveValue::NotSet, ActiveValue::Set, ColumnTrait, ConnectOptions,
     ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DatabaseTransaction,
-    EntityTrait, IsolationLevel, QueryFilter, QueryOrder, QuerySelect, SqliteTransactionMode,
+    EntityTrait, IsolationLevel, QueryFilter, QuerySelect, QueryTrait, SqliteTransactionMode,
     Statement, TransactionOptions, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
@@ -19,7 +19,11 @@ use crate::entities::{document, document_update};
 use crate::error::StorageError;
 use crate::migration::Migrator;
 use crate::peers::{self, PeerFeed, PeerKey, PgPeerFeed};
-use crate::store::{DocStats, DocStore, NewUpdate, Seq, StoredDoc};
+use crate::store::{rebuild_blocking, DocStats, DocStore, NewUpdate, Seq, StoredDoc};
+use plait_protocol::session::Refused;
+
+mod quarantine;
+pub(crate) mod tolerant;
 
 /// `documents.name` is a VARCHAR(255); PostgreSQL counts characters, we promise bytes.
 const MAX_NAME_BYTES: usize = 255;
@@ -213,44 +217,6 @@ impl SeaStore {
             .await?;
         Ok(result.rows_affected > 0)
     }
-
-    async fn find_document(
-        &self,
-        txn: &DatabaseTransaction,
-        name: &str,
-        for_update: bool,
-    ) -> Result<Option<document::Model>, StorageError> {
-        let mut query = document::Entity::find().filter(document::Column::Name.eq(name));
-        if for_update {
-            // Ignored by SQLite, whose IMMEDIATE transaction already excludes other writers.
-            query = query.lock_exclusive();
-        }
-        Ok(query.one(txn).await?)
-    }
-
-    async fn log_rows(
-        &self,
-        txn: &DatabaseTransaction,
-        id: i64,
-        after: Seq,
-        up_to: Option<Seq>,
-        limit: Option<u64>,
-    ) -> Result<Vec<(Seq, Vec<u8>)>, StorageError> {
-        let mut query = document_update::Entity::find()
-            .select_only()
-            .column(document_update::Column::Seq)
-            .column(document_update::Column::Data)
-            .filter(document_update::Column::DocumentId.eq(id))
-            .filter(document_update::Column::Seq.gt(after))
-            .order_by_asc(document_update::Column::Seq);
-        if let Some(up_to) = up_to {
-            query = query.filter(document_update::Column::Seq.lte(up_to));
-        }
-        if let Some(limit) = limit {
-            query = query.limit(limit);
-        }
-        Ok(query.into_tuple().all(txn).await?)
-    }
 }
 
 /// Notifications per statement: up to ~450 KB of payload in one round trip.
@@ -311,18 +277,19 @@ fn is_sqlite_memory(url: &str) -> bool {
 impl DocStore for SeaStore {
     async fn load(&self, doc: &str) -> Result<Option<StoredDoc>, StorageError> {
         let txn = self.begin_read().await?;
-        let Some(row) = self.find_document(&txn, doc, false).await? else {
+        let Some(head) = tolerant::head(&txn, doc, false).await? else {
             txn.commit().await?;
             return Ok(None);
         };
-        let updates = self
-            .log_rows(&txn, row.id, row.snapshot_seq, None, None)
-            .await?;
+        let (updates, mut unreadable) =
+            tolerant::log_rows(&txn, head.id, head.snapshot_seq, None, None).await?;
         txn.commit().await?;
+        unreadable.extend(head.unreadable);
         Ok(Some(StoredDoc {
-            snapshot: row.snapshot,
-            snapshot_seq: row.snapshot_seq,
+            snapshot: head.snapshot,
+            snapshot_seq: head.snapshot_seq,
             updates,
+            unreadable,
         }))
     }
 
@@ -411,42 +378,47 @@ impl DocStore for SeaStore {
         let txn = self.begin_write().await?;
         // FOR UPDATE: waits for in-flight appends to this document (they hold the row lock from
         // touch_document) and keeps a second compaction from reading a stale snapshot.
-        let Some(row) = self.find_document(&txn, doc, true).await? else {
+        let Some(head) = tolerant::head(&txn, doc, true).await? else {
             txn.commit().await?;
             return Ok(0);
         };
-        let rows = self
-            .log_rows(&txn, row.id, row.snapshot_seq, None, None)
-            .await?;
-        let Some(&(upto, _)) = rows.last() else {
+        let (rows, mut unreadable) =
+            tolerant::log_rows(&txn, head.id, head.snapshot_seq, None, None).await?;
+        let last = rows.last().map(|r| r.0);
+        let last_unreadable = unreadable.iter().map(|r| r.seq).max();
+        let Some(upto) = last.max(last_unreadable) else {
             txn.commit().await?;
-            return Ok(row.snapshot.as_ref().map_or(0, |s| s.len() as u64));
+            return Ok(head.snapshot.as_ref().map_or(0, |s| s.len() as u64));
         };
+        unreadable.extend(head.unreadable);
         let stored = StoredDoc {
-            snapshot: row.snapshot,
-            snapshot_seq: row.snapshot_seq,
+            snapshot: head.snapshot,
+            snapshot_seq: head.snapshot_seq,
             updates: rows,
+            unreadable,
         };
-        // Tens of milliseconds of CPU for a large document: off the async threads, so the documents' tasks
-        // keep relaying meanwhile.
-        let name = doc.to_owned();
-        let snapshot = tokio::task::spawn_blocking(move || stored.into_state(&name))
-            .await
-            .map_err(|e| StorageError::Snapshot(e.to_string()))?;
-        let bytes = snapshot.len() as u64;
+        // Tens of milliseconds of CPU for a large document: off the async threads, so the
+        // documents' tasks keep relaying meanwhile.
+        let rebuilt = rebuild_blocking(stored).await?;
+        if rebuilt.has_rejects() {
+            // Kept, not folded away: what the snapshot cannot hold goes to quarantine first.
+            let rejects = rejects(&rebuilt.refused, &rebuilt.incomplete);
+            quarantine::move_to_quarantine(&txn, head.id, doc, &rejects, Utc::now()).await?;
+        }
+        let bytes = rebuilt.state.len() as u64;
         document::Entity::update_many()
-            .col_expr(document::Column::Snapshot, Expr::value(snapshot))
+            .col_expr(document::Column::Snapshot, Expr::value(rebuilt.state))
             .col_expr(document::Column::SnapshotSeq, Expr::value(upto))
             .col_expr(
                 document::Column::SnapshotFormat,
                 Expr::value(SNAPSHOT_FORMAT_V1),
             )
-            .filter(document::Column::Id.eq(row.id))
+            .filter(document::Column::Id.eq(head.id))
             .exec(&txn)
             .await?;
         // Only rows this transaction read (seq <= P) go: rows other nodes append later survive.
         document_update::Entity::delete_many()
-            .filter(document_update::Column::DocumentId.eq(row.id))
+            .filter(document_update::Column::DocumentId.eq(head.id))
             .filter(document_update::Column::Seq.lte(upto))
             .exec(&txn)
             .await?;
@@ -456,25 +428,26 @@ impl DocStore for SeaStore {
 
     async fn stats(&self, doc: &str) -> Result<Option<DocStats>, StorageError> {
         let txn = self.begin_read().await?;
-        let head: Option<(i64, i64, i64, chrono::DateTime<Utc>, chrono::DateTime<Utc>)> =
-            document::Entity::find()
-                .select_only()
-                .column(document::Column::Id)
-                .column(document::Column::SnapshotSeq)
-                .column_as(
-                    Expr::cust("CAST(COALESCE(LENGTH(snapshot), 0) AS BIGINT)"),
-                    "snapshot_bytes",
-                )
-                .column(document::Column::CreatedAt)
-                .column(document::Column::UpdatedAt)
-                .filter(document::Column::Name.eq(doc))
-                .into_tuple()
-                .one(&txn)
-                .await?;
-        let Some((id, snapshot_seq, snapshot_bytes, created_at, updated_at)) = head else {
+        let query = document::Entity::find()
+            .select_only()
+            .column(document::Column::Id)
+            .column(document::Column::SnapshotSeq)
+            .column_as(
+                Expr::cust("CAST(COALESCE(LENGTH(snapshot), 0) AS BIGINT)"),
+                "snapshot_bytes",
+            )
+            .column(document::Column::CreatedAt)
+            .column(document::Column::UpdatedAt)
+            .filter(document::Column::Name.eq(doc));
+        let Some(head) = txn.query_one_raw(query.build(self.backend())).await? else {
             txn.commit().await?;
             return Ok(None);
         };
+        let id: i64 = head.try_get("", "id")?;
+        let snapshot_seq: i64 = head.try_get("", "snapshot_seq").unwrap_or(0);
+        let snapshot_bytes: i64 = head.try_get("", "snapshot_bytes").unwrap_or(0);
+        let created_at = tolerant::date(&head, "created_at", doc);
+        let updated_at = tolerant::date(&head, "updated_at", doc);
         let log: Option<(i64, i64, Option<i64>)> = document_update::Entity::find()
             .select_only()
             .column_as(Expr::cust("CAST(COUNT(*) AS BIGINT)"), "log_updates")
@@ -488,6 +461,7 @@ impl DocStore for SeaStore {
             .into_tuple()
             .one(&txn)
             .await?;
+        let quarantined = quarantine::count(&txn, doc).await?;
         txn.commit().await?;
         let (log_updates, log_bytes, last_log_seq) = log.unwrap_or((0, 0, None));
         let last_seq = last_log_seq.unwrap_or(0).max(snapshot_seq);
@@ -500,7 +474,8 @@ impl DocStore for SeaStore {
             last_seq,
             created_at,
             // The row only exists because something was appended, so updated_at is a write time.
-            last_write_at: (last_seq > 0).then_some(updated_at),
+            last_write_at: updated_at.filter(|_| last_seq > 0),
+            quarantined,
         }))
     }
 
@@ -511,13 +486,11 @@ impl DocStore for SeaStore {
         limit: u64,
     ) -> Result<Vec<(Seq, Vec<u8>)>, StorageError> {
         let txn = self.begin_read().await?;
-        let Some(row) = self.find_document(&txn, doc, false).await? else {
+        let Some(head) = tolerant::head(&txn, doc, false).await? else {
             txn.commit().await?;
             return Ok(Vec::new());
         };
-        let rows = self
-            .log_rows(&txn, row.id, after, None, Some(limit))
-            .await?;
+        let (rows, _) = tolerant::log_rows(&txn, head.id, after, None, Some(limit)).await?;
         txn.commit().await?;
         Ok(rows)
     }
@@ -527,6 +500,18 @@ impl DocStore for SeaStore {
         self.db
             .execute_raw(Statement::from_string(backend, "SELECT 1"))
             .await?;
+        Ok(())
+    }
+
+    async fn quarantine(&self, doc: &str, refused: &[Refused]) -> Result<(), StorageError> {
+        if refused.is_empty() {
+            return Ok(());
+        }
+        let txn = self.begin_write().await?;
+        if let Some(head) = tolerant::head(&txn, doc, true).await? {
+            quarantine::move_to_quarantine(&txn, head.id, doc, refused, Utc::now()).await?;
+        }
+        txn.commit().await?;
         Ok(())
     }
 
@@ -573,6 +558,17 @@ impl DocStore for SeaStore {
         }
         notify_all(&self.db, &[peers::hello_payload(&self.node, asks)]).await
     }
+}
+
+/// The rows a rebuild could not apply, with those left incomplete, as one list to quarantine.
+pub(crate) fn rejects(refused: &[Refused], incomplete: &[Seq]) -> Vec<Refused> {
+    let mut all = refused.to_vec();
+    all.extend(incomplete.iter().map(|&seq| Refused {
+        seq,
+        snapshot: false,
+        reason: "depends on content that no stored update holds".to_owned(),
+    }));
+    all
 }
 
 /// Splits a batch into INSERT statements of at most [`INSERT_CHUNK`] rows and, unless a single

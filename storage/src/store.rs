@@ -1,12 +1,10 @@
 //! The narrow persistence interface the server depends on, and the values it exchanges.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use yrs::updates::decoder::Decode;
-use yrs::{Doc, Transact, Update};
+use plait_protocol::session::{replay, DocLimits, Refused, Replayed};
 
 use crate::error::StorageError;
 use crate::peers::{LiveItem, PeerFeed};
@@ -32,7 +30,7 @@ pub struct NewUpdate {
 /// What the database holds for one document: the compacted snapshot plus the log tail.
 ///
 /// Kept as raw bytes (not a `yrs::Doc`) so a node can inspect, forward or count it without paying
-/// for integration; `into_doc` does the recovery when a live document is needed.
+/// for integration; [`StoredDoc::replay`] rebuilds the document when one is needed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StoredDoc {
     /// Latest compacted state as a Yjs v1 update, if a compaction ever ran.
@@ -41,57 +39,81 @@ pub struct StoredDoc {
     pub snapshot_seq: Seq,
     /// Log rows with `seq > snapshot_seq`, ascending.
     pub updates: Vec<(Seq, Vec<u8>)>,
+    /// Rows (or the snapshot) whose columns could not even be read as bytes (a value of another
+    /// type written into the table by hand): reported like refused rows, so they are moved out
+    /// of the way instead of making the whole document unreadable.
+    pub unreadable: Vec<Refused>,
+}
+
+/// The whole document rebuilt from storage, as one Yjs v1 update, with what was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rebuilt {
+    /// The full state: a compacted snapshot, or the answer for a client.
+    pub state: Vec<u8>,
+    /// Rows that could not be applied (see [`StoredDoc::replay`]).
+    pub refused: Vec<Refused>,
+    /// Rows whose dependencies no row supplies.
+    pub incomplete: Vec<Seq>,
+}
+
+impl Rebuilt {
+    /// Whether some stored row could not be (fully) applied: such rows go to quarantine before
+    /// anything is folded over them.
+    pub fn has_rejects(&self) -> bool {
+        !self.refused.is_empty() || !self.incomplete.is_empty()
+    }
 }
 
 impl StoredDoc {
-    /// Rebuilds the document: snapshot first, then each log row in order.
+    /// Rebuilds the document: snapshot first, then each log row in order, every one checked as a
+    /// client's update would be (see [`plait_protocol::session::replay`]). A snapshot or row
+    /// that does not decode, or fails the checks, is skipped and reported; nothing panics and
+    /// one bad row never makes the rest of the document unreadable.
     ///
-    /// A snapshot or row that fails to decode or apply is logged with the document name and seq
-    /// and skipped, so one corrupt row never makes the rest of the document unreadable.
-    ///
-    /// A document that holds subdocuments is only freed once passed to
-    /// [`plait_protocol::subdocs::release`]; a `DocState` does that when it is dropped.
-    pub fn into_doc(self, name: &str) -> Doc {
-        let doc = Doc::new();
-        if let Some(snapshot) = &self.snapshot {
-            if let Err(reason) = apply_guarded(&doc, snapshot) {
-                tracing::warn!(doc = name, seq = self.snapshot_seq, %reason, "skipping undecodable snapshot");
-            }
-        }
-        for (seq, data) in &self.updates {
-            if let Err(reason) = apply_guarded(&doc, data) {
-                tracing::warn!(doc = name, seq, %reason, "skipping undecodable update row");
-            }
-        }
-        doc
+    /// CPU work in proportion to the log: call it on the blocking pool ([`replay_blocking`]).
+    pub fn replay(self, limits: DocLimits) -> Replayed {
+        let mut replayed = replay(
+            self.snapshot.as_deref(),
+            self.snapshot_seq,
+            &self.updates,
+            limits,
+        );
+        let mut refused = self.unreadable;
+        refused.append(&mut replayed.refused);
+        replayed.refused = refused;
+        replayed
     }
 
-    /// The whole document as one Yjs v1 update (what [`StoredDoc::into_doc`] rebuilt, encoded):
-    /// a compacted snapshot, or the full state for a client.
-    pub fn into_state(self, name: &str) -> Vec<u8> {
-        use yrs::ReadTxn;
-        let doc = self.into_doc(name);
-        let state = doc
-            .transact()
-            .encode_state_as_update_v1(&yrs::StateVector::default());
-        plait_protocol::subdocs::release(&doc);
-        state
+    /// The whole document as one Yjs v1 update (what [`StoredDoc::replay`] rebuilt, encoded),
+    /// with what was refused. The rebuilt document is released when it drops (see
+    /// `plait_protocol::subdocs`).
+    pub fn rebuild(self) -> Rebuilt {
+        let replayed = self.replay(DocLimits::default());
+        Rebuilt {
+            state: replayed.state.encode_state(),
+            refused: replayed.refused,
+            incomplete: replayed.incomplete,
+        }
     }
 }
 
-/// Decodes and applies one v1 update in its own transaction, so a bad row cannot poison the
-/// others. yrs returns errors for malformed input, but a panic deep inside integration would
-/// take the whole server task down, hence `catch_unwind` as the last line of defence.
-pub(crate) fn apply_guarded(doc: &Doc, data: &[u8]) -> Result<(), String> {
-    let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<(), String> {
-        let update = Update::decode_v1(data).map_err(|e| format!("decode: {e}"))?;
-        let mut txn = doc.transact_mut();
-        txn.apply_update(update).map_err(|e| format!("apply: {e}"))
-    }));
-    match outcome {
-        Ok(result) => result,
-        Err(_) => Err("yrs panicked while applying the update".to_owned()),
-    }
+/// [`StoredDoc::replay`] on the blocking pool: replaying a long log is CPU work that would hold
+/// up every document sharing the async worker. The result holds a `DocState`, which releases
+/// itself when dropped, so a caller that gives up waiting (a dropped HTTP request) leaks nothing.
+pub async fn replay_blocking(
+    stored: StoredDoc,
+    limits: DocLimits,
+) -> Result<Replayed, StorageError> {
+    tokio::task::spawn_blocking(move || stored.replay(limits))
+        .await
+        .map_err(|e| StorageError::Snapshot(format!("replay task failed: {e}")))
+}
+
+/// [`StoredDoc::rebuild`] on the blocking pool (see [`replay_blocking`]).
+pub async fn rebuild_blocking(stored: StoredDoc) -> Result<Rebuilt, StorageError> {
+    tokio::task::spawn_blocking(move || stored.rebuild())
+        .await
+        .map_err(|e| StorageError::Snapshot(format!("replay task failed: {e}")))
 }
 
 /// Size and position of one document's storage, for the admin/metrics endpoint.
@@ -111,10 +133,13 @@ pub struct DocStats {
     pub snapshot_seq: Seq,
     /// Highest log position written for this document (covered by the snapshot or in the log).
     pub last_seq: Seq,
-    /// When the document was first written.
-    pub created_at: DateTime<Utc>,
+    /// When the document was first written (`None` if the stored value is not a date).
+    pub created_at: Option<DateTime<Utc>>,
     /// When the document was last appended to, if ever.
     pub last_write_at: Option<DateTime<Utc>>,
+    /// Stored updates moved out of the log because they could not be applied (see
+    /// [`DocStore::quarantine`]).
+    pub quarantined: u64,
 }
 
 /// Persistence for documents: an append-only update log plus compacted snapshots.
@@ -143,6 +168,10 @@ pub trait DocStore: Send + Sync + 'static {
     ) -> Result<Vec<(Seq, Vec<u8>)>, StorageError>;
     /// Cheap liveness probe for health checks.
     async fn ping(&self) -> Result<(), StorageError>;
+    /// Moves the `refused` rows of `doc` (and its snapshot, if it is among them) out of the log
+    /// into quarantine, with their reasons: kept for an operator, never applied, never folded
+    /// into a snapshot, and not met again by the next load. Rows already moved are skipped.
+    async fn quarantine(&self, doc: &str, refused: &[Refused]) -> Result<(), StorageError>;
     /// `doc` has left this node's memory: drops whatever the store caches about it, so that a
     /// long-running node's memory does not grow with every document it ever wrote. Only a cache
     /// goes: the next call naming `doc` refills it. The default caches nothing.
@@ -197,6 +226,9 @@ impl<T: DocStore + ?Sized> DocStore for Arc<T> {
     }
     async fn ping(&self) -> Result<(), StorageError> {
         (**self).ping().await
+    }
+    async fn quarantine(&self, doc: &str, refused: &[Refused]) -> Result<(), StorageError> {
+        (**self).quarantine(doc, refused).await
     }
     fn forget(&self, doc: &str) {
         (**self).forget(doc)

@@ -581,6 +581,13 @@ mod tests {
         async fn ping(&self) -> Result<(), StorageError> {
             self.inner.ping().await
         }
+        async fn quarantine(
+            &self,
+            doc: &str,
+            refused: &[plait_protocol::session::Refused],
+        ) -> Result<(), StorageError> {
+            self.inner.quarantine(doc, refused).await
+        }
     }
 
     #[tokio::test]

@@ -13,7 +13,7 @@ use plait_storage::{
 };
 use yrs::Doc;
 
-use common::{edit, text_of};
+use common::{edit, rebuilt, text_of};
 
 /// Counts calls and records batch sizes, so tests can see how the writer batched.
 #[derive(Default)]
@@ -80,6 +80,13 @@ impl DocStore for CountingStore {
     async fn ping(&self) -> Result<(), StorageError> {
         self.inner.ping().await
     }
+    async fn quarantine(
+        &self,
+        doc: &str,
+        refused: &[plait_protocol::session::Refused],
+    ) -> Result<(), StorageError> {
+        self.inner.quarantine(doc, refused).await
+    }
     fn forget(&self, doc: &str) {
         self.forgotten
             .lock()
@@ -122,7 +129,7 @@ async fn text_in(store: &CountingStore, name: &str) -> String {
         .await
         .expect("memory store never fails")
         .expect("document written");
-    text_of(&stored.into_doc(name))
+    text_of(rebuilt(stored).doc())
 }
 
 #[tokio::test(start_paused = true)]

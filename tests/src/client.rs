@@ -27,6 +27,9 @@ pub struct Status {
     pub closed: Option<u16>,
     /// Sync updates (type 0/2) received after the handshake, echoes included.
     pub updates_received: usize,
+    /// The end of this client's own content that the server echoed (its clock): the durable
+    /// acknowledgement, so every own edit below it is in the database.
+    pub acked_clock: u32,
     /// A message this client could not decode or apply: the server sent something invalid.
     pub error: Option<String>,
 }
@@ -142,6 +145,21 @@ impl YClient {
             writer: Some(writer),
             client_id,
         })
+    }
+
+    /// Waits until the server has echoed (stored) every edit this client made so far.
+    pub async fn wait_acked(&self, timeout: Duration) -> Result<()> {
+        // The client id first: a transaction held while `doc()` takes the client's lock would
+        // deadlock with the reader task, which takes them the other way round.
+        let doc = self.doc();
+        let own = doc.client_id();
+        let end = doc.transact().state_vector().get(&own);
+        self.wait_status(
+            &format!("the echo of own content up to clock {end}"),
+            timeout,
+            |s| s.acked_clock >= end,
+        )
+        .await
     }
 
     /// Waits for the server's step 2; fails if the server closes first.
@@ -391,8 +409,11 @@ fn on_message(
             shared.status().synced = true;
         }
         Message::Sync(SyncMessage::Update(update)) => {
+            let own = own_clock_end(shared, &update);
             apply_update(shared, &update)?;
-            shared.status().updates_received += 1;
+            let mut status = shared.status();
+            status.updates_received += 1;
+            status.acked_clock = status.acked_clock.max(own);
         }
         Message::Awareness(update) => {
             shared
@@ -411,6 +432,22 @@ fn on_message(
         Message::Custom(tag, _) => bail!("unexpected custom message type {tag}"),
     }
     Ok(())
+}
+
+/// Where this client's own content in `update` ends (0 if it holds none): the server sends a
+/// client its own content only as the echo of a commit.
+fn own_clock_end(shared: &Shared, update: &[u8]) -> u32 {
+    let Ok(update) = Update::decode_v1(update) else {
+        return 0;
+    };
+    let own = shared.awareness().doc().client_id();
+    let insertions = update.insertions(true);
+    insertions
+        .iter()
+        .filter(|(client, _)| **client == own)
+        .flat_map(|(_, ranges)| ranges.iter().map(|r| r.end))
+        .max()
+        .unwrap_or(0)
 }
 
 fn apply_update(shared: &Shared, update: &[u8]) -> Result<()> {

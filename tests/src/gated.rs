@@ -144,6 +144,13 @@ impl<S: DocStore> DocStore for GatedStore<S> {
     async fn ping(&self) -> Result<(), StorageError> {
         self.inner.ping().await
     }
+    async fn quarantine(
+        &self,
+        doc: &str,
+        refused: &[plait_protocol::session::Refused],
+    ) -> Result<(), StorageError> {
+        self.inner.quarantine(doc, refused).await
+    }
     async fn peer_feed(&self) -> Result<Option<Box<dyn PeerFeed>>, StorageError> {
         self.inner.peer_feed().await
     }

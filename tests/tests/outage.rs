@@ -77,7 +77,8 @@ async fn stored_snapshot(store: &dyn DocStore, doc: &str) -> Result<Snapshot> {
     let Some(stored) = store.load(doc).await? else {
         bail!("{doc} was never written")
     };
-    Ok(ydoc::snapshot(&stored.into_doc(doc)))
+    let replayed = stored.replay(plait_protocol::session::DocLimits::default());
+    Ok(ydoc::snapshot(replayed.state.doc()))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -101,8 +101,9 @@ fn the_state_rebuilt_from_storage_frees_its_subdocuments() {
             snapshot: Some(update.clone()),
             snapshot_seq: 1,
             updates: Vec::new(),
+            unreadable: Vec::new(),
         };
-        let state = stored.into_state("pages");
+        let state = stored.rebuild().state;
         assert!(state.len() > TEXT, "the state holds the text");
     });
     assert!(

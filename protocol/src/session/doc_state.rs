@@ -1,12 +1,12 @@
 //! The shared, per-document half of the protocol state.
 
-use super::clock_check::check_clocks;
 use super::presence::Presence;
 use crate::error::ProtocolError;
 use crate::frame::{encode_awareness, encode_step1, encode_step2};
 use crate::guard::guard;
+use crate::update_check::{check_update, DEFAULT_MAX_NESTING, MAX_NESTING_LIMIT};
+use bytes::Bytes;
 use yrs::block::ClientID;
-use yrs::encoding::read::{Cursor, Read};
 use yrs::updates::decoder::Decode;
 use yrs::updates::encoder::Encode;
 use yrs::{Doc, IdSet, ReadTxn, StateVector, Transact, TransactionMut, Update, WriteTxn};
@@ -23,7 +23,7 @@ const EMPTY_UPDATE_V1: &[u8] = &[0, 0];
 /// content the server lacks is instead integrated as far as it can be, the rest is dropped, and
 /// the sender is asked to resync ([`Integrated::incomplete`]): its sync step 2 then carries the
 /// missing content and the dependent blocks together.
-fn clear_pending(txn: &mut TransactionMut<'_>) {
+pub(crate) fn clear_pending(txn: &mut TransactionMut<'_>) {
     let store = txn.store_mut();
     if let Some(pending) = store.pending_update_mut() {
         pending.update = Update::default();
@@ -52,29 +52,6 @@ fn has_pending_content(txn: &TransactionMut<'_>) -> bool {
         || store.pending_ds().is_some_and(|ds| !ds.is_empty())
 }
 
-/// The smallest encoding of one client's entry in a v1 update: block count, client id, clock.
-const MIN_CLIENT_ENTRY_BYTES: usize = 3;
-
-/// Rejects a v1 update whose leading client count cannot fit in its bytes.
-///
-/// yrs reserves a hash map for the declared count before reading a single client, and hashbrown
-/// fills the control bytes of what it reserved: a 7-byte update declaring 2^28 clients made it
-/// allocate ~10 GB and touch ~270 MB (found by the `handle_message` fuzz target). Each entry
-/// takes at least [`MIN_CLIENT_ENTRY_BYTES`], so a real count is bounded by the update's length.
-fn check_client_count(update: &[u8]) -> Result<(), ProtocolError> {
-    let mut cursor = Cursor::new(update);
-    let count: u32 = cursor
-        .read_var()
-        .map_err(|e| ProtocolError::InvalidUpdate(format!("client count: {e}")))?;
-    let remaining = update.len().saturating_sub(cursor.next);
-    if usize::try_from(count).map_or(true, |c| c > remaining / MIN_CLIENT_ENTRY_BYTES) {
-        return Err(ProtocolError::InvalidUpdate(format!(
-            "update declares {count} clients but only {remaining} bytes remain"
-        )));
-    }
-    Ok(())
-}
-
 /// True if some client's blocks in `update` do not continue the document's clock for that client
 /// without a hole (they start past it, or the update itself skips clocks).
 ///
@@ -99,7 +76,7 @@ fn leaves_a_gap(update: &Update, sv: &StateVector) -> bool {
 /// The `handle_message` fuzz target found legacy JSON content doing that (yrs 0.28.1 reads
 /// `len + 1` strings but writes `len`): relayed deltas and full states stopped decoding. One encode
 /// and decode of the update catches any such block without duplicating yrs' content rules. (Clock
-/// layouts yrs mishandles are refused earlier, by `check_clocks`, which needs the raw bytes.)
+/// layouts yrs mishandles are refused earlier, by `check_update`, which needs the raw bytes.)
 fn check_round_trip(update: &Update) -> Result<(), ProtocolError> {
     let invalid = ProtocolError::InvalidUpdate;
     let first = guard(|| update.encode_v1()).map_err(invalid)?;
@@ -127,6 +104,35 @@ fn check_round_trip(update: &Update) -> Result<(), ProtocolError> {
 /// documents loaded, the copies were about 1 KB of each one's footprint.
 pub const FULL_STEP2_CACHE_MIN: usize = 16 * 1024;
 
+/// What a document refuses to take, decided once from configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DocLimits {
+    /// Largest encoded size the document may grow to (`usize::MAX`: unlimited). A document
+    /// already larger (loaded from storage) stays readable; only growth is refused.
+    pub max_size: usize,
+    /// How deeply JSON-like values and shared types may nest in what is added to it (see
+    /// [`crate::update_check`]).
+    pub max_nesting: usize,
+}
+
+impl Default for DocLimits {
+    fn default() -> Self {
+        DocLimits {
+            max_size: usize::MAX,
+            max_nesting: DEFAULT_MAX_NESTING,
+        }
+    }
+}
+
+/// Where an update comes from, which decides the limits it meets.
+#[derive(Debug, Clone, Copy)]
+enum Source {
+    /// A client of this node (WebSocket or HTTP): every limit.
+    Client,
+    /// Storage or another node: already accepted once, so only what keeps this process safe.
+    Stored,
+}
+
 /// One document's shared state: the yrs [`Doc`] plus its clients' [`Presence`].
 ///
 /// It exists so every connection on a document goes through one value that the server can put
@@ -141,9 +147,19 @@ pub struct DocState {
     /// update's length since. Measuring exactly means encoding the whole document, so it is only
     /// done when this bound says the limit might be near.
     size_bound: usize,
+    /// [`DocLimits::max_nesting`].
+    max_nesting: usize,
+    /// An upper bound of how deeply the document's shared types nest (see
+    /// [`crate::update_check::Checked::type_depth`]): yrs does not say where an existing type
+    /// sits, so a type added inside one is counted as one deeper than this.
+    type_depth: usize,
+    /// Counts the changes integrated: a connection that asks for the same state twice while it
+    /// has not changed gets the whole answer only once (see [`crate::session::Session`]).
+    version: u64,
     /// The step2 frame for an empty state vector, while the document has not changed since. Only
-    /// kept for documents of at least [`FULL_STEP2_CACHE_MIN`] bytes.
-    full_step2: Option<Vec<u8>>,
+    /// kept for documents of at least [`FULL_STEP2_CACHE_MIN`] bytes; shared, not copied, by
+    /// every joiner's queue.
+    full_step2: Option<Bytes>,
 }
 
 /// Without this a document that ever held a subdocument would never be freed.
@@ -154,25 +170,42 @@ impl Drop for DocState {
 }
 
 impl DocState {
-    /// Wraps a loaded (or fresh) document.
+    /// Wraps a fresh document (or one built in this process), without limits on size.
     pub fn new(doc: Doc) -> Self {
-        DocState::with_max_size(doc, usize::MAX)
+        DocState::with_limits(doc, DocLimits::default())
     }
 
-    /// Wraps a document that may not grow past `max_size` bytes of encoded state. A document
-    /// already larger (loaded from storage) stays readable; only growth is refused.
-    pub fn with_max_size(doc: Doc, max_size: usize) -> Self {
-        let mut state = DocState {
+    /// Wraps a document with `limits`. Reads the whole document once to learn its size and how
+    /// deeply its types nest; a document read from storage comes from
+    /// [`crate::session::replay`], which learns both while it applies the rows.
+    pub fn with_limits(doc: Doc, limits: DocLimits) -> Self {
+        let state = doc
+            .transact()
+            .encode_state_as_update_v1(&StateVector::default());
+        // A document that fails the check holds something refused today: take it as nested to
+        // the limit, so that nothing more is nested inside it.
+        let type_depth = check_update(&state, usize::MAX, 0)
+            .map_or(limits.max_nesting, |checked| checked.type_depth);
+        DocState::assembled(doc, limits, type_depth, state.len())
+    }
+
+    /// A document whose size and type depth the caller already knows.
+    pub(crate) fn assembled(doc: Doc, limits: DocLimits, type_depth: usize, size: usize) -> Self {
+        DocState {
             doc,
             presence: Presence::default(),
-            max_size,
-            size_bound: 0,
+            max_size: limits.max_size,
+            size_bound: size,
+            max_nesting: limits.max_nesting,
+            type_depth,
+            version: 0,
             full_step2: None,
-        };
-        if max_size != usize::MAX {
-            state.size_bound = state.encode_state().len();
         }
-        state
+    }
+
+    /// Counts the document's changes (see [`DocState::version`]'s field).
+    pub(crate) fn version(&self) -> u64 {
+        self.version
     }
 
     /// The document, e.g. to read content. A clone must not outlive this value: dropping it
@@ -210,27 +243,39 @@ impl DocState {
     /// holds is ever stored or relayed. A decode failure, or an update over the size limit, leaves
     /// the document untouched.
     pub fn integrate(&mut self, update: &[u8]) -> Result<Integrated, ProtocolError> {
-        self.integrate_limited(update, true)
+        self.integrate_from(update, Source::Client, true)
     }
 
     /// [`DocState::integrate`] for an update another server already accepted and stored: the
-    /// same decoding and checks except the size limit. Refusing it would only leave this copy
-    /// behind the database's, and a catch-up hands over the whole document, which the limit's
-    /// estimate would count on top of the document itself.
+    /// same decoding and checks except the size limit, and nesting up to
+    /// [`MAX_NESTING_LIMIT`] rather than this node's `--max-nesting-depth` (another node may
+    /// allow more). Refusing it would only leave this copy behind the database's, and a catch-up
+    /// hands over the whole document, which the limit's estimate would count on top of the
+    /// document itself.
     pub fn integrate_stored(&mut self, update: &[u8]) -> Result<Integrated, ProtocolError> {
-        self.integrate_limited(update, false)
+        self.integrate_from(update, Source::Stored, true)
     }
 
-    fn integrate_limited(
+    /// Applies a stored log row while the document is rebuilt (see [`crate::session::replay`]):
+    /// as [`DocState::integrate_stored`], without encoding a delta nobody relays.
+    pub(crate) fn integrate_row(&mut self, update: &[u8]) -> Result<Integrated, ProtocolError> {
+        self.integrate_from(update, Source::Stored, false)
+    }
+
+    fn integrate_from(
         &mut self,
         update: &[u8],
-        limited: bool,
+        source: Source,
+        want_delta: bool,
     ) -> Result<Integrated, ProtocolError> {
         let invalid = ProtocolError::InvalidUpdate;
         let raw = update;
         let len = update.len();
-        check_client_count(update)?;
-        guard(|| check_clocks(update)).map_err(invalid)??;
+        let max_nesting = match source {
+            Source::Client => self.max_nesting,
+            Source::Stored => MAX_NESTING_LIMIT.max(self.max_nesting),
+        };
+        let checked = check_update(update, max_nesting, self.type_depth)?;
         let update = guard(|| Update::decode_v1(update))
             .map_err(invalid)?
             .map_err(|e| invalid(format!("does not decode as a v1 update: {e}")))?;
@@ -238,7 +283,7 @@ impl DocState {
             return Ok(Integrated::default());
         }
         check_round_trip(&update)?;
-        if limited {
+        if let Source::Client = source {
             self.check_growth(len)?;
         }
         let doc = &self.doc;
@@ -265,12 +310,10 @@ impl DocState {
             // wrote (yrs re-encodes JSON objects in hash order) and skips an encode.
             let exact = !incomplete && *txn.insert_set() == inserts && *txn.delete_set() == deletes;
             Ok::<Integrated, String>(Integrated {
-                delta: changed.then(|| {
-                    if exact {
-                        raw.to_vec()
-                    } else {
-                        txn.encode_update_v1()
-                    }
+                delta: changed.then(|| match (want_delta, exact) {
+                    (false, _) => Vec::new(),
+                    (true, true) => raw.to_vec(),
+                    (true, false) => txn.encode_update_v1(),
                 }),
                 incomplete,
             })
@@ -279,9 +322,13 @@ impl DocState {
         .map_err(invalid)?;
         if integrated.delta.is_some() || integrated.incomplete {
             self.full_step2 = None;
+            self.version += 1;
         }
+        self.type_depth = self.type_depth.max(checked.type_depth);
         if let Some(delta) = &integrated.delta {
-            self.size_bound = self.size_bound.saturating_add(delta.len());
+            // Without a delta (a stored row), the row's length bounds what it added.
+            let added = if want_delta { delta.len() } else { len };
+            self.size_bound = self.size_bound.saturating_add(added);
         }
         Ok(integrated)
     }
@@ -336,7 +383,7 @@ impl DocState {
     /// state vector (a fresh tab, or fifty of them opening a shared link at once) gets the full
     /// state, encoded once and reused until the document changes (if it is large enough for
     /// that to matter).
-    pub(crate) fn step2_for(&mut self, sv: &StateVector) -> Result<Vec<u8>, ProtocolError> {
+    pub(crate) fn step2_for(&mut self, sv: &StateVector) -> Result<Bytes, ProtocolError> {
         if sv.is_empty() {
             if let Some(frame) = &self.full_step2 {
                 return Ok(frame.clone());
@@ -344,7 +391,7 @@ impl DocState {
         }
         let update = guard(|| self.doc().transact().encode_state_as_update_v1(sv))
             .map_err(ProtocolError::InvalidStateVector)?;
-        let frame = encode_step2(&update);
+        let frame = Bytes::from(encode_step2(&update));
         if sv.is_empty() && frame.len() >= FULL_STEP2_CACHE_MIN {
             self.full_step2 = Some(frame.clone());
         }
@@ -523,7 +570,7 @@ mod tests {
         assert_ne!(second, first);
         assert_eq!(
             second,
-            encode_step2(&state.doc().transact().encode_state_as_update_v1(&empty))
+            encode_step2(&state.doc().transact().encode_state_as_update_v1(&empty))[..]
         );
     }
 

@@ -20,7 +20,7 @@ fn typed(client: u64, text: &str) -> Vec<u8> {
 
 struct Client {
     id: ConnId,
-    outbound: flume::Receiver<Outbound>,
+    outbound: OutboundReceiver,
     close: flume::Receiver<CloseReason>,
 }
 
@@ -31,7 +31,7 @@ impl Client {
 
     /// Joins with an outbound queue of `capacity` entries, empty once the greeting is taken.
     async fn join_with_queue(handle: &DocHandle, capacity: usize) -> Client {
-        let (tx, outbound) = flume::bounded(capacity);
+        let (tx, outbound) = outbound_queue(capacity, usize::MAX);
         let (close_tx, close) = flume::bounded(1);
         let link = ConnLink {
             outbound: tx,
@@ -110,7 +110,12 @@ fn spawn_doc_with_queue(store: Arc<FaultyStore<MemoryStore>>, queue: usize) -> D
         live: None,
         unregister: Box::new(|| true),
     };
-    spawn(DocState::new(Doc::new()), ctx, queue)
+    spawn(
+        DocState::new(Doc::new()),
+        ctx,
+        queue,
+        &tokio_util::task::TaskTracker::new(),
+    )
 }
 
 /// Queues one sync update from `conn` (a channel with room: the caller does not yield). Each
@@ -168,9 +173,9 @@ async fn updates_of_one_drain_reach_everyone_but_their_senders_get_their_own_onl
 }
 
 /// How many of a connection's own updates came back to it (the durable echo) in what is queued.
-fn echoes(outbound: &flume::Receiver<Outbound>) -> usize {
+fn echoes(outbound: &OutboundReceiver) -> usize {
     outbound
-        .try_iter()
+        .drain()
         .map(|entry| match entry {
             Outbound::Drain {
                 frames,
@@ -188,7 +193,7 @@ async fn commits_are_acted_on_even_when_their_wake_up_finds_the_queue_full() {
     // One slot, kept full: the writer's wake-up after a commit finds no room, so the task must
     // look for commits after its drains as well.
     let handle = spawn_doc_with_queue(store, 1);
-    let (tx, outbound) = flume::bounded(4096);
+    let (tx, outbound) = outbound_queue(4096, usize::MAX);
     let (close_tx, _close) = flume::bounded(1);
     let mut clients = Vec::new();
     for _ in 0..3 {

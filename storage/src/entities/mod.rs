@@ -2,3 +2,4 @@
 
 pub mod document;
 pub mod document_update;
+pub mod quarantined_update;

@@ -5,6 +5,8 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use plait_protocol::session::{DocLimits, DocState};
+use plait_storage::StoredDoc;
 use sea_orm::{ConnectionTrait, Database, DatabaseBackend, Statement};
 use yrs::{Doc, GetString, ReadTxn, StateVector, Text, Transact};
 
@@ -25,6 +27,11 @@ pub fn text_of(doc: &Doc) -> String {
     let t = doc.get_or_insert_text("t");
     let txn = doc.transact();
     t.get_string(&txn)
+}
+
+/// A document rebuilt from what storage returned (the server's path: every row checked).
+pub fn rebuilt(stored: StoredDoc) -> DocState {
+    stored.replay(DocLimits::default()).state
 }
 
 /// Full state of a doc as a v1 update.
