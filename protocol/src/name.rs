@@ -3,6 +3,8 @@
 use std::borrow::Borrow;
 use std::fmt;
 
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+
 /// Longest document name accepted, in UTF-8 bytes.
 const MAX_LEN: usize = 255;
 
@@ -26,10 +28,14 @@ pub enum NameError {
     /// The name contains a control character (newline, NUL, ...).
     #[error("document name contains a control character")]
     ControlCharacter,
+    /// The name contains an invisible formatting character (a bidi override, a zero-width
+    /// space or joiner, ...): two names that look the same must be the same name.
+    #[error("document name contains an invisible formatting character (U+{0:04X})")]
+    FormatCharacter(u32),
 }
 
 impl DocName {
-    /// Validates `s`: 1..=255 bytes and no control characters.
+    /// Validates `s`: 1..=255 bytes, no control characters and no invisible format characters.
     pub fn parse(s: &str) -> Result<DocName, NameError> {
         if s.is_empty() {
             return Err(NameError::Empty);
@@ -39,6 +45,14 @@ impl DocName {
         }
         if s.chars().any(char::is_control) {
             return Err(NameError::ControlCharacter);
+        }
+        // Unicode's "format" characters (category Cf) draw nothing or reorder what follows them:
+        // `notes\u{202E}txt.exe` displays as `notesexe.txt`, and `team\u{200B}a` as `teama`.
+        if let Some(c) = s
+            .chars()
+            .find(|c| c.general_category() == GeneralCategory::Format)
+        {
+            return Err(NameError::FormatCharacter(u32::from(c)));
         }
         Ok(DocName(s.to_owned()))
     }
@@ -105,6 +119,32 @@ mod tests {
             NameError::TooLong(300).to_string(),
             "document name is 300 bytes long; at most 255 bytes are allowed"
         );
+    }
+
+    #[test]
+    fn rejects_look_alike_names() {
+        for (bad, code) in [
+            ("notes\u{202E}txt.exe", 0x202E),
+            ("team\u{200B}a", 0x200B),
+            ("a\u{200D}b", 0x200D),
+            ("\u{FEFF}doc", 0xFEFF),
+            ("x\u{2066}y\u{2069}", 0x2066),
+            ("soft\u{AD}hyphen", 0xAD),
+        ] {
+            assert_eq!(
+                DocName::parse(bad),
+                Err(NameError::FormatCharacter(code)),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            NameError::FormatCharacter(0x202E).to_string(),
+            "document name contains an invisible formatting character (U+202E)"
+        );
+        // Visible scripts, right-to-left ones included, stay allowed.
+        for good in ["עברית", "العربية/ملاحظات", "日本語", "emoji 🧵"] {
+            assert!(DocName::parse(good).is_ok(), "{good:?}");
+        }
     }
 
     #[test]

@@ -19,7 +19,7 @@
 mod nesting;
 mod values;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use yrs::block::{
     ItemContent, BLOCK_GC_REF_NUMBER, BLOCK_ITEM_ANY_REF_NUMBER, BLOCK_ITEM_DOC_REF_NUMBER,
@@ -29,7 +29,11 @@ use yrs::block::{
 use yrs::encoding::read::{Cursor, Error, Read};
 use yrs::updates::decoder::{Decoder, DecoderV1};
 
+use yrs::branch::BranchID;
+use yrs::{Assoc, Doc, IndexScope, ReadTxn, StickyIndex, Transact, ID};
+
 use crate::error::ProtocolError;
+use crate::guard::guard;
 use nesting::{Parent, TypeTree};
 
 /// How deeply JSON-like values and shared types may nest by default (`--max-nesting-depth`).
@@ -47,16 +51,16 @@ const MIN_CLIENT_ENTRY_BYTES: usize = 3;
 /// What the check learned about an update it accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Checked {
-    /// An upper bound of how deeply the shared types this update creates nest, counting from the
-    /// root types (a map inside a root map is 1 deep). 0 if it creates none.
+    /// How deeply the shared types this update creates nest, counting from the root types (a
+    /// map inside a root map is 1 deep) and the document's own nesting. 0 if it creates none.
     pub type_depth: usize,
 }
 
 /// Checks `update` (Yjs v1) before yrs decodes it.
 ///
-/// `doc_type_depth` is an upper bound of how deeply the target document's shared types already
-/// nest: a type this update puts inside a type the document holds is counted as one deeper than
-/// that bound. Refuses, with the reason, an update that:
+/// `doc` is the document it is for: a type this update puts inside one the document holds is
+/// counted from where that one sits (see [`holder_depth`]). Refuses, with the reason, an update
+/// that:
 /// - does not parse (yrs would refuse it too, but only after decoding what it could);
 /// - declares more clients than its bytes can hold (yrs reserves memory for the declared count);
 /// - nests a JSON-like value, or a shared type, more than `max_depth` deep;
@@ -64,11 +68,7 @@ pub struct Checked {
 ///   ranges that are not sorted and disjoint (see the `clocks` section below).
 ///
 /// Never panics, never recurses, and allocates in proportion to the update's blocks.
-pub fn check_update(
-    update: &[u8],
-    max_depth: usize,
-    doc_type_depth: usize,
-) -> Result<Checked, ProtocolError> {
+pub fn check_update(update: &[u8], max_depth: usize, doc: &Doc) -> Result<Checked, ProtocolError> {
     let mut walk = Walk {
         decoder: DecoderV1::new(Cursor::new(update)),
         max_depth,
@@ -84,13 +84,51 @@ pub fn check_update(
             )))
         }
     }
-    let type_depth = walk.tree.max_depth(doc_type_depth);
+    let type_depth = {
+        let txn = doc
+            .try_transact()
+            .map_err(|e| ProtocolError::InvalidUpdate(format!("document is busy: {e}")))?;
+        // Each anchor is looked up once, and never further than the limit.
+        let mut known: HashMap<ID, Option<usize>> = HashMap::new();
+        let mut anchors = |id: &ID| {
+            *known
+                .entry(*id)
+                .or_insert_with(|| holder_depth(&txn, *id, max_depth.saturating_add(1)))
+        };
+        guard(|| walk.tree.max_depth(&mut anchors)).map_err(ProtocolError::InvalidUpdate)?
+    };
     if type_depth > max_depth {
         return Err(ProtocolError::InvalidUpdate(format!(
             "shared types nested {type_depth} deep; at most {max_depth} levels are allowed"
         )));
     }
     Ok(Checked { type_depth })
+}
+
+/// How deep the branch holding item `id` of the document sits (a root type's items: 0), walking
+/// up its parents no further than `limit`; `None` if the document does not hold the item.
+///
+/// yrs' items keep their parent to themselves (`pub(crate)`); a sticky index relative to an
+/// item resolves to the branch holding it, and a nested branch names the item that created it,
+/// so the walk goes up one public call at a time. Each step also counts the item's left
+/// siblings (the index yrs computes): a few microseconds for a paragraph among thousands, and
+/// only for updates that create shared types.
+pub fn holder_depth<T: ReadTxn>(txn: &T, id: ID, limit: usize) -> Option<usize> {
+    let mut depth = 0;
+    let mut item = id;
+    loop {
+        let offset = StickyIndex::new(IndexScope::Relative(item), Assoc::After).get_offset(txn)?;
+        match offset.branch.id() {
+            BranchID::Root(_) => return Some(depth),
+            BranchID::Nested(parent) => {
+                depth += 1;
+                if depth >= limit {
+                    return Some(depth);
+                }
+                item = parent;
+            }
+        }
+    }
 }
 
 /// Rejects a v1 update whose leading client count cannot fit in its bytes.

@@ -11,7 +11,7 @@ use std::time::Duration;
 use clap::builder::TypedValueParser as _;
 use clap::{Args, Parser, Subcommand};
 use plait_protocol::update_check::{DEFAULT_MAX_NESTING, MAX_NESTING_LIMIT};
-use plait_storage::writer::DEFAULT_MAX_PENDING;
+use plait_storage::writer::{DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_BYTES};
 
 use crate::auth::{normalize_origin, Mode};
 use crate::client_addr::TrustedProxies;
@@ -274,6 +274,10 @@ pub struct Config {
     /// for as long as the outage lasts).
     #[arg(long, env = "PLAIT_MAX_PENDING_UPDATES", default_value_t = DEFAULT_MAX_PENDING)]
     pub max_pending_updates: usize,
+    /// Bytes of updates held for a down database at which the server stops taking edits, like
+    /// `--max-pending-updates`; 0: no limit.
+    #[arg(long, env = "PLAIT_MAX_PENDING_BYTES", default_value_t = DEFAULT_MAX_PENDING_BYTES)]
+    pub max_pending_bytes: usize,
 
     /// The token-signing secret; authentication is off when neither form is set.
     #[command(flatten)]
@@ -353,6 +357,7 @@ impl Config {
             // another's server. Tests that need it set their own.
             unsaved_file: None,
             max_pending_updates: DEFAULT_MAX_PENDING,
+            max_pending_bytes: DEFAULT_MAX_PENDING_BYTES,
             auth: SecretArgs::default(),
             allowed_origins: AllowedOrigins::default(),
             trusted_proxies: TrustedProxies::default(),

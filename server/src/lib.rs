@@ -146,6 +146,7 @@ pub async fn run_with_store(
             flush_interval: config.flush_interval,
             snapshot_threshold: config.snapshot_threshold,
             max_pending: config.max_pending_updates,
+            max_pending_bytes: config.max_pending_bytes,
             ..WriterConfig::default()
         },
     );

@@ -280,6 +280,7 @@ pub async fn get_stats(
         _ => json!({
             "name": name.as_str(), "log_updates": 0, "log_bytes": 0, "snapshot_bytes": 0,
             "snapshot_seq": 0, "last_seq": 0, "created_at": null, "last_write_at": null,
+            "quarantined": 0,
         }),
     };
     if let Some(object) = body.as_object_mut() {

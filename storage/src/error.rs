@@ -34,6 +34,21 @@ pub enum StorageError {
     },
 }
 
+impl StorageError {
+    /// Whether the database answered and refused (a full disk, a statement it would not take),
+    /// rather than could not be reached: the same request may fail again where a smaller one
+    /// would not.
+    pub fn is_refusal(&self) -> bool {
+        match self {
+            StorageError::Database(error) => !matches!(
+                error.as_ref(),
+                sea_orm::DbErr::Conn(_) | sea_orm::DbErr::ConnectionAcquire(_)
+            ),
+            _ => false,
+        }
+    }
+}
+
 impl From<sea_orm::DbErr> for StorageError {
     fn from(err: sea_orm::DbErr) -> Self {
         StorageError::Database(Arc::new(err))

@@ -88,6 +88,10 @@ impl<S: DocStore> DocStore for FaultyStore<S> {
         self.check()?;
         self.inner.quarantine(doc, refused).await
     }
+    async fn checkpoint(&self) -> Result<(), StorageError> {
+        self.check()?;
+        self.inner.checkpoint().await
+    }
     fn forget(&self, doc: &str) {
         self.inner.forget(doc)
     }

@@ -503,6 +503,18 @@ impl DocStore for SeaStore {
         Ok(())
     }
 
+    async fn checkpoint(&self) -> Result<(), StorageError> {
+        if self.backend() == DatabaseBackend::Sqlite {
+            self.db
+                .execute_raw(Statement::from_string(
+                    DatabaseBackend::Sqlite,
+                    "PRAGMA wal_checkpoint(TRUNCATE)",
+                ))
+                .await?;
+        }
+        Ok(())
+    }
+
     async fn quarantine(&self, doc: &str, refused: &[Refused]) -> Result<(), StorageError> {
         if refused.is_empty() {
             return Ok(());

@@ -172,6 +172,12 @@ pub trait DocStore: Send + Sync + 'static {
     /// into quarantine, with their reasons: kept for an operator, never applied, never folded
     /// into a snapshot, and not met again by the next load. Rows already moved are skipped.
     async fn quarantine(&self, doc: &str, refused: &[Refused]) -> Result<(), StorageError>;
+    /// Hands the database's write-ahead log back to the main file and shrinks it (SQLite's
+    /// `wal_checkpoint(TRUNCATE)`), after the writer recovered from failing appends: a long
+    /// outage (a full disk) can leave it large. The default does nothing.
+    async fn checkpoint(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
     /// `doc` has left this node's memory: drops whatever the store caches about it, so that a
     /// long-running node's memory does not grow with every document it ever wrote. Only a cache
     /// goes: the next call naming `doc` refills it. The default caches nothing.
@@ -229,6 +235,9 @@ impl<T: DocStore + ?Sized> DocStore for Arc<T> {
     }
     async fn quarantine(&self, doc: &str, refused: &[Refused]) -> Result<(), StorageError> {
         (**self).quarantine(doc, refused).await
+    }
+    async fn checkpoint(&self) -> Result<(), StorageError> {
+        (**self).checkpoint().await
     }
     fn forget(&self, doc: &str) {
         (**self).forget(doc)

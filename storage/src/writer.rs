@@ -43,6 +43,9 @@ pub struct WriterConfig {
     /// store is down, so the queue (the only copy of those edits) cannot grow until the process
     /// runs out of memory and loses all of it.
     pub max_pending: usize,
+    /// Uncommitted update bytes at which [`Writer::is_full`] turns true as well (0: never): the
+    /// count alone does not bound memory when the updates are large.
+    pub max_pending_bytes: usize,
     /// An append still running after this long marks the writer unhealthy (it keeps waiting for
     /// it). A database that stops answering without refusing, a cut network, holds the attempt
     /// in the driver's acquire timeout (30 s) or longer, and the readiness check should say so.
@@ -53,6 +56,10 @@ pub struct WriterConfig {
 /// measured during an outage (BENCHMARKS.md), or half an hour of 50 people typing.
 pub const DEFAULT_MAX_PENDING: usize = 1_000_000;
 
+/// [`WriterConfig::max_pending_bytes`]'s default: the updates' own bytes, on top of the ~570
+/// bytes each that the count bounds.
+pub const DEFAULT_MAX_PENDING_BYTES: usize = 512 << 20;
+
 impl Default for WriterConfig {
     fn default() -> Self {
         WriterConfig {
@@ -62,6 +69,7 @@ impl Default for WriterConfig {
             max_batch_updates: 4096,
             max_batch_bytes: 16 << 20,
             max_pending: DEFAULT_MAX_PENDING,
+            max_pending_bytes: DEFAULT_MAX_PENDING_BYTES,
             stall_after: Duration::from_secs(5),
         }
     }
@@ -102,8 +110,12 @@ struct Shared {
     healthy: AtomicBool,
     /// Mirror of the queue length so `pending()` needs no lock.
     pending: AtomicUsize,
+    /// Bytes of the uncommitted updates, for [`WriterConfig::max_pending_bytes`].
+    pending_bytes: AtomicUsize,
     /// [`WriterConfig::max_pending`].
     max_pending: usize,
+    /// [`WriterConfig::max_pending_bytes`].
+    max_pending_bytes: usize,
 }
 
 struct State {
@@ -165,7 +177,9 @@ impl Writer {
             progress,
             healthy: AtomicBool::new(true),
             pending: AtomicUsize::new(0),
+            pending_bytes: AtomicUsize::new(0),
             max_pending: config.max_pending,
+            max_pending_bytes: config.max_pending_bytes,
         });
         let drop_grace = config.max_backoff.saturating_mul(2);
         let task = tokio::spawn(run(Arc::clone(&shared), store, config));
@@ -185,6 +199,7 @@ impl Writer {
     /// Queues an update; never blocks and never drops. `on_durable` runs after the commit.
     pub fn submit(&self, doc: &str, data: Bytes, on_durable: Option<OnDurable>) {
         let shared = self.shared();
+        let len = data.len();
         {
             let mut state = shared.lock();
             state.queue.push_back(Queued {
@@ -194,6 +209,7 @@ impl Writer {
             });
             state.submitted += 1;
             shared.pending.fetch_add(1, Ordering::SeqCst);
+            shared.pending_bytes.fetch_add(len, Ordering::SeqCst);
         }
         shared.wake.notify_one();
     }
@@ -256,11 +272,17 @@ impl Writer {
         self.shared().pending.load(Ordering::SeqCst)
     }
 
-    /// True while [`Writer::pending`] is at [`WriterConfig::max_pending`] or above: only when the
+    /// True while [`Writer::pending`] is at [`WriterConfig::max_pending`] or above, or their
+    /// bytes at [`WriterConfig::max_pending_bytes`]: only when the
     /// store has been failing long enough for the backlog to reach it.
     pub fn is_full(&self) -> bool {
-        let max = self.shared().max_pending;
-        max != 0 && self.pending() >= max
+        let shared = self.shared();
+        let over = |max: usize, value: usize| max != 0 && value >= max;
+        over(shared.max_pending, self.pending())
+            || over(
+                shared.max_pending_bytes,
+                shared.pending_bytes.load(Ordering::SeqCst),
+            )
     }
 
     /// Takes every update still queued, oldest first, so they can be kept elsewhere (the unsaved
@@ -271,6 +293,8 @@ impl Writer {
         let shared = self.shared();
         let taken: Vec<Queued> = shared.lock().queue.drain(..).collect();
         shared.pending.fetch_sub(taken.len(), Ordering::SeqCst);
+        let bytes = taken.iter().map(|q| q.data.len()).sum();
+        shared.pending_bytes.fetch_sub(bytes, Ordering::SeqCst);
         taken
             .into_iter()
             .map(|q| NewUpdate {
@@ -340,6 +364,7 @@ async fn run(
     store: Arc<dyn DocStore>,
     config: WriterConfig,
 ) -> Result<(), StorageError> {
+    let batch_limit = config.max_batch_updates.max(1);
     let mut task = Task {
         shared,
         store,
@@ -347,6 +372,7 @@ async fn run(
         last_flush_start: None,
         backoff: None,
         backlog: false,
+        batch_limit,
         log_growth: HashMap::new(),
         snapshot_bytes: HashMap::new(),
         compaction_due: HashSet::new(),
@@ -385,6 +411,9 @@ struct Task {
     /// The last batch was cut at the batch limits: the rest of the backlog follows at once
     /// instead of an interval later.
     backlog: bool,
+    /// Most updates in the next transaction: [`WriterConfig::max_batch_updates`], halved each
+    /// time the database refuses a batch, until the queue has been emptied.
+    batch_limit: usize,
     /// What each document's log gained since its last compaction by this node.
     log_growth: HashMap<String, LogGrowth>,
     /// Each document's snapshot size after its last compaction by this node.
@@ -408,6 +437,9 @@ impl Task {
                 let requested = std::mem::take(&mut state.compaction_requests);
                 self.compaction_due.extend(requested);
                 self.releasing.extend(std::mem::take(&mut state.releases));
+                if state.queue.is_empty() {
+                    self.batch_limit = self.config.max_batch_updates.max(1);
+                }
                 let batch = self.next_batch(&state.queue);
                 self.backlog = batch.len() < state.queue.len();
                 if !batch.is_empty() {
@@ -443,7 +475,7 @@ impl Task {
         let mut bytes = 0usize;
         queue
             .iter()
-            .take(self.config.max_batch_updates.max(1))
+            .take(self.batch_limit.max(1))
             .take_while(|q| {
                 let first = bytes == 0;
                 bytes = bytes.saturating_add(q.data.len().max(1));
@@ -528,8 +560,14 @@ impl Task {
                 self.shared
                     .pending
                     .fetch_sub(committed.len(), Ordering::SeqCst);
+                let bytes = committed.iter().map(|q| q.data.len()).sum();
+                self.shared.pending_bytes.fetch_sub(bytes, Ordering::SeqCst);
                 if self.backoff.take().is_some() {
                     tracing::info!(written = count, "storage recovered");
+                    // A long outage (a full disk) can leave SQLite's write-ahead log large.
+                    if let Err(error) = self.store.checkpoint().await {
+                        tracing::warn!(%error, "could not checkpoint the database after recovery");
+                    }
                 }
                 self.shared.healthy.store(true, Ordering::SeqCst);
                 for (item, seq) in committed.into_iter().zip(seqs) {
@@ -553,6 +591,13 @@ impl Task {
                 true
             }
             Err(error) => {
+                // A batch the database refused (rather than one it could not be asked) is retried
+                // in halves: a full disk may take a smaller transaction once some space is freed,
+                // where the same large one would keep failing. The rest of that backlog goes out
+                // at the smaller size; the next backlog starts whole again.
+                if error.is_refusal() {
+                    self.batch_limit = (count / 2).max(1);
+                }
                 let next = match self.backoff {
                     None => self.config.flush_interval,
                     Some(current) => current.saturating_mul(2).min(self.config.max_backoff),

@@ -5,8 +5,10 @@ mod common;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use plait_storage::entities::quarantined_update;
 use plait_storage::migration::Migrator;
 use plait_storage::{DocStore, NewUpdate, SeaStore};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use sea_orm_migration::MigratorTrait;
 use yrs::Doc;
 
@@ -17,6 +19,42 @@ fn update(doc: &str, data: Vec<u8>) -> NewUpdate {
         doc: doc.to_owned(),
         data: Bytes::from(data),
     }
+}
+
+/// The update of issue 20: one map entry holding arrays nested `depth` deep.
+fn nested_arrays(depth: usize) -> Vec<u8> {
+    let mut bytes = vec![
+        0x01, 0x01, 0x7b, 0x00, 0x28, 0x01, 0x01, b'm', 0x01, b'k', 0x01,
+    ];
+    for _ in 0..depth {
+        bytes.extend_from_slice(&[0x75, 0x01]);
+    }
+    bytes.extend_from_slice(&[0x7e, 0x00]);
+    bytes
+}
+
+fn limits() -> plait_protocol::session::DocLimits {
+    plait_protocol::session::DocLimits::default()
+}
+
+/// `sql` with PostgreSQL's `$1` placeholders, as SQLite wants them too (`?`).
+fn backend_sql(store: &SeaStore, sql: &str) -> String {
+    match store.connection().get_database_backend() {
+        sea_orm::DatabaseBackend::Postgres => sql.to_owned(),
+        _ => sql.replace("$1", "?"),
+    }
+}
+
+/// The quarantined updates of `doc`, in the order they were moved.
+async fn quarantined(
+    store: &SeaStore,
+    doc: &str,
+) -> anyhow::Result<Vec<quarantined_update::Model>> {
+    Ok(quarantined_update::Entity::find()
+        .filter(quarantined_update::Column::DocumentName.eq(doc))
+        .order_by_asc(quarantined_update::Column::Id)
+        .all(store.connection())
+        .await?)
 }
 
 fn assert_strictly_increasing(seqs: &[i64]) {
@@ -168,6 +206,102 @@ mod cases {
         let stored = store.load("c").await?.expect("exists");
         assert!(stored.updates.is_empty());
         assert_eq!(text_of(rebuilt(stored).doc()), "abcdef");
+        Ok(())
+    }
+
+    /// A row that cannot be applied (not an update; nested past what a stack survives) is
+    /// reported by the replay and moved to `quarantined_updates` with its bytes and reason; the
+    /// next load no longer meets it, and the document's figures count it.
+    pub async fn refused_rows_move_to_quarantine(url: String) -> anyhow::Result<()> {
+        let store = SeaStore::connect(&url).await?;
+        let doc = Doc::new();
+        let garbage = vec![0xde, 0xad, 0xbe, 0xef];
+        let seqs = store
+            .append(&[
+                update("q", edit(&doc, "kept")),
+                update("q", garbage.clone()),
+                update("q", nested_arrays(5_000)),
+            ])
+            .await?;
+        let replayed = store.load("q").await?.expect("exists").replay(limits());
+        assert_eq!(text_of(replayed.state.doc()), "kept");
+        let refused: Vec<i64> = replayed.refused.iter().map(|r| r.seq).collect();
+        assert_eq!(refused, vec![seqs[1], seqs[2]]);
+        store.quarantine("q", &replayed.refused).await?;
+        // Moving again changes nothing: the rows are gone from the log.
+        store.quarantine("q", &replayed.refused).await?;
+        let stored = store.load("q").await?.expect("exists");
+        assert_eq!(stored.updates.len(), 1);
+        assert!(stored.replay(limits()).refused.is_empty());
+        assert_eq!(store.stats("q").await?.expect("exists").quarantined, 2);
+        let kept = quarantined(&store, "q").await?;
+        assert_eq!(kept.len(), 2);
+        assert_eq!(kept[0].seq, seqs[1]);
+        assert_eq!(kept[0].data.as_deref(), Some(&garbage[..]));
+        assert!(!kept[0].is_snapshot);
+        assert!(kept[1].reason.contains("levels deep"), "{}", kept[1].reason);
+        Ok(())
+    }
+
+    /// Compaction folds what applies into the snapshot and moves the rest to quarantine: a row
+    /// that does not decode, and one whose dependencies no row holds, are kept, not dropped.
+    pub async fn compaction_quarantines_what_it_cannot_fold(url: String) -> anyhow::Result<()> {
+        let store = SeaStore::connect(&url).await?;
+        let doc = Doc::new();
+        let kept = edit(&doc, "kept ");
+        let _never_stored = edit(&doc, "missing ");
+        let depends = edit(&doc, "depends");
+        let seqs = store
+            .append(&[
+                update("f", kept),
+                update("f", vec![1, 2, 3]),
+                update("f", depends),
+            ])
+            .await?;
+        store.compact("f").await?;
+        let stored = store.load("f").await?.expect("exists");
+        assert!(stored.updates.is_empty(), "the log was folded");
+        assert_eq!(text_of(rebuilt(stored).doc()), "kept ");
+        let moved: Vec<(i64, bool)> = quarantined(&store, "f")
+            .await?
+            .iter()
+            .map(|q| (q.seq, q.reason.contains("depends on content")))
+            .collect();
+        assert_eq!(moved, vec![(seqs[1], false), (seqs[2], true)]);
+        Ok(())
+    }
+
+    /// A snapshot that does not decode is reported at the position it covered, moved to
+    /// quarantine and cleared; the rows after it are served.
+    pub async fn a_snapshot_that_does_not_decode_is_quarantined(url: String) -> anyhow::Result<()> {
+        let store = SeaStore::connect(&url).await?;
+        let doc = Doc::new();
+        store.append(&[update("s", edit(&doc, "old"))]).await?;
+        store.compact("s").await?;
+        let later = Doc::new();
+        store.append(&[update("s", edit(&later, "new"))]).await?;
+        store
+            .connection()
+            .execute_raw(sea_orm::Statement::from_sql_and_values(
+                store.connection().get_database_backend(),
+                backend_sql(
+                    &store,
+                    "UPDATE documents SET snapshot = $1 WHERE name = 's'",
+                ),
+                [vec![9u8, 9, 9].into()],
+            ))
+            .await?;
+        let replayed = store.load("s").await?.expect("exists").replay(limits());
+        assert_eq!(text_of(replayed.state.doc()), "new");
+        assert_eq!(replayed.refused.len(), 1);
+        assert!(replayed.refused[0].snapshot);
+        store.quarantine("s", &replayed.refused).await?;
+        let stored = store.load("s").await?.expect("exists");
+        assert_eq!(stored.snapshot, None, "cleared once kept in quarantine");
+        let kept = quarantined(&store, "s").await?;
+        assert_eq!(kept.len(), 1);
+        assert!(kept[0].is_snapshot);
+        assert_eq!(kept[0].data.as_deref(), Some(&[9u8, 9, 9][..]));
         Ok(())
     }
 
@@ -327,12 +461,56 @@ on_both_backends!(
     unknown_doc_is_absent,
     compaction_keeps_content_and_trims_log,
     corrupt_row_is_skipped,
+    refused_rows_move_to_quarantine,
+    compaction_quarantines_what_it_cannot_fold,
+    a_snapshot_that_does_not_decode_is_quarantined,
     stats_report_log_and_snapshot,
     updates_after_pages_the_log,
     two_nodes_append_concurrently,
     migration_down_and_up,
     nodes_starting_together_all_migrate,
 );
+
+/// SQLite stores any value in any column: an update that is an integer, a date that is text.
+/// Each value is read on its own, so the document is served, the row reported, and the stats
+/// answer with the date they cannot read left out.
+#[tokio::test]
+async fn sqlite_values_of_the_wrong_type_do_not_make_a_document_unreadable() -> anyhow::Result<()> {
+    let file = common::SqliteFile::new();
+    let store = SeaStore::connect(&file.url()).await?;
+    let doc = Doc::new();
+    store.append(&[update("w", edit(&doc, "served"))]).await?;
+    for sql in [
+        "INSERT INTO document_updates (document_id, data, created_at) \
+         SELECT id, 42, created_at FROM documents WHERE name = 'w'",
+        "UPDATE documents SET created_at = 'not a date' WHERE name = 'w'",
+    ] {
+        store.connection().execute_unprepared(sql).await?;
+    }
+    let stored = store.load("w").await?.expect("exists");
+    assert_eq!(stored.unreadable.len(), 1);
+    let replayed = stored.replay(limits());
+    assert_eq!(text_of(replayed.state.doc()), "served");
+    assert_eq!(replayed.refused.len(), 1);
+    assert!(
+        replayed.refused[0].reason.contains("not bytes"),
+        "{:?}",
+        replayed.refused
+    );
+    let stats = store.stats("w").await?.expect("exists");
+    assert_eq!(stats.created_at, None);
+    store.quarantine("w", &replayed.refused).await?;
+    assert!(store
+        .load("w")
+        .await?
+        .expect("exists")
+        .unreadable
+        .is_empty());
+    assert_eq!(store.stats("w").await?.expect("exists").quarantined, 1);
+    // Compaction reads the same way.
+    store.compact("w").await?;
+    Ok(())
+}
 
 #[tokio::test]
 async fn sqlite_memory_url_works_with_one_connection() -> anyhow::Result<()> {

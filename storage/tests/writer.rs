@@ -24,6 +24,9 @@ struct CountingStore {
     hanging: tokio::sync::watch::Sender<bool>,
     append_calls: AtomicUsize,
     compact_calls: AtomicUsize,
+    checkpoint_calls: AtomicUsize,
+    /// Appends of more rows than this fail, as on a disk with a little space left.
+    room: Mutex<Option<usize>>,
     batch_sizes: Mutex<Vec<usize>>,
     /// The documents `forget` was called for, in order.
     forgotten: Mutex<Vec<String>>,
@@ -56,6 +59,11 @@ impl DocStore for CountingStore {
     async fn append(&self, batch: &[NewUpdate]) -> Result<Vec<Seq>, StorageError> {
         self.append_calls.fetch_add(1, Ordering::SeqCst);
         let _ = self.hanging.subscribe().wait_for(|hanging| !*hanging).await;
+        let room = *self.room.lock().unwrap_or_else(|p| p.into_inner());
+        if room.is_some_and(|room| batch.len() > room) {
+            let full = sea_orm::DbErr::Custom("database or disk is full".into());
+            return Err(StorageError::from(full));
+        }
         self.batch_sizes
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -86,6 +94,10 @@ impl DocStore for CountingStore {
         refused: &[plait_protocol::session::Refused],
     ) -> Result<(), StorageError> {
         self.inner.quarantine(doc, refused).await
+    }
+    async fn checkpoint(&self) -> Result<(), StorageError> {
+        self.checkpoint_calls.fetch_add(1, Ordering::SeqCst);
+        Ok(())
     }
     fn forget(&self, doc: &str) {
         self.forgotten
@@ -264,6 +276,62 @@ async fn is_full_only_while_the_backlog_is_at_max_pending() {
         unbounded.submit("d", Bytes::from(edit(&doc, &format!("{i},"))), None);
     }
     assert!(!unbounded.is_full(), "0 means no bound");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_byte_bound_also_makes_the_writer_full() {
+    let (store, writer) = setup(WriterConfig {
+        max_pending_bytes: 1000,
+        ..config(100, 1_000, 100)
+    });
+    store.inner.set_failing(true);
+    writer.submit("d", Bytes::from(vec![0; 600]), None);
+    assert!(!writer.is_full());
+    writer.submit("d", Bytes::from(vec![0; 600]), None);
+    assert!(writer.is_full(), "1 200 bytes waiting, the bound is 1 000");
+    store.inner.set_failing(false);
+    eventually("the backlog is written", || writer.pending() == 0).await;
+    assert!(!writer.is_full());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_batch_that_keeps_failing_is_retried_in_halves_and_the_log_checkpointed() {
+    let (store, writer) = setup(config(100, 1_000, 400));
+    let doc = Doc::new();
+    // 64 updates wait while the store is down...
+    store.inner.set_failing(true);
+    for i in 0..64 {
+        writer.submit("d", Bytes::from(edit(&doc, &format!("{i},"))), None);
+    }
+    eventually("a failed attempt", || store.appends() > 0).await;
+    store.take_batch_sizes();
+    let calls_before = store.appends();
+    // ...then it is back with room for 5 rows per transaction only (a disk nearly full).
+    *store.room.lock().unwrap_or_else(|p| p.into_inner()) = Some(5);
+    store.inner.set_failing(false);
+    eventually("the backlog is written", || writer.pending() == 0).await;
+    // 64 refused, then 32, 16 and 8; 4 fits, and the rest of the backlog goes 4 at a time.
+    assert_eq!(
+        store.take_batch_sizes(),
+        vec![4; 16],
+        "the batches committed"
+    );
+    assert_eq!(
+        store.appends() - calls_before,
+        4 + 16,
+        "four refusals first"
+    );
+    let expected: String = (0..64).map(|i| format!("{i},")).collect();
+    assert_eq!(
+        text_in(&store, "d").await,
+        expected,
+        "nothing lost or reordered"
+    );
+    assert_eq!(
+        store.checkpoint_calls.load(Ordering::SeqCst),
+        1,
+        "the log is checkpointed once the writer recovered"
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -116,6 +116,14 @@ impl RawClient {
             .context("send binary frame")
     }
 
+    /// Sends one ping frame.
+    pub async fn send_ping(&mut self) -> Result<()> {
+        self.ws
+            .send(WsMessage::Ping(Vec::new().into()))
+            .await
+            .context("send ping")
+    }
+
     /// Sends one text frame.
     pub async fn send_text(&mut self, text: &str) -> Result<()> {
         self.ws

@@ -149,10 +149,6 @@ pub struct DocState {
     size_bound: usize,
     /// [`DocLimits::max_nesting`].
     max_nesting: usize,
-    /// An upper bound of how deeply the document's shared types nest (see
-    /// [`crate::update_check::Checked::type_depth`]): yrs does not say where an existing type
-    /// sits, so a type added inside one is counted as one deeper than this.
-    type_depth: usize,
     /// Counts the changes integrated: a connection that asks for the same state twice while it
     /// has not changed gets the whole answer only once (see [`crate::session::Session`]).
     version: u64,
@@ -175,32 +171,22 @@ impl DocState {
         DocState::with_limits(doc, DocLimits::default())
     }
 
-    /// Wraps a document with `limits`. Reads the whole document once to learn its size and how
-    /// deeply its types nest; a document read from storage comes from
-    /// [`crate::session::replay`], which learns both while it applies the rows.
+    /// Wraps a document with `limits`. With a size limit, encodes the document once to learn its
+    /// size (measuring exactly later means encoding it again).
     pub fn with_limits(doc: Doc, limits: DocLimits) -> Self {
-        let state = doc
-            .transact()
-            .encode_state_as_update_v1(&StateVector::default());
-        // A document that fails the check holds something refused today: take it as nested to
-        // the limit, so that nothing more is nested inside it.
-        let type_depth = check_update(&state, usize::MAX, 0)
-            .map_or(limits.max_nesting, |checked| checked.type_depth);
-        DocState::assembled(doc, limits, type_depth, state.len())
-    }
-
-    /// A document whose size and type depth the caller already knows.
-    pub(crate) fn assembled(doc: Doc, limits: DocLimits, type_depth: usize, size: usize) -> Self {
-        DocState {
+        let mut state = DocState {
             doc,
             presence: Presence::default(),
             max_size: limits.max_size,
-            size_bound: size,
+            size_bound: 0,
             max_nesting: limits.max_nesting,
-            type_depth,
             version: 0,
             full_step2: None,
+        };
+        if limits.max_size != usize::MAX {
+            state.size_bound = state.encode_state().len();
         }
+        state
     }
 
     /// Counts the document's changes (see [`DocState::version`]'s field).
@@ -275,7 +261,7 @@ impl DocState {
             Source::Client => self.max_nesting,
             Source::Stored => MAX_NESTING_LIMIT.max(self.max_nesting),
         };
-        let checked = check_update(update, max_nesting, self.type_depth)?;
+        check_update(update, max_nesting, &self.doc)?;
         let update = guard(|| Update::decode_v1(update))
             .map_err(invalid)?
             .map_err(|e| invalid(format!("does not decode as a v1 update: {e}")))?;
@@ -324,7 +310,6 @@ impl DocState {
             self.full_step2 = None;
             self.version += 1;
         }
-        self.type_depth = self.type_depth.max(checked.type_depth);
         if let Some(delta) = &integrated.delta {
             // Without a delta (a stored row), the row's length bounds what it added.
             let added = if want_delta { delta.len() } else { len };

@@ -6,7 +6,7 @@
 //! document: it is refused and reported, and the caller moves it out of the log (quarantine).
 
 use yrs::updates::decoder::Decode;
-use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
+use yrs::{Doc, Transact, Update};
 
 use super::doc_state::{DocLimits, DocState};
 use crate::guard::guard;
@@ -49,22 +49,16 @@ pub fn replay(
 ) -> Replayed {
     let doc = Doc::new();
     let mut refused = Vec::new();
-    let mut type_depth = 0;
     if let Some(snapshot) = snapshot {
-        match apply_snapshot(&doc, snapshot) {
-            Ok(depth) => type_depth = depth,
-            Err(reason) => refused.push(Refused {
+        if let Err(reason) = apply_snapshot(&doc, snapshot) {
+            refused.push(Refused {
                 seq: snapshot_seq,
                 snapshot: true,
                 reason,
-            }),
+            });
         }
     }
-    let size = doc
-        .transact()
-        .encode_state_as_update_v1(&StateVector::default())
-        .len();
-    let mut state = DocState::assembled(doc, limits, type_depth, size);
+    let mut state = DocState::with_limits(doc, limits);
     let mut waiting: Vec<&(Position, Vec<u8>)> = Vec::new();
     for row in rows {
         match state.integrate_row(&row.1) {
@@ -103,9 +97,9 @@ pub fn replay(
 
 /// Applies the snapshot, which Plait's own compaction wrote from a document it had checked:
 /// the structural check only (not the per-row round trip, which would double a large document's
-/// load time). Returns how deeply its types nest.
-fn apply_snapshot(doc: &Doc, snapshot: &[u8]) -> Result<usize, String> {
-    let checked = check_update(snapshot, MAX_NESTING_LIMIT, 0).map_err(|e| e.to_string())?;
+/// load time).
+fn apply_snapshot(doc: &Doc, snapshot: &[u8]) -> Result<(), String> {
+    check_update(snapshot, MAX_NESTING_LIMIT, doc).map_err(|e| e.to_string())?;
     guard(|| -> Result<(), String> {
         let update = Update::decode_v1(snapshot).map_err(|e| format!("does not decode: {e}"))?;
         let mut txn = doc
@@ -115,8 +109,7 @@ fn apply_snapshot(doc: &Doc, snapshot: &[u8]) -> Result<usize, String> {
             .map_err(|e| format!("cannot be applied: {e}"))?;
         super::doc_state::clear_pending(&mut txn);
         Ok(())
-    })??;
-    Ok(checked.type_depth)
+    })?
 }
 
 #[cfg(test)]

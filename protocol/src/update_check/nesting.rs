@@ -42,6 +42,10 @@ pub(super) struct TypeTree {
     has_types: bool,
 }
 
+/// How deep the branch holding an item of the document sits (root types are 0 deep); `None`
+/// for an item the document does not have (yrs cannot integrate what depends on it).
+pub(super) type Anchors<'a> = dyn FnMut(&ID) -> Option<usize> + 'a;
+
 /// Depth of the branch a node's children would sit in, while it is being worked out.
 #[derive(Clone, Copy)]
 enum Memo {
@@ -77,9 +81,9 @@ impl TypeTree {
         (id.clock - clock < len).then_some(index)
     }
 
-    /// The deepest type this update creates, with the document's own types at most `doc_depth`
-    /// deep; 0 if it creates none.
-    pub(super) fn max_depth(&self, doc_depth: usize) -> usize {
+    /// The deepest type this update creates (counting from the root types, the document's own
+    /// nesting included); 0 if it creates none.
+    pub(super) fn max_depth(&self, anchors: &mut Anchors<'_>) -> usize {
         if !self.has_types {
             return 0;
         }
@@ -87,31 +91,32 @@ impl TypeTree {
         let mut deepest = 0;
         for index in 0..self.nodes.len() {
             if self.nodes[index].is_type {
-                let parent = self.parent_depth(index, doc_depth, &mut memo);
+                let parent = self.parent_depth(index, anchors, &mut memo);
                 deepest = deepest.max(parent.saturating_add(1));
             }
         }
         deepest
     }
 
-    /// The depth of `start`'s parent branch, following parents with an explicit stack. A node
-    /// whose parent is the document's, unknown, or part of a cycle (which yrs cannot integrate
-    /// either) counts as `doc_depth`.
-    fn parent_depth(&self, start: usize, doc_depth: usize, memo: &mut [Memo]) -> usize {
+    /// The depth of `start`'s parent branch, following parents with an explicit stack. Where the
+    /// chain leaves the update, `anchors` says how deep the document holds the item it names; an
+    /// item nobody holds, or a cycle (which yrs cannot integrate either), counts as 0.
+    fn parent_depth(&self, start: usize, anchors: &mut Anchors<'_>, memo: &mut [Memo]) -> usize {
         let mut stack = vec![start];
         while let Some(&index) = stack.last() {
             if let Memo::Known(_) = memo[index] {
                 stack.pop();
                 continue;
             }
-            // What `index`'s parent depth depends on: nothing, or another node's.
+            // What `index`'s parent depth depends on: a known depth, or another node's.
             let next = match self.nodes[index].parent {
                 Parent::Root => Err(0),
                 Parent::Type(id) => match self.find(&id) {
                     Some(parent) if self.nodes[parent].is_type => Ok(parent),
-                    _ => Err(doc_depth),
+                    Some(_) => Err(0),
+                    None => Err(anchors(&id).map_or(0, |holder| holder.saturating_add(1))),
                 },
-                Parent::SameAs(id) => self.find(&id).ok_or(doc_depth),
+                Parent::SameAs(id) => self.find(&id).ok_or_else(|| anchors(&id).unwrap_or(0)),
             };
             let resolved = match next {
                 Err(depth) => Some(depth),
@@ -121,7 +126,7 @@ impl TypeTree {
                         Parent::Type(_) => depth.saturating_add(1),
                         _ => depth,
                     }),
-                    Memo::InProgress => Some(doc_depth),
+                    Memo::InProgress => Some(0),
                     Memo::Unknown => {
                         memo[index] = Memo::InProgress;
                         stack.push(other);
@@ -136,7 +141,7 @@ impl TypeTree {
         }
         match memo[start] {
             Memo::Known(depth) => depth,
-            _ => doc_depth,
+            _ => 0,
         }
     }
 }

@@ -1,5 +1,6 @@
 use super::{check_update, Checked, DEFAULT_MAX_NESTING};
 use crate::error::ProtocolError;
+use yrs::updates::decoder::Decode;
 use yrs::updates::encoder::Encode;
 use yrs::{
     Array, ArrayPrelim, Doc, Map, MapPrelim, MapRef, ReadTxn, StateVector, Text, Transact, Update,
@@ -61,11 +62,11 @@ fn real_updates_pass_and_report_their_type_depth() {
     let inner = array.insert(&mut doc.transact_mut(), 0, ArrayPrelim::default());
     inner.insert(&mut doc.transact_mut(), 0, MapPrelim::default());
     assert_eq!(
-        check_update(&full_state(&doc), MAX, 0),
+        check_update(&full_state(&doc), MAX, &Doc::new()),
         Ok(Checked { type_depth: 2 })
     );
     assert_eq!(
-        check_update(&Update::new().encode_v1(), MAX, 0),
+        check_update(&Update::new().encode_v1(), MAX, &Doc::new()),
         Ok(Checked::default())
     );
 }
@@ -81,18 +82,21 @@ fn prosemirror_documents_pass() {
     paragraph.push_back(&mut txn, XmlTextPrelim::new("nested text"));
     let update = txn.encode_update_v1();
     drop(txn);
-    assert_eq!(check_update(&update, MAX, 0), Ok(Checked { type_depth: 4 }));
+    assert_eq!(
+        check_update(&update, MAX, &Doc::new()),
+        Ok(Checked { type_depth: 4 })
+    );
 }
 
 #[test]
 fn the_issue_20_update_is_refused_before_yrs_sees_it() {
-    let reason = refused(check_update(&nested_arrays(10_000), MAX, 0));
+    let reason = refused(check_update(&nested_arrays(10_000), MAX, &Doc::new()));
     assert!(reason.contains("nests more than 128 levels"), "{reason}");
     // At the limit it passes, one more does not.
-    assert!(check_update(&nested_arrays(MAX), MAX, 0).is_ok());
-    assert!(check_update(&nested_arrays(MAX + 1), MAX, 0).is_err());
-    assert!(check_update(&nested_arrays(10), 10, 0).is_ok());
-    assert!(check_update(&nested_arrays(11), 10, 0).is_err());
+    assert!(check_update(&nested_arrays(MAX), MAX, &Doc::new()).is_ok());
+    assert!(check_update(&nested_arrays(MAX + 1), MAX, &Doc::new()).is_err());
+    assert!(check_update(&nested_arrays(10), 10, &Doc::new()).is_ok());
+    assert!(check_update(&nested_arrays(11), 10, &Doc::new()).is_err());
 }
 
 #[test]
@@ -105,7 +109,7 @@ fn nested_maps_inside_maps_and_subdocument_options_are_counted() {
         update.extend_from_slice(&[0x76, 0x01, 0x01, b'a']);
     }
     update.extend_from_slice(&[0x7d, 0x05, 0x00]);
-    let reason = refused(check_update(&update, MAX, 0));
+    let reason = refused(check_update(&update, MAX, &Doc::new()));
     assert!(reason.contains("levels deep"), "{reason}");
     // A subdocument (content 9): guid, then its options as a value.
     let mut subdoc = vec![
@@ -115,35 +119,100 @@ fn nested_maps_inside_maps_and_subdocument_options_are_counted() {
         subdoc.extend_from_slice(&[0x75, 0x01]);
     }
     subdoc.extend_from_slice(&[0x7e, 0x00]);
-    assert!(refused(check_update(&subdoc, MAX, 0)).contains("levels deep"));
+    assert!(refused(check_update(&subdoc, MAX, &Doc::new())).contains("levels deep"));
 }
 
 #[test]
 fn deeply_nested_types_are_refused_counting_the_documents_own_depth() {
+    let fresh = Doc::new();
     assert_eq!(
-        check_update(&nested_maps(5, MAX), MAX, 0),
+        check_update(&nested_maps(5, MAX), MAX, &fresh),
         Ok(Checked { type_depth: MAX })
     );
-    let reason = refused(check_update(&nested_maps(5, MAX + 1), MAX, 0));
+    let reason = refused(check_update(&nested_maps(5, MAX + 1), MAX, &fresh));
     assert!(reason.contains("shared types nested 129 deep"), "{reason}");
     // The update of 100 000 nested maps that aborted the process when its outer map was deleted.
-    assert!(check_update(&nested_maps(6, 2_000), MAX, 0).is_err());
+    assert!(check_update(&nested_maps(6, 2_000), MAX, &fresh).is_err());
 
-    // A type added inside one the document already holds is one deeper than the document's
-    // bound: the bound decides, since an existing item's place is not known.
-    let doc = Doc::with_client_id(7);
-    let root = doc.get_or_insert_map("m");
-    let child = root.insert(&mut doc.transact_mut(), "k", MapPrelim::default());
-    let before = doc.transact().state_vector();
-    child.insert(&mut doc.transact_mut(), "deeper", MapPrelim::default());
-    let delta = doc.transact().encode_state_as_update_v1(&before);
-    assert_eq!(check_update(&delta, MAX, 1), Ok(Checked { type_depth: 2 }));
-    assert!(check_update(&delta, MAX, MAX).is_err());
+    // A type added inside one the document already holds counts from where that one sits.
+    let target = at_depth(MAX - 1);
+    assert_eq!(
+        check_update(&shallow_of(&target), MAX, &target),
+        Ok(Checked { type_depth: 2 }),
+        "a type near the root of a deep document is counted where it is"
+    );
+    assert_eq!(
+        check_update(&deeper_of(&target, 1), MAX, &target),
+        Ok(Checked { type_depth: MAX })
+    );
+    assert!(check_update(&deeper_of(&target, 2), MAX, &target).is_err());
     // Without new types the document's depth does not matter.
-    let before = doc.transact().state_vector();
-    child.insert(&mut doc.transact_mut(), "n", 1);
-    let plain = doc.transact().encode_state_as_update_v1(&before);
-    assert_eq!(check_update(&plain, MAX, MAX), Ok(Checked::default()));
+    let m = target.get_or_insert_map("m");
+    let before = target.transact().state_vector();
+    m.insert(&mut target.transact_mut(), "n", 1);
+    let plain = target.transact().encode_state_as_update_v1(&before);
+    assert_eq!(check_update(&plain, MAX, &target), Ok(Checked::default()));
+}
+
+/// A document holding a chain of `depth` maps under root map "m", key "k" each.
+fn at_depth(depth: usize) -> Doc {
+    let doc = Doc::with_client_id(11);
+    let root = doc.get_or_insert_map("m");
+    let mut current = root.insert(&mut doc.transact_mut(), "k", MapPrelim::default());
+    for _ in 1..depth {
+        current = current.insert(&mut doc.transact_mut(), "k", MapPrelim::default());
+    }
+    doc
+}
+
+/// The innermost map of [`at_depth`]'s chain.
+fn innermost(doc: &Doc) -> MapRef {
+    let mut current = doc.get_or_insert_map("m");
+    let txn = doc.transact();
+    while let Some(yrs::Out::YMap(next)) = current.get(&txn, "k") {
+        current = next;
+    }
+    current
+}
+
+/// An update by another client adding a map under the document's first nested map.
+fn shallow_of(doc: &Doc) -> Vec<u8> {
+    let other = copy_of(doc, 12);
+    let before = other.transact().state_vector();
+    let root = other.get_or_insert_map("m");
+    let first = {
+        let txn = other.transact();
+        match root.get(&txn, "k") {
+            Some(yrs::Out::YMap(first)) => first,
+            _ => panic!("the chain starts with a map"),
+        }
+    };
+    first.insert(&mut other.transact_mut(), "side", MapPrelim::default());
+    let update = other.transact().encode_state_as_update_v1(&before);
+    update
+}
+
+/// An update by another client adding `levels` nested maps under the innermost one.
+fn deeper_of(doc: &Doc, levels: usize) -> Vec<u8> {
+    let other = copy_of(doc, 13);
+    let before = other.transact().state_vector();
+    let mut current = innermost(&other);
+    for _ in 0..levels {
+        current = current.insert(&mut other.transact_mut(), "deeper", MapPrelim::default());
+    }
+    let update = other.transact().encode_state_as_update_v1(&before);
+    update
+}
+
+fn copy_of(doc: &Doc, client: u64) -> Doc {
+    let copy = Doc::with_client_id(client);
+    let state = doc
+        .transact()
+        .encode_state_as_update_v1(&StateVector::default());
+    copy.transact_mut()
+        .apply_update(Update::decode_v1(&state).unwrap_or_default())
+        .unwrap_or_default();
+    copy
 }
 
 #[test]
@@ -160,7 +229,7 @@ fn a_type_placed_by_its_neighbour_takes_the_neighbours_parent() {
     }
     drop(txn);
     assert_eq!(
-        check_update(&full_state(&doc), MAX, 0),
+        check_update(&full_state(&doc), MAX, &Doc::new()),
         Ok(Checked { type_depth: 4 })
     );
 }
@@ -169,17 +238,20 @@ fn a_type_placed_by_its_neighbour_takes_the_neighbours_parent() {
 fn wrapping_and_repeated_clients_are_refused() {
     // One client, one GC block at clock u32::MAX of length 42.
     let wrap = [1, 1, 42, 0xff, 0xff, 0xff, 0xff, 0x0f, 0, 42, 0];
-    assert!(refused(check_update(&wrap, MAX, 0)).contains("clock layout"));
+    assert!(refused(check_update(&wrap, MAX, &Doc::new())).contains("clock layout"));
     // Client 7 listed twice, both at clock 0.
     let twice = [2, 1, 7, 0, 0, 1, 1, 7, 0, 0, 1, 0];
-    assert!(refused(check_update(&twice, MAX, 0)).contains("listed twice"));
+    assert!(refused(check_update(&twice, MAX, &Doc::new())).contains("listed twice"));
     // A deleted range that wraps, and two that overlap.
     let ds_wrap = [0, 1, 7, 1, 0xff, 0xff, 0xff, 0xff, 0x0f, 2];
-    assert!(check_update(&ds_wrap, MAX, 0).is_err());
+    assert!(check_update(&ds_wrap, MAX, &Doc::new()).is_err());
     let ds_overlap = [0, 1, 7, 2, 5, 3, 6, 1];
-    assert!(check_update(&ds_overlap, MAX, 0).is_err());
+    assert!(check_update(&ds_overlap, MAX, &Doc::new()).is_err());
     let ds_sorted = [0, 1, 7, 2, 5, 3, 8, 1];
-    assert_eq!(check_update(&ds_sorted, MAX, 0), Ok(Checked::default()));
+    assert_eq!(
+        check_update(&ds_sorted, MAX, &Doc::new()),
+        Ok(Checked::default())
+    );
 }
 
 #[test]
@@ -190,15 +262,19 @@ fn bytes_that_do_not_parse_and_huge_client_counts_are_refused() {
         &[1, 1, 7, 0, 0x28],
         &[0xff, 0xff, 0xff, 0x7f],
     ] {
-        assert!(check_update(bad, MAX, 0).is_err(), "{bad:?}");
+        assert!(check_update(bad, MAX, &Doc::new()).is_err(), "{bad:?}");
     }
-    let reason = refused(check_update(&[0x80, 0x80, 0x80, 0x80, 0x01, 0, 0], MAX, 0));
+    let reason = refused(check_update(
+        &[0x80, 0x80, 0x80, 0x80, 0x01, 0, 0],
+        MAX,
+        &Doc::new(),
+    ));
     assert!(reason.contains("declares"), "{reason}");
     // An unknown value tag inside an item.
     let mut update = nested_arrays(0);
     let at = update.len() - 2;
     update[at] = 0x10;
-    assert!(refused(check_update(&update, MAX, 0)).contains("does not decode"));
+    assert!(refused(check_update(&update, MAX, &Doc::new())).contains("does not decode"));
 }
 
 #[test]
@@ -211,5 +287,33 @@ fn json_strings_are_left_to_serde_json_which_stops_by_itself() {
     update.extend_from_slice(json.as_bytes());
     update.push(0x00);
     assert_eq!(json.len(), 10_000);
-    assert!(check_update(&update, MAX, 0).is_err());
+    assert!(check_update(&update, MAX, &Doc::new()).is_err());
+}
+
+/// Siblings do not add up: a document edited like a ProseMirror one (a paragraph with its text
+/// added 300 times, each next to the last) stays 2 levels deep, whatever the limit.
+#[test]
+fn paragraphs_added_one_after_another_stay_at_their_depth() {
+    let server = Doc::new();
+    let editor = Doc::with_client_id(14);
+    let fragment = editor.get_or_insert_xml_fragment("default");
+    for i in 0..300 {
+        let before = editor.transact().state_vector();
+        {
+            let mut txn = editor.transact_mut();
+            let at = if i % 2 == 0 { 0 } else { fragment.len(&txn) };
+            let paragraph = fragment.insert(&mut txn, at, XmlElementPrelim::empty("paragraph"));
+            paragraph.push_back(&mut txn, XmlTextPrelim::new("text"));
+        }
+        let update = editor.transact().encode_state_as_update_v1(&before);
+        assert_eq!(
+            check_update(&update, 3, &server),
+            Ok(Checked { type_depth: 2 }),
+            "paragraph {i}"
+        );
+        server
+            .transact_mut()
+            .apply_update(Update::decode_v1(&update).unwrap_or_default())
+            .unwrap_or_default();
+    }
 }

@@ -3,7 +3,7 @@
 
 use super::*;
 use plait_protocol::frame::{decode_frame, Limits};
-use plait_storage::{FaultyStore, MemoryStore, Writer, WriterConfig};
+use plait_storage::{DocStore, FaultyStore, MemoryStore, Writer, WriterConfig};
 use yrs::sync::SyncMessage;
 use yrs::updates::decoder::Decode;
 use yrs::{Doc, GetString, Text, Transact, Update};
@@ -31,7 +31,12 @@ impl Client {
 
     /// Joins with an outbound queue of `capacity` entries, empty once the greeting is taken.
     async fn join_with_queue(handle: &DocHandle, capacity: usize) -> Client {
-        let (tx, outbound) = outbound_queue(capacity, usize::MAX);
+        Self::join_bounded(handle, capacity, usize::MAX).await
+    }
+
+    /// Joins with an outbound queue of `capacity` entries and `bytes` bytes.
+    async fn join_bounded(handle: &DocHandle, capacity: usize, bytes: usize) -> Client {
+        let (tx, outbound) = outbound_queue(capacity, bytes);
         let (close_tx, close) = flume::bounded(1);
         let link = ConnLink {
             outbound: tx,
@@ -298,4 +303,106 @@ fn the_presence_tick_grows_with_the_room_within_bounds() {
     assert_eq!(awareness_tick(500), Duration::from_millis(50));
     assert_eq!(awareness_tick(1000), Duration::from_millis(100));
     assert_eq!(awareness_tick(usize::MAX), Duration::from_millis(100));
+}
+
+#[tokio::test]
+async fn a_queue_full_in_bytes_closes_its_connection_too() {
+    let store = Arc::new(FaultyStore::new(MemoryStore::new()));
+    let handle = spawn_doc(store);
+    let writer = Client::join(&handle).await;
+    // Room for a thousand entries but 200 bytes: the first 150-byte relay is taken (less was
+    // queued), the second finds 150 bytes waiting and 150 more would pass the bound... taken
+    // too, as the bound is on what waits; the third finds 300 waiting and is refused.
+    let behind = Client::join_bounded(&handle, 1000, 200).await;
+    let info = || async {
+        let (Ok(_), Ok(info)) = (handle.info().await, handle.info().await) else {
+            panic!("the document task is running");
+        };
+        info.connections
+    };
+    for (client, text) in [(1, "a"), (2, "b"), (3, "c")] {
+        send_update(&handle, writer.id, client, &text.repeat(130)).await;
+        let _ = info().await;
+    }
+    assert_eq!(
+        info().await,
+        1,
+        "the one that fell behind in bytes was removed"
+    );
+    let Ok(reason) = behind.close.try_recv() else {
+        panic!("the connection that fell behind is told why it is closed");
+    };
+    assert_eq!(reason.code, codes::SLOW_CONSUMER);
+}
+
+/// Queues another node's update; `stored`: as a committed row, else as relayed live.
+async fn send_peer(handle: &DocHandle, update: &[u8], stored: bool) {
+    let (catch_up, _) = flume::unbounded();
+    let command = Command::Peer {
+        update: Bytes::from(update.to_vec()),
+        stored,
+        catch_up,
+    };
+    assert!(handle.send(command).await.is_ok());
+}
+
+/// The rows the store holds for the test document, as texts.
+async fn stored_rows(store: &FaultyStore<MemoryStore>) -> Vec<String> {
+    let Ok(Some(stored)) = store.inner().load("relay").await else {
+        return Vec::new();
+    };
+    stored
+        .updates
+        .iter()
+        .map(|(_, row)| {
+            let doc = Doc::new();
+            let text = doc.get_or_insert_text("t");
+            let Ok(update) = Update::decode_v1(row) else {
+                panic!("rows decode");
+            };
+            let _ = doc.transact_mut().apply_update(update);
+            let read = text.get_string(&doc.transact());
+            read
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_edit_made_after_another_nodes_live_update_waits_for_that_updates_row() {
+    let store = Arc::new(FaultyStore::new(MemoryStore::new()));
+    let handle = spawn_doc(store.clone());
+    let mut client = Client::join(&handle).await;
+    let foreign = typed(90, "f");
+    send_peer(&handle, &foreign, false).await;
+    assert_eq!(client.next_text().await, "f");
+    send_update(&handle, client.id, 91, "m").await;
+    // Held: neither stored nor echoed while the other node's row has not been seen.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        client.nothing_queued(),
+        "echo before the update it may depend on is stored"
+    );
+    assert!(stored_rows(&store).await.is_empty());
+    // The other node's commit: its row, the same bytes.
+    send_peer(&handle, &foreign, true).await;
+    assert_eq!(client.next_text().await, "m", "the echo");
+    assert_eq!(
+        stored_rows(&store).await,
+        vec!["m"],
+        "stored once, by its node"
+    );
+}
+
+#[tokio::test]
+async fn another_nodes_update_whose_row_never_comes_is_stored_here_first() {
+    let store = Arc::new(FaultyStore::new(MemoryStore::new()));
+    let handle = spawn_doc(store.clone());
+    let mut client = Client::join(&handle).await;
+    send_peer(&handle, &typed(92, "o"), false).await;
+    assert_eq!(client.next_text().await, "o");
+    send_update(&handle, client.id, 93, "b").await;
+    // The other node died before its commit: after the wait this node stores the update itself,
+    // then the edit, in that order, and only then echoes the edit.
+    assert_eq!(client.next_text().await, "b");
+    assert_eq!(stored_rows(&store).await, vec!["o", "b"]);
 }

@@ -1,6 +1,6 @@
 use super::*;
 use crate::update_check::DEFAULT_MAX_NESTING;
-use yrs::{GetString, Text, TransactionMut};
+use yrs::{GetString, ReadTxn, StateVector, Text, TransactionMut};
 
 fn text_of(state: &DocState) -> String {
     let text = state.doc().get_or_insert_text("t");
@@ -90,7 +90,7 @@ fn a_row_whose_dependency_never_comes_is_reported_and_nothing_is_kept_pending() 
 }
 
 #[test]
-fn the_snapshots_type_depth_bounds_what_rows_may_nest_inside_it() {
+fn types_nested_inside_the_snapshots_count_from_where_they_sit() {
     let limits = DocLimits {
         max_nesting: 3,
         ..DocLimits::default()
@@ -107,7 +107,7 @@ fn the_snapshots_type_depth_bounds_what_rows_may_nest_inside_it() {
         .encode_state_as_update_v1(&StateVector::default());
     let mut replayed = replay(Some(&snapshot), 1, &[], limits);
     assert!(replayed.refused.is_empty());
-    // A client may not nest two more levels inside (2 + 2 > 3)...
+    // A client may not nest two more levels inside the two of the snapshot (2 + 2 > 3)...
     let deeper = Doc::with_client_id(7);
     deeper
         .transact_mut()
