@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of the project, in the order a failure is cheapest to read:
-#   1. formatting and lints,
+#   1. formatting, lints, and no circle of files inside a crate,
 #   2. Rust unit and integration tests (SQLite and PostgreSQL; needs PostgreSQL on 127.0.0.1:5432),
 #   3. JavaScript interoperability tests (npm yjs + y-websocket against the real binary),
 #   4. browser tests (Playwright driving Debian's Chromium against the real binary).
@@ -12,6 +12,9 @@ step() { printf '\n==> %s\n' "$*"; }
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
+
+step "no circle of files inside any crate (scripts/file-cycles.py)"
+python3 scripts/file-cycles.py
 
 step "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets -- -D warnings

@@ -402,13 +402,3 @@ pub async fn trial(a: &FanoutArgs, rate: f64, tag: &str, verbose: bool) -> Resul
         json,
     })
 }
-
-pub async fn run(a: FanoutArgs) -> Result<Value> {
-    let mut out = json!({"scenario": "fanout", "label": a.target.label, "protocol": a.target.protocol, "url": a.target.url, "also_urls": a.target.also_urls});
-    if a.find_max {
-        stats::merge(&mut out, crate::find_max::search(&a).await?);
-    } else {
-        stats::merge(&mut out, trial(&a, a.rate, "", true).await?.json);
-    }
-    Ok(out)
-}

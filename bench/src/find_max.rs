@@ -1,11 +1,11 @@
-//! `fanout --find-max`: the highest per-client rate that still passes
+//! The `fanout` scenario, and with `--find-max` the highest per-client rate that still passes
 //! (p99 from schedule <= target, loss <= 0.1 %, no errors, >= 95 % of the
 //! planned send rate). Doubles from `--rate` until a trial fails, then
 //! bisects between the last pass and the first failure.
 
 use crate::error::Result;
 use crate::fanout::{trial, FanoutArgs, Trial};
-use crate::stats::Server;
+use crate::stats::{self, Server};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -86,4 +86,16 @@ pub async fn search(a: &FanoutArgs) -> Result<Value> {
         "find_max": true, "p99_target_ms": a.p99_target_ms,
         "max": best.map(|b| b.json), "trials": log,
     }))
+}
+
+/// The `fanout` scenario: one trial at the given rate, or with `--find-max` the search for the
+/// highest rate the server keeps up with.
+pub async fn run(a: FanoutArgs) -> Result<Value> {
+    let mut out = json!({"scenario": "fanout", "label": a.target.label, "protocol": a.target.protocol, "url": a.target.url, "also_urls": a.target.also_urls});
+    if a.find_max {
+        stats::merge(&mut out, search(&a).await?);
+    } else {
+        stats::merge(&mut out, trial(&a, a.rate, "", true).await?.json);
+    }
+    Ok(out)
 }

@@ -77,7 +77,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.scenario {
-            Scenario::Fanout(a) => fanout::run(a).await,
+            Scenario::Fanout(a) => find_max::run(a).await,
             Scenario::Idle(a) => idle::run(a).await,
             Scenario::Bigdoc(a) => bigdoc::run(a).await,
             Scenario::Awareness(a) => awareness::run(a).await,

@@ -12,6 +12,8 @@
 //! - [`codes`]: the WebSocket close codes Plait sends, and what a client should do on each.
 //! - [`error`]: [`error::ProtocolError`], every way a client frame can be rejected, with the
 //!   close code it maps to.
+//! - [`fan_out`]: [`fan_out::FanOut`], which frames of one drain each connection gets (the
+//!   plan the server's document task dispatches).
 //! - [`frame`]: [`frame::Limits`], [`frame::decode_frame`] (strict, never panics, never trusts a
 //!   length prefix) and the `encode_*` helpers that build outgoing frames.
 //! - [`name`]: [`name::DocName`], a validated document name.
@@ -19,6 +21,7 @@
 //!   (per-connection state), and the pure [`session::handle`] / [`session::close`] functions.
 //! - [`subdocs`]: [`subdocs::release`], which lets a document that holds subdocuments be freed
 //!   (yrs 0.28 keeps such a document alive through a reference cycle).
+//! - [`text`]: [`text::prefix`], a string cut to a length in bytes on a character boundary.
 //! - [`update_check`]: [`update_check::check_update`], the bounded, non-recursive check every
 //!   update passes before yrs decodes it (nesting depth, clock layout, declared counts).
 //!
@@ -28,11 +31,13 @@
 pub mod coalesce;
 pub mod codes;
 pub mod error;
+pub mod fan_out;
 pub mod frame;
 mod guard;
 pub mod name;
 pub mod session;
 pub mod subdocs;
+pub mod text;
 pub mod update_check;
 
 pub use error::ProtocolError;

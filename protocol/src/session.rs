@@ -1,10 +1,11 @@
 //! Per-connection protocol logic: what to do with each decoded message.
 //!
 //! Everything here is pure: the server decodes a frame with [`crate::frame::decode_frame`], calls
-//! [`handle`] for each message under the document lock, and routes the returned [`Outgoing`]
-//! frames. Nothing here touches a socket, a task or a database.
+//! [`handle`] for each message in the task that owns the document, and routes the returned
+//! [`Outgoing`] frames. Nothing here touches a socket, a task or a database.
 
 mod doc_state;
+mod integrity;
 pub mod presence;
 mod replay;
 
@@ -184,9 +185,9 @@ pub fn close(state: &mut DocState, session: &mut Session) -> Option<Vec<u8>> {
 }
 
 /// Applies the presence another node relayed for its own clients: `payload` is one of the pieces
-/// [`presence_for_peers`] made there. Returns the clients that changed, to announce to this
+/// [`presence_for_nodes`] made there. Returns the clients that changed, to announce to this
 /// node's connections. Never panics.
-pub fn apply_peer_presence(
+pub fn apply_node_presence(
     state: &mut DocState,
     payload: &[u8],
     now: Instant,
@@ -199,14 +200,14 @@ pub fn apply_peer_presence(
 /// Removes the other nodes' clients that were not renewed in time (see
 /// [`presence::REMOTE_TIMEOUT`]): their ids, whose removal this node announces, and whether any
 /// other node's clients remain.
-pub fn expire_peer_presence(state: &mut DocState, now: Instant) -> presence::Swept {
+pub fn expire_node_presence(state: &mut DocState, now: Instant) -> presence::Swept {
     state.presence_mut().expire(now)
 }
 
 /// What to tell the other nodes of this node's own clients: the entries of those among `changed`
 /// (all present ones with `None`, for a node that just opened the document), as awareness
 /// payloads of at most `max` bytes each. The second value counts states too large to relay.
-pub fn presence_for_peers(
+pub fn presence_for_nodes(
     state: &DocState,
     changed: Option<&HashSet<ClientID>>,
     max: usize,

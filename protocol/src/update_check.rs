@@ -328,4 +328,4 @@ impl From<values::TooDeep> for Refusal {
 }
 
 #[cfg(test)]
-pub(crate) mod tests;
+mod tests;

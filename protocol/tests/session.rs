@@ -485,7 +485,7 @@ fn map_values_with_many_keys_are_accepted() {
 /// as the other node's, is never told back (no echo between nodes), and a removal crosses too.
 #[test]
 fn presence_crosses_nodes_without_echo() {
-    use plait_protocol::session::{apply_peer_presence, presence_for_peers};
+    use plait_protocol::session::{apply_node_presence, presence_for_nodes};
     use std::collections::HashSet;
     use std::time::Instant;
 
@@ -501,10 +501,10 @@ fn presence_crosses_nodes_without_echo() {
     };
     let changed: HashSet<ClientID> = ids.iter().copied().collect();
 
-    let (pieces, left_out) = presence_for_peers(&node_a, Some(&changed), 5000);
+    let (pieces, left_out) = presence_for_nodes(&node_a, Some(&changed), 5000);
     assert_eq!((pieces.len(), left_out), (1, 0));
     let now = Instant::now();
-    let arrived = apply_peer_presence(&mut node_b, &pieces[0], now).expect("a valid piece");
+    let arrived = apply_node_presence(&mut node_b, &pieces[0], now).expect("a valid piece");
     assert_eq!(arrived, vec![ClientID::new(42)]);
     // b's clients get ann in their greeting and in b's next tick...
     let mut observer = Awareness::new(Doc::with_client_id(7));
@@ -515,14 +515,14 @@ fn presence_crosses_nodes_without_echo() {
     assert_eq!(present(&observer), vec![ClientID::new(42)]);
     // ...but b tells nobody else of her: she is a's.
     let arrived: HashSet<ClientID> = arrived.into_iter().collect();
-    assert_eq!(presence_for_peers(&node_b, Some(&arrived), 5000).0.len(), 0);
-    assert_eq!(presence_for_peers(&node_b, None, 5000).0.len(), 0);
-    assert_eq!(presence_for_peers(&node_a, None, 5000).0.len(), 1);
+    assert_eq!(presence_for_nodes(&node_b, Some(&arrived), 5000).0.len(), 0);
+    assert_eq!(presence_for_nodes(&node_b, None, 5000).0.len(), 0);
+    assert_eq!(presence_for_nodes(&node_a, None, 5000).0.len(), 1);
 
     // Her connection to a closes: a tells b, and b's clients see her leave.
     close(&mut node_a, &mut ann).expect("a removal frame");
-    let (pieces, _) = presence_for_peers(&node_a, Some(&changed), 5000);
-    let left = apply_peer_presence(&mut node_b, &pieces[0], now).expect("a valid piece");
+    let (pieces, _) = presence_for_nodes(&node_a, Some(&changed), 5000);
+    let left = apply_node_presence(&mut node_b, &pieces[0], now).expect("a valid piece");
     apply_awareness_frame(
         &mut observer,
         &node_b.awareness_frame(&left).expect("known"),
@@ -530,6 +530,6 @@ fn presence_crosses_nodes_without_echo() {
     assert_eq!(present(&observer), vec![]);
 
     // A piece that is not an awareness update is refused and changes nothing.
-    assert!(apply_peer_presence(&mut node_b, b"\x05garbage", now).is_err());
+    assert!(apply_node_presence(&mut node_b, b"\x05garbage", now).is_err());
     assert_eq!(node_b.presence().present().count(), 0);
 }

@@ -28,9 +28,13 @@ pub enum ServerError {
 /// Why a document could not be handed to a connection or request.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum LoadError {
-    /// The database did not answer; the document is not served rather than served empty.
+    /// The database did not answer (or the replay failed); the document is not served rather
+    /// than served empty.
     #[error("document could not be loaded from storage: {0}")]
-    Storage(String),
+    Storage(#[from] StorageError),
+    /// It unloaded each time a connection tried to join it (a rare race; the client retries).
+    #[error("document kept unloading while joining")]
+    KeptUnloading,
     /// The server is shutting down.
     #[error("server is shutting down")]
     ShuttingDown,

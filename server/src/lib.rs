@@ -1,4 +1,4 @@
-//! Plait server: the y-websocket endpoint, the HTTP API and the live document registry.
+//! Plait server: the y-websocket endpoint, the HTTP API and the registry of loaded documents.
 //!
 //! # Layout
 //! - [`config`]: command line / environment configuration.
@@ -11,9 +11,9 @@
 //! - `database_url`: database URLs without their password (logs, the unsaved file).
 //! - `client_addr`: the client's address behind the reverse proxies the operator trusts.
 //! - `connection`: one WebSocket connection (read, decode, hand over, write).
-//! - `document`: the task that owns one live document and its connections.
-//! - `registry`: name -> live document, loading each once.
-//! - `peers`: the relay of what other nodes store in the same database to this node's clients.
+//! - `document`: the task that owns one loaded document and its connections.
+//! - `registry`: name -> loaded document, loading each once.
+//! - `cluster`: several nodes on one database: what this node broadcasts, what it hears.
 //! - `state`: the shared application state.
 //! - `shutdown`: SIGINT / SIGTERM.
 //! - `error`: [`ServerError`] and the HTTP `AppError`.
@@ -22,13 +22,13 @@
 mod accept;
 pub mod auth;
 pub mod client_addr;
+mod cluster;
 pub mod config;
 mod connection;
 pub mod database_url;
 mod document;
 pub mod error;
 mod linger;
-mod peers;
 mod penalty;
 mod rate;
 mod registry;
@@ -45,9 +45,10 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::Request;
 use axum::routing::get;
 use axum::Router;
+use plait_cluster::NodeKey;
+use plait_storage::bus::Bus;
 use plait_storage::error::StorageError;
 use plait_storage::memory::MemoryStore;
-use plait_storage::peers::PeerKey;
 use plait_storage::sea_store::SeaStore;
 use plait_storage::store::{DocStore, NewUpdate};
 use plait_storage::unsaved;
@@ -101,34 +102,35 @@ pub async fn run(
     // `memory:` keeps everything in process memory: for benchmarks that compare the cost of
     // persistence, and throwaway demos. Nothing survives a restart.
     let mut config = config;
-    let store: Arc<dyn DocStore> = if config.database_url == MEMORY_URL {
-        tracing::warn!("database is `memory:`: nothing will survive a restart");
-        // Never fails, so it leaves nothing unsaved; and replaying into it would move a real
-        // database's unsaved updates into memory, to be lost at exit.
-        config.unsaved_file = None;
-        Arc::new(MemoryStore::default())
-    } else {
-        // Nodes that share the auth secret sign what they relay to each other with it.
-        let secret = config
-            .auth_secret()
-            .map_err(|e| ServerError::Config(e.to_string()))?;
-        let key = secret.as_deref().map(PeerKey::derive);
-        Arc::new(
-            SeaStore::connect(&config.database_url)
-                .await?
-                .with_peer_key(key),
-        )
-    };
-    run_with_store(listener, config, store, shutdown).await
+    let (store, bus): (Arc<dyn DocStore>, Option<Arc<dyn Bus>>) =
+        if config.database_url == MEMORY_URL {
+            tracing::warn!("database is `memory:`: nothing will survive a restart");
+            // Never fails, so it leaves nothing unsaved; and replaying into it would move a real
+            // database's unsaved updates into memory, to be lost at exit.
+            config.unsaved_file = None;
+            (Arc::new(MemoryStore::default()), None)
+        } else {
+            // Nodes that share the auth secret sign what they broadcast to each other with it.
+            let secret = config
+                .auth_secret()
+                .map_err(|e| ServerError::Config(e.to_string()))?;
+            let key = secret.as_deref().map(NodeKey::derive);
+            let store = SeaStore::connect(&config.database_url).await?;
+            let bus = store.bus(key).map(|bus| Arc::new(bus) as Arc<dyn Bus>);
+            (Arc::new(store), bus)
+        };
+    run_with_store(listener, config, store, bus, shutdown).await
 }
 
-/// Serves with the given store (tests inject failing stores here) until `shutdown` resolves, then
-/// closes every connection and writes everything still pending. What the store does not take
-/// by `--shutdown-timeout` goes to the unsaved file, which the next start stores first.
+/// Serves with the given store (tests inject failing stores here) and, where other nodes may
+/// share the database, their `bus`, until `shutdown` resolves; then closes every connection and
+/// writes everything still pending. What the store does not take by `--shutdown-timeout` goes to
+/// the unsaved file, which the next start stores first.
 pub async fn run_with_store(
     listener: TcpListener,
     config: Config,
     store: Arc<dyn DocStore>,
+    bus: Option<Arc<dyn Bus>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let auth = config
@@ -154,8 +156,10 @@ pub async fn run_with_store(
     let header_read_timeout = config.handshake_timeout;
     let token = CancellationToken::new();
     let state = AppState::new(config, store.clone(), writer.clone(), auth, token.clone());
-    if let Some(live) = peers::start(store, state.registry.clone(), token.clone()).await {
-        state.registry.set_live(live);
+    if let Some(bus) = bus {
+        let registry = state.registry.clone();
+        let broadcaster = cluster::start(bus, store, registry, token.clone()).await;
+        state.registry.set_broadcaster(broadcaster);
     }
     let router = app(state.clone());
     info!(addr = ?listener.local_addr().ok(), "serving");
@@ -167,7 +171,7 @@ pub async fn run_with_store(
     });
     accept::serve(listener, router, header_read_timeout, token.clone()).await;
     state.registry.stopped(DOCUMENTS_STOP).await;
-    for name in state.registry.live_names() {
+    for name in state.registry.loaded_names() {
         writer.request_compaction(name.as_str());
     }
     let leftover = writer.clone();

@@ -1,10 +1,10 @@
-//! The registry of live documents: name -> running document task.
+//! The registry of loaded documents: name -> running document task.
 //!
 //! Concurrent first connections to a document load it once: the map entry (an empty
 //! `OnceCell`) is inserted synchronously under the shard lock, and the load runs outside it
 //! through `get_or_try_init`, which lets exactly one caller load while the others wait.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
@@ -18,10 +18,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
+use crate::cluster::broadcaster::Broadcaster;
 use crate::config::Config;
 use crate::document::{self, DocContext, DocHandle};
 use crate::error::LoadError;
-use crate::peers::LiveSender;
 
 type Slot = Arc<OnceCell<DocHandle>>;
 
@@ -43,9 +43,11 @@ pub struct Registry {
     shutdown: CancellationToken,
     /// The document tasks, so that shutdown waits for each to hand the writer what it holds.
     tasks: TaskTracker,
-    /// Set when other nodes share the database (see [`crate::peers`]): documents loaded from then
-    /// on tell them of what they relay.
-    live: OnceLock<LiveSender>,
+    /// Updates the documents hold back from the writer (see `DocContext::held`).
+    held: Arc<AtomicUsize>,
+    /// Set when other nodes share the database (see [`crate::cluster`]): documents loaded from
+    /// then on tell them of what they relay.
+    broadcaster: OnceLock<Broadcaster>,
 }
 
 /// Where a document is, for one that must not wait to find out (see [`Registry::lookup`]).
@@ -89,30 +91,29 @@ impl Registry {
             snapshot_threshold: usize::try_from(config.snapshot_threshold).unwrap_or(usize::MAX),
             shutdown,
             tasks: TaskTracker::new(),
-            live: OnceLock::new(),
+            held: Arc::new(AtomicUsize::new(0)),
+            broadcaster: OnceLock::new(),
         })
     }
 
     /// Documents loaded from now on tell other nodes of the updates they relay. Set before the
     /// server serves, so every document has it.
-    pub fn set_live(&self, live: LiveSender) {
-        let _ = self.live.set(live);
+    pub fn set_broadcaster(&self, broadcaster: Broadcaster) {
+        let _ = self.broadcaster.set(broadcaster);
     }
 
     /// The other nodes heard from lately; `None` where no other node can share the database.
     pub fn other_nodes(&self) -> Option<usize> {
-        self.live.get().map(|live| live.cluster().other_nodes())
+        self.broadcaster.get().map(Broadcaster::other_nodes)
     }
 
     /// The other nodes that have `name` open; `None` where no other node can share the database.
     pub fn open_elsewhere(&self, name: &DocName) -> Option<usize> {
-        self.live
-            .get()
-            .map(|live| live.cluster().open_elsewhere(name))
+        self.broadcaster.get().map(|b| b.open_elsewhere(name))
     }
 
     /// The running document, if it is loaded.
-    pub fn live(&self, name: &DocName) -> Option<DocHandle> {
+    pub fn running(&self, name: &DocName) -> Option<DocHandle> {
         let slot = self.docs.get(name).map(|slot| slot.value().clone())?;
         slot.get().cloned()
     }
@@ -142,13 +143,13 @@ impl Registry {
     }
 
     /// Whether `name` is loaded or being loaded here.
-    pub fn holds(&self, name: &str) -> bool {
+    pub fn holds(&self, name: &DocName) -> bool {
         self.docs.contains_key(name)
     }
 
     /// Connections attached to `name` right now (0 if it is not loaded).
     pub fn attached(&self, name: &DocName) -> usize {
-        self.live(name)
+        self.running(name)
             .map_or(0, |handle| handle.attached().load(Ordering::Acquire))
     }
 
@@ -164,8 +165,14 @@ impl Registry {
         }
     }
 
+    /// Updates the documents hold back from the writer behind other nodes' updates they depend
+    /// on: not written yet, like the writer's own queue.
+    pub fn held(&self) -> usize {
+        self.held.load(Ordering::Acquire)
+    }
+
     /// Names of the documents in memory.
-    pub fn live_names(&self) -> Vec<DocName> {
+    pub fn loaded_names(&self) -> Vec<DocName> {
         self.docs.iter().map(|e| e.key().clone()).collect()
     }
 
@@ -217,16 +224,16 @@ impl Registry {
     ) -> Result<DocHandle, LoadError> {
         let stored = self.store.load(name.as_str()).await.map_err(|e| {
             warn!(doc = %name, error = %e, "loading document failed");
-            LoadError::Storage(e.to_string())
+            LoadError::Storage(e)
         })?;
         let state = match stored {
             Some(stored) => self.replay(&name, stored).await?,
             None => DocState::with_limits(yrs::Doc::new(), self.limits),
         };
         info!(doc = %name, "document loaded");
-        let live = self.live.get().cloned();
-        if let Some(live) = &live {
-            live.opened(&name, true);
+        let broadcaster = self.broadcaster.get().cloned();
+        if let Some(broadcaster) = &broadcaster {
+            broadcaster.opened(&name, true);
         }
         let registry = Arc::downgrade(self);
         let key = name.clone();
@@ -235,7 +242,8 @@ impl Registry {
             writer: self.writer.clone(),
             idle_unload: self.idle_unload,
             shutdown: self.shutdown.clone(),
-            live,
+            broadcaster,
+            held: self.held.clone(),
             unregister: Box::new(move || {
                 let (Some(registry), Some(slot)) = (registry.upgrade(), slot.upgrade()) else {
                     return true;
@@ -244,8 +252,8 @@ impl Registry {
                     .docs
                     .remove_if(&key, |_, current| Arc::ptr_eq(current, &slot))
                     .is_some();
-                if let (true, Some(live)) = (removed, registry.live.get()) {
-                    live.opened(&key, false);
+                if let (true, Some(broadcaster)) = (removed, registry.broadcaster.get()) {
+                    broadcaster.opened(&key, false);
                 }
                 removed
             }),
@@ -260,7 +268,7 @@ impl Registry {
         let log_rows = stored.updates.len();
         let replayed = replay_blocking(stored, self.limits)
             .await
-            .map_err(|e| LoadError::Storage(e.to_string()))?;
+            .map_err(LoadError::Storage)?;
         if !replayed.refused.is_empty() {
             if let Err(error) = self
                 .store

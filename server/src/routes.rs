@@ -161,7 +161,8 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     let mut body = json!({
         "database": if db_ok { "ok" } else { "unreachable" },
         "writer": if writer_ok { "ok" } else { "retrying" },
-        "pending_updates": state.writer.pending(),
+        // The writer's queue, and what documents hold back behind other nodes' updates.
+        "pending_updates": state.writer.pending() + state.registry.held(),
         // False once `--max-pending-updates` is reached: edits are refused until the backlog
         // drains.
         "accepting_edits": !state.writer.is_full(),
@@ -186,7 +187,7 @@ pub async fn get_update(
     uri: Uri,
 ) -> Result<Response, AppError> {
     authorize(&state, &headers, &uri, &name)?;
-    let encoded = match state.registry.live(&name) {
+    let encoded = match state.registry.running(&name) {
         Some(handle) => match handle.state().await {
             Ok(state) => state,
             Err(_) => stored_state(&state, &name).await?,
@@ -269,8 +270,8 @@ pub async fn get_stats(
     uri: Uri,
 ) -> Result<Response, AppError> {
     authorize(&state, &headers, &uri, &name)?;
-    let live = match state.registry.live(&name) {
-        Some(handle) => handle.info().await.ok(),
+    let figures = match state.registry.running(&name) {
+        Some(handle) => handle.figures().await.ok(),
         None => None,
     };
     let stats = state.store.stats(name.as_str()).await?;
@@ -285,12 +286,12 @@ pub async fn get_stats(
     };
     if let Some(object) = body.as_object_mut() {
         object.insert("stored".into(), json!(stored));
-        object.insert("loaded".into(), json!(live.is_some()));
+        object.insert("loaded".into(), json!(figures.is_some()));
         object.insert(
             "connections".into(),
-            json!(live.map_or(0, |i| i.connections)),
+            json!(figures.map_or(0, |f| f.connections)),
         );
-        object.insert("pending".into(), json!(live.map_or(0, |i| i.pending)));
+        object.insert("pending".into(), json!(figures.map_or(0, |f| f.pending)));
         if let Some(nodes) = state.registry.open_elsewhere(&name) {
             // PostgreSQL only: the other nodes that have the document open.
             object.insert("other_nodes".into(), json!(nodes));

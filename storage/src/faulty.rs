@@ -3,7 +3,6 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::StorageError;
-use crate::peers::PeerFeed;
 use plait_protocol::session::Refused;
 
 use crate::store::{DocStats, DocStore, NewUpdate, Seq, StoredDoc};
@@ -94,21 +93,5 @@ impl<S: DocStore> DocStore for FaultyStore<S> {
     }
     fn forget(&self, doc: &str) {
         self.inner.forget(doc)
-    }
-    async fn peer_feed(&self) -> Result<Option<Box<dyn PeerFeed>>, StorageError> {
-        self.check()?;
-        self.inner.peer_feed().await
-    }
-    async fn publish_live(&self, items: &[crate::peers::LiveItem]) -> Result<(), StorageError> {
-        self.check()?;
-        self.inner.publish_live(items).await
-    }
-    async fn announce(&self, asks: bool) -> Result<(), StorageError> {
-        self.check()?;
-        self.inner.announce(asks).await
-    }
-    async fn announce_docs(&self, open: bool, docs: &[String]) -> Result<(), StorageError> {
-        self.check()?;
-        self.inner.announce_docs(open, docs).await
     }
 }

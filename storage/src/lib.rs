@@ -12,9 +12,12 @@
 //! - [`memory`]: [`MemoryStore`], the same semantics in memory for fast tests.
 //! - [`faulty`]: [`FaultyStore`], a wrapper that fails on demand to simulate outages.
 //! - [`writer`]: [`Writer`], the write-behind task: batching, retry with backoff, compaction.
-//! - [`peers`]: how a node hears what other nodes commit to the same PostgreSQL database.
+//! - [`bus`]: [`Bus`] and [`Feed`], how the nodes sharing a database talk (the words are
+//!   `plait-cluster`'s); [`pg_bus`]: [`PgBus`], the PostgreSQL carrier (`NOTIFY`/`LISTEN`).
 //! - [`unsaved`]: the local file that keeps what shutdown could not store until the next start.
 //! - [`error`]: [`StorageError`], the one error type.
+//! - [`backoff`]: [`backoff::Backoff`], the doubling wait between retries (the writer, the
+//!   server's feed of the other nodes).
 //!
 //! Architecture Invariant: log positions (`Seq`) are assigned by the database and compaction
 //! only folds rows it read from the database, so several nodes can share one database without
@@ -22,21 +25,24 @@
 //!
 //! Architecture Invariant: this crate knows nothing about sockets or HTTP.
 
+pub mod backoff;
+pub mod bus;
 pub mod entities;
 pub mod error;
 pub mod faulty;
 pub mod memory;
 pub mod migration;
-pub mod peers;
+pub mod pg_bus;
 pub mod sea_store;
 pub mod store;
 pub mod unsaved;
 pub mod writer;
 
+pub use bus::{Bus, Feed, Holds};
 pub use error::StorageError;
 pub use faulty::FaultyStore;
 pub use memory::MemoryStore;
-pub use peers::{LiveItem, LiveKind, PeerEvent, PeerFeed, PeerUpdate};
+pub use pg_bus::PgBus;
 pub use sea_store::SeaStore;
 pub use store::{DocStats, DocStore, NewUpdate, Seq, StoredDoc};
 pub use writer::{OnDurable, Writer, WriterConfig};

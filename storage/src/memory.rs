@@ -107,7 +107,7 @@ impl DocStore for MemoryStore {
             unreadable: Vec::new(),
         };
         let rebuilt = stored.rebuild();
-        for reject in crate::sea_store::rejects(&rebuilt.refused, &rebuilt.incomplete) {
+        for reject in crate::sea_store::compact::rejects(&rebuilt.refused, &rebuilt.incomplete) {
             entry.quarantined.push((reject.seq, reject.reason));
         }
         let snapshot = rebuilt.state;

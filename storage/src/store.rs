@@ -7,7 +7,6 @@ use chrono::{DateTime, Utc};
 use plait_protocol::session::{replay, DocLimits, Refused, Replayed};
 
 use crate::error::StorageError;
-use crate::peers::{LiveItem, PeerFeed};
 
 /// Database-assigned log position (`document_updates.seq`, an autoincrement primary key).
 ///
@@ -182,30 +181,6 @@ pub trait DocStore: Send + Sync + 'static {
     /// long-running node's memory does not grow with every document it ever wrote. Only a cache
     /// goes: the next call naming `doc` refills it. The default caches nothing.
     fn forget(&self, _doc: &str) {}
-    /// The updates other nodes append to this database, as they commit; `None` where no other
-    /// node can be writing (SQLite, memory), which is the default.
-    async fn peer_feed(&self) -> Result<Option<Box<dyn PeerFeed>>, StorageError> {
-        Ok(None)
-    }
-    /// Tells the other nodes, at once and before they are stored, of updates this node is
-    /// relaying to its clients, so that theirs need not wait for the commit, and of its own
-    /// clients' presence. Best effort: an update too large for one notification goes in parts,
-    /// one over [`crate::peers::MAX_LIVE_UPDATE`] is skipped (the commit's own notification
-    /// brings every update anyway), and presence pieces are cut to fit beforehand (see
-    /// [`crate::peers::live_capacity`]). Does nothing where `peer_feed` is `None`.
-    async fn publish_live(&self, _items: &[LiveItem]) -> Result<(), StorageError> {
-        Ok(())
-    }
-    /// Tells the other nodes that this one is running (see [`crate::peers`]); with `asks`, that
-    /// they should answer with what they have open. Does nothing where `peer_feed` is `None`.
-    async fn announce(&self, _asks: bool) -> Result<(), StorageError> {
-        Ok(())
-    }
-    /// Tells the other nodes that this one has `docs` open (`open`) or no longer has them, so
-    /// that they publish live updates of those only. Does nothing where `peer_feed` is `None`.
-    async fn announce_docs(&self, _open: bool, _docs: &[String]) -> Result<(), StorageError> {
-        Ok(())
-    }
 }
 
 #[async_trait::async_trait]
@@ -241,17 +216,5 @@ impl<T: DocStore + ?Sized> DocStore for Arc<T> {
     }
     fn forget(&self, doc: &str) {
         (**self).forget(doc)
-    }
-    async fn peer_feed(&self) -> Result<Option<Box<dyn PeerFeed>>, StorageError> {
-        (**self).peer_feed().await
-    }
-    async fn publish_live(&self, items: &[LiveItem]) -> Result<(), StorageError> {
-        (**self).publish_live(items).await
-    }
-    async fn announce(&self, asks: bool) -> Result<(), StorageError> {
-        (**self).announce(asks).await
-    }
-    async fn announce_docs(&self, open: bool, docs: &[String]) -> Result<(), StorageError> {
-        (**self).announce_docs(open, docs).await
     }
 }

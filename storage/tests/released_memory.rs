@@ -82,7 +82,7 @@ async fn round(writer: &Writer, store: &SeaStore, first: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn released_documents_leave_nothing_behind_in_the_writer_and_the_store() {
-    let file = SqliteFile::new();
+    let file = SqliteFile::new().expect("a temporary directory");
     let store = Arc::new(SeaStore::connect(&file.url()).await.expect("SQLite file"));
     let writer = Writer::spawn(store.clone(), WriterConfig::default());
 

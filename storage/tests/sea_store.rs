@@ -12,25 +12,13 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder
 use sea_orm_migration::MigratorTrait;
 use yrs::Doc;
 
-use common::{edit, rebuilt, text_of};
+use common::{edit, nested_arrays, rebuilt, text_of};
 
 fn update(doc: &str, data: Vec<u8>) -> NewUpdate {
     NewUpdate {
         doc: doc.to_owned(),
         data: Bytes::from(data),
     }
-}
-
-/// The update of issue 20: one map entry holding arrays nested `depth` deep.
-fn nested_arrays(depth: usize) -> Vec<u8> {
-    let mut bytes = vec![
-        0x01, 0x01, 0x7b, 0x00, 0x28, 0x01, 0x01, b'm', 0x01, b'k', 0x01,
-    ];
-    for _ in 0..depth {
-        bytes.extend_from_slice(&[0x75, 0x01]);
-    }
-    bytes.extend_from_slice(&[0x7e, 0x00]);
-    bytes
 }
 
 fn limits() -> plait_protocol::session::DocLimits {
@@ -416,9 +404,10 @@ where
     F: FnOnce(String) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,
 {
-    let file = common::SqliteFile::new();
+    let file = common::SqliteFile::new()?;
     assert!(!file.path().exists());
-    case(file.url()).await?;
+    // Without `mode=rwc`: `SeaStore::connect` must create the file anyway.
+    case(format!("sqlite://{}", file.path().display())).await?;
     assert!(file.path().exists(), "connect must create the SQLite file");
     Ok(())
 }
@@ -429,7 +418,7 @@ where
     Fut: std::future::Future<Output = anyhow::Result<()>>,
 {
     let db = common::PgDatabase::create().await?;
-    case(db.url().to_owned()).await
+    case(db.url()?).await
 }
 
 macro_rules! on_both_backends {
@@ -476,7 +465,7 @@ on_both_backends!(
 /// answer with the date they cannot read left out.
 #[tokio::test]
 async fn sqlite_values_of_the_wrong_type_do_not_make_a_document_unreadable() -> anyhow::Result<()> {
-    let file = common::SqliteFile::new();
+    let file = common::SqliteFile::new()?;
     let store = SeaStore::connect(&file.url()).await?;
     let doc = Doc::new();
     store.append(&[update("w", edit(&doc, "served"))]).await?;
@@ -528,23 +517,29 @@ async fn sqlite_memory_url_works_with_one_connection() -> anyhow::Result<()> {
 /// document's id (from the first rows it reads of it), that document's later rows are skipped
 /// while it is not held, and read again once it is.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_peer_feed_reads_only_rows_of_documents_held() -> anyhow::Result<()> {
-    use plait_storage::PeerEvent;
+async fn the_feed_reads_only_rows_of_documents_held() -> anyhow::Result<()> {
+    use plait_cluster::NodeEvent;
+    use plait_protocol::name::DocName;
+    use plait_storage::Bus;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::time::Duration;
 
     let db = common::PgDatabase::create().await?;
-    let writer = SeaStore::connect(db.url()).await?;
-    let reader = SeaStore::connect(db.url()).await?;
-    let mut feed = reader.peer_feed().await?.expect("PostgreSQL has a feed");
+    let writer = SeaStore::connect(&db.url()?).await?;
+    let reader = SeaStore::connect(&db.url()?).await?;
+    let bus = reader.bus(None).expect("PostgreSQL has a bus");
+    let mut feed = bus.listen().await?;
     let held_too = AtomicBool::new(false);
-    let holds = |doc: &str| doc == "held" || (doc == "other" && held_too.load(Ordering::SeqCst));
+    let holds = |doc: &DocName| {
+        let doc = doc.as_str();
+        doc == "held" || (doc == "other" && held_too.load(Ordering::SeqCst))
+    };
     // The next rows the feed hands over, by document and text.
     let mut next_rows = async || -> anyhow::Result<Vec<String>> {
         loop {
             let event = tokio::time::timeout(Duration::from_secs(10), feed.next(&holds)).await??;
-            if let PeerEvent::Stored { updates, .. } = event {
-                let mut rows: Vec<String> = updates
+            if let NodeEvent::Stored { rows, .. } = event {
+                let mut rows: Vec<String> = rows
                     .into_iter()
                     .map(|u| format!("{}:{}", u.doc, u.data.len()))
                     .collect();

@@ -5,10 +5,8 @@ import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import * as Y from 'yjs'
-import { WebsocketProvider } from 'y-websocket'
-import WebSocket from 'ws'
 import { PlaitServer, plaitBin, uniqueDoc, waitUntil } from './lib/server.js'
-import { waitSynced, closeClient } from './lib/clients.js'
+import { waitSynced, closeClient, connectCounting } from './lib/clients.js'
 
 const SECRET = 'js-interop-secret-0123456789abcdef-0123456789abcdef'
 const env = { PLAIT_AUTH_SECRET: SECRET, PLAIT_MAX_MESSAGE_SIZE: String(64 * 1024) }
@@ -19,27 +17,7 @@ const mint = (doc, mode, ttl = '1h') => execFileSync(plaitBin, ['token', '--doc'
   encoding: 'utf8'
 }).trim()
 
-/**
- * A stock provider; `attempts` counts every WebSocket it opens (its reconnects included).
- * BroadcastChannel is off so two providers in this process cannot sync without the server.
- */
-const connect = (server, doc, params) => {
-  const client = { doc: new Y.Doc(), attempts: 0, closes: [], statuses: [] }
-  class CountingWebSocket extends WebSocket {
-    constructor (...args) {
-      super(...args)
-      client.attempts++
-    }
-  }
-  client.provider = new WebsocketProvider(server.wsUrl, doc, client.doc, {
-    WebSocketPolyfill: CountingWebSocket,
-    disableBc: true,
-    params
-  })
-  client.provider.on('status', (e) => client.statuses.push(e.status))
-  client.provider.on('connection-close', (e) => client.closes.push(e?.code ?? null))
-  return client
-}
+const connect = connectCounting
 
 /** GET the stored state with a Bearer token, decoded into a fresh Y.Doc. */
 const storedText = async (server, doc, token) => {

@@ -6,30 +6,11 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import * as Y from 'yjs'
-import { WebsocketProvider } from 'y-websocket'
 import WebSocket from 'ws'
 import { PlaitServer, uniqueDoc, waitUntil } from './lib/server.js'
-import { connectClient, waitSynced, closeClient } from './lib/clients.js'
+import { connectClient, connectCounting, waitSynced, closeClient } from './lib/clients.js'
 
 const MAX_MESSAGE = 1024 * 1024
-
-/** A stock provider that counts the sockets it opens (its reconnects included). */
-const connect = (server, doc) => {
-  const client = { doc: new Y.Doc(), attempts: 0, closes: [], closed: null }
-  class CountingWebSocket extends WebSocket {
-    constructor (...args) {
-      super(...args)
-      client.attempts++
-    }
-  }
-  client.provider = new WebsocketProvider(server.wsUrl, doc, client.doc, {
-    WebSocketPolyfill: CountingWebSocket,
-    disableBc: true
-  })
-  client.provider.on('connection-close', (e) => client.closes.push(e?.code ?? null))
-  client.provider.on('closed', (e) => { client.closed = e })
-  return client
-}
 
 /** The update of issue 20: one map entry holding arrays nested 10 000 deep (20 KB). */
 const deepUpdate = () => {
@@ -74,7 +55,7 @@ const expectNoReconnect = async (client, code) => {
 
 test('a 6 MB edit over --max-message-size closes with 4413, and the client does not come back', async () => {
   const doc = uniqueDoc('limits-4413')
-  const client = connect(server, doc)
+  const client = connectCounting(server, doc)
   open.push(client)
   await waitSynced(client)
   client.doc.getText('text').insert(0, 'x'.repeat(6 * 1024 * 1024))
@@ -85,7 +66,7 @@ test('a 6 MB edit over --max-message-size closes with 4413, and the client does 
 
 test('a flood over the rate limit closes with 4429 while the client is still sending', async () => {
   const doc = uniqueDoc('limits-4429')
-  const client = connect(server, doc)
+  const client = connectCounting(server, doc)
   open.push(client)
   await waitSynced(client)
   // 3 000 edits, each its own frame, written at once: far more than the burst of 50.

@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use plait_storage::error::StorageError;
-use plait_storage::peers::PeerFeed;
 use plait_storage::store::{DocStats, DocStore, NewUpdate, Seq, StoredDoc};
 use tokio::sync::watch;
 
@@ -150,20 +149,5 @@ impl<S: DocStore> DocStore for GatedStore<S> {
         refused: &[plait_protocol::session::Refused],
     ) -> Result<(), StorageError> {
         self.inner.quarantine(doc, refused).await
-    }
-    async fn peer_feed(&self) -> Result<Option<Box<dyn PeerFeed>>, StorageError> {
-        self.inner.peer_feed().await
-    }
-    async fn publish_live(
-        &self,
-        items: &[plait_storage::peers::LiveItem],
-    ) -> Result<(), StorageError> {
-        self.inner.publish_live(items).await
-    }
-    async fn announce(&self, asks: bool) -> Result<(), StorageError> {
-        self.inner.announce(asks).await
-    }
-    async fn announce_docs(&self, open: bool, docs: &[String]) -> Result<(), StorageError> {
-        self.inner.announce_docs(open, docs).await
     }
 }

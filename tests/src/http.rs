@@ -156,3 +156,16 @@ fn dechunk(mut data: &[u8]) -> Result<Vec<u8>> {
         data = &data[size + 2..];
     }
 }
+
+/// Waits until the node at `addr` hears from `others` other nodes (`/readyz`'s `other_nodes`).
+pub async fn wait_other_nodes(addr: SocketAddr, others: u64) -> Result<()> {
+    crate::eventually(
+        &format!("other_nodes {others}"),
+        crate::TIMEOUT,
+        || async move {
+            let r = get(addr, "/readyz").await?;
+            Ok((r.json()?["other_nodes"].as_u64() == Some(others)).then_some(()))
+        },
+    )
+    .await
+}

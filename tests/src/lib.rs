@@ -8,14 +8,13 @@
 //! - [`client`]: [`client::YClient`], a y-websocket client holding a yrs `Doc` and `Awareness`.
 //! - [`raw`]: [`raw::RawClient`], a bare WebSocket for hostile input and byte-exact checks.
 //! - [`http`]: a tiny HTTP/1.1 client for the REST routes and the probes.
-//! - [`db`]: a throw-away PostgreSQL database and a temporary SQLite file.
+//! - [`db`], [`ydoc`]: the shared fixtures of `plait-testkit` (throw-away databases, yrs
+//!   document helpers), re-exported.
 //! - [`proxy`]: a loopback TCP proxy the test can cut, to simulate a database outage.
 //! - [`gated`]: a store whose `append` waits until the test opens a gate.
 //! - [`tcp_ws`]: a hand-spoken WebSocket over TCP for clients that never read or never pong.
-//! - [`ydoc`]: small helpers to read and compare yrs documents.
 
 pub mod client;
-pub mod db;
 pub mod gated;
 pub mod http;
 pub mod process;
@@ -23,7 +22,8 @@ pub mod proxy;
 pub mod raw;
 pub mod server;
 pub mod tcp_ws;
-pub mod ydoc;
+
+pub use plait_testkit::{db, ydoc};
 
 use std::time::Duration;
 

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
 use plait_server::{Config, ServerError};
+use plait_storage::bus::Bus;
 use plait_storage::store::DocStore;
+use plait_storage::PgBus;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -26,14 +28,26 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    /// Serves `store` with `config` (its `bind` and `database_url` are ignored).
+    /// Serves `store` with `config` (its `bind` and `database_url` are ignored), alone.
     pub async fn start(config: Config, store: Arc<dyn DocStore>) -> Result<Self> {
+        Self::start_node(config, store, None).await
+    }
+
+    /// Serves `store` with `config`, talking to the other nodes on `bus` (PostgreSQL: see
+    /// `SeaStore::bus`).
+    pub async fn start_node(
+        config: Config,
+        store: Arc<dyn DocStore>,
+        bus: Option<PgBus>,
+    ) -> Result<Self> {
         let (listener, addr) = bind().await?;
         let (tx, rx) = oneshot::channel::<()>();
+        let bus = bus.map(|bus| Arc::new(bus) as Arc<dyn Bus>);
         let task = tokio::spawn(plait_server::run_with_store(
             listener,
             config,
             store,
+            bus,
             async move {
                 // A dropped sender (the TestServer dropped) also means "stop".
                 let _ = rx.await;

@@ -12,23 +12,12 @@ use plait_tests::client::YClient;
 use plait_tests::db::{PgDatabase, SqliteFile};
 use plait_tests::raw::{decode, update_frame, Incoming, RawClient};
 use plait_tests::server::TestServer;
+use plait_tests::ydoc::nested_arrays;
 use plait_tests::{http, ydoc, TIMEOUT};
 use sea_orm::ConnectionTrait;
 use yrs::sync::{Message, SyncMessage};
 use yrs::updates::encoder::Encode;
 use yrs::{Doc, StateVector, Text, Transact};
-
-/// The update of issue 20: one item holding arrays nested `depth` deep (2 bytes a level).
-fn nested_arrays(depth: usize) -> Vec<u8> {
-    let mut bytes = vec![
-        0x01, 0x01, 0x7b, 0x00, 0x28, 0x01, 0x01, b'm', 0x01, b'k', 0x01,
-    ];
-    for _ in 0..depth {
-        bytes.extend_from_slice(&[0x75, 0x01]);
-    }
-    bytes.extend_from_slice(&[0x7e, 0x00]);
-    bytes
-}
 
 /// Writes `text` to `doc` through the server and waits until it is stored.
 async fn write_text(server: &TestServer, doc: &str, client_id: u64, text: &str) -> Result<()> {

@@ -33,12 +33,7 @@ async fn wait_text(client: &YClient, expected: &str, timeout: Duration) -> Resul
 
 /// Waits until `node` hears from `others` other nodes (`/readyz`'s `other_nodes`).
 async fn wait_other_nodes(node: &TestServer, others: u64) -> Result<()> {
-    let addr = node.addr();
-    plait_tests::eventually(&format!("other_nodes {others}"), TIMEOUT, || async move {
-        let r = http::get(addr, "/readyz").await?;
-        Ok((r.json()?["other_nodes"].as_u64() == Some(others)).then_some(()))
-    })
-    .await
+    http::wait_other_nodes(node.addr(), others).await
 }
 
 /// Waits until `node` knows that `others` other nodes have `doc` open (`/api/docs/{doc}`'s
@@ -131,8 +126,10 @@ async fn edits_reach_other_nodes_before_they_are_stored() -> Result<()> {
     plait_tests::init_tracing();
     let db = PgDatabase::create().await?;
     let url = db.url()?;
-    let gated = Arc::new(GatedStore::closed(SeaStore::connect(&url).await?));
-    let a = TestServer::start(Config::for_tests(url.as_str()), gated.clone()).await?;
+    let store = SeaStore::connect(&url).await?;
+    let bus = store.bus(None);
+    let gated = Arc::new(GatedStore::closed(store));
+    let a = TestServer::start_node(Config::for_tests(url.as_str()), gated.clone(), bus).await?;
     let b = node(&url).await?;
     // a publishes live updates only once it knows another node listens.
     wait_other_nodes(&a, 1).await?;
@@ -268,8 +265,8 @@ async fn nodes_know_which_documents_the_others_have_open() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_auth_on_only_signed_updates_are_relayed() -> Result<()> {
     use base64::Engine as _;
+    use plait_cluster::NodeKey;
     use plait_server::auth::{Authenticator, Mode};
-    use plait_storage::peers::PeerKey;
     use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
 
     const SECRET: &str = "plait-e2e-nodes-secret-0123456789abcdef-0123456789";
@@ -277,11 +274,11 @@ async fn with_auth_on_only_signed_updates_are_relayed() -> Result<()> {
     let db = PgDatabase::create().await?;
     let url = db.url()?;
     let config = Config::for_tests(url.as_str()).with_auth_secret(SECRET);
-    let key = PeerKey::derive(SECRET.as_bytes());
-    let gated = Arc::new(GatedStore::closed(
-        SeaStore::connect(&url).await?.with_peer_key(Some(key)),
-    ));
-    let a = TestServer::start(config.clone(), gated.clone()).await?;
+    let key = NodeKey::derive(SECRET.as_bytes());
+    let store = SeaStore::connect(&url).await?;
+    let bus = store.bus(Some(key));
+    let gated = Arc::new(GatedStore::closed(store));
+    let a = TestServer::start_node(config.clone(), gated.clone(), bus).await?;
     let b = TestServer::start_with_database(config).await?;
     wait_other_nodes(&a, 1).await?;
     let token = Authenticator::new(SECRET.as_bytes()).mint("signed", Mode::Write, TIMEOUT * 6)?;
@@ -421,9 +418,11 @@ async fn a_slow_load_on_one_node_holds_up_no_other_document() -> Result<()> {
     let db = PgDatabase::create().await?;
     let url = db.url()?;
     let a = node(&url).await?;
-    let gated = Arc::new(GatedStore::closed(SeaStore::connect(&url).await?));
+    let store = SeaStore::connect(&url).await?;
+    let bus = store.bus(None);
+    let gated = Arc::new(GatedStore::closed(store));
     gated.open();
-    let b = TestServer::start(Config::for_tests(url.as_str()), gated.clone()).await?;
+    let b = TestServer::start_node(Config::for_tests(url.as_str()), gated.clone(), bus).await?;
     wait_other_nodes(&a, 1).await?;
     wait_other_nodes(&b, 1).await?;
     let writer_other = YClient::connect(&a.ws_url("other"), 271).await?;

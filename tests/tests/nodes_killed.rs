@@ -19,12 +19,7 @@ use yrs::{Doc, ReadTxn, Transact, Update};
 
 /// Waits until `node` hears from `others` other nodes.
 async fn wait_other_nodes(node: &PlaitProcess, others: u64) -> Result<()> {
-    let addr = node.addr();
-    plait_tests::eventually(&format!("other_nodes {others}"), TIMEOUT, || async move {
-        let r = http::get(addr, "/readyz").await?;
-        Ok((r.json()?["other_nodes"].as_u64() == Some(others)).then_some(()))
-    })
-    .await
+    http::wait_other_nodes(node.addr(), others).await
 }
 
 /// Waits until `node` knows that another node has `doc` open (it relays live updates then).

@@ -1,5 +1,6 @@
 //! The shared, per-document half of the protocol state.
 
+use super::integrity::{check_round_trip, clear_pending, has_pending_content, leaves_a_gap};
 use super::presence::Presence;
 use crate::error::ProtocolError;
 use crate::frame::{encode_awareness, encode_step1, encode_step2};
@@ -8,32 +9,10 @@ use crate::update_check::{check_update, DEFAULT_MAX_NESTING, MAX_NESTING_LIMIT};
 use bytes::Bytes;
 use yrs::block::ClientID;
 use yrs::updates::decoder::Decode;
-use yrs::updates::encoder::Encode;
-use yrs::{Doc, IdSet, ReadTxn, StateVector, Transact, TransactionMut, Update, WriteTxn};
+use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
 
 /// The empty v1 update (no blocks, empty delete set).
 const EMPTY_UPDATE_V1: &[u8] = &[0, 0];
-/// Drops whatever yrs parked as "pending" (blocks and deletions whose dependencies the document
-/// does not have).
-///
-/// Why the server never keeps a client's pending data: it is where yrs 0.28 is fragile. The
-/// `handle_message` fuzz target found pending data that re-encodes into bytes yrs cannot read back
-/// (every later full encode panics), panics and a use-after-free while integrating stale pending
-/// blocks, and documents whose state no longer decodes. A client's update that depends on
-/// content the server lacks is instead integrated as far as it can be, the rest is dropped, and
-/// the sender is asked to resync ([`Integrated::incomplete`]): its sync step 2 then carries the
-/// missing content and the dependent blocks together.
-pub(crate) fn clear_pending(txn: &mut TransactionMut<'_>) {
-    let store = txn.store_mut();
-    if let Some(pending) = store.pending_update_mut() {
-        pending.update = Update::default();
-        pending.missing = StateVector::default();
-    }
-    if let Some(ds) = store.pending_ds_mut() {
-        *ds = IdSet::default();
-    }
-}
-
 /// What applying one update did.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Integrated {
@@ -43,60 +22,6 @@ pub struct Integrated {
     /// Part of the update depended on content the document does not have and was dropped; the
     /// sender should resync (reconnect) to deliver it with its dependencies.
     pub incomplete: bool,
-}
-
-/// True when yrs parked blocks or deletions (an empty leftover does not count).
-fn has_pending_content(txn: &TransactionMut<'_>) -> bool {
-    let store = txn.store();
-    store.pending_update().is_some_and(|p| !p.update.is_empty())
-        || store.pending_ds().is_some_and(|ds| !ds.is_empty())
-}
-
-/// True if some client's blocks in `update` do not continue the document's clock for that client
-/// without a hole (they start past it, or the update itself skips clocks).
-///
-/// yrs does not park such blocks as pending when they have no other missing dependency: it
-/// integrates them behind a `Skip` placeholder in the block store. That is a client's incomplete
-/// data kept after all, and the `handle_message` fuzz target found the next update filling the
-/// hole splitting a freed block (heap-use-after-free in `BlockSet::exclude` / `integrate_item`).
-/// Such an update is handled like any other with missing dependencies: dropped, sender resyncs.
-fn leaves_a_gap(update: &Update, sv: &StateVector) -> bool {
-    update.insertions(true).iter().any(|(client, ranges)| {
-        let mut ranges = ranges.iter();
-        let starts_past_state = ranges.next().is_some_and(|r| r.start > sv.get(client));
-        // Ranges are merged when adjacent, so a second one means a hole inside the update.
-        starts_past_state || ranges.next().is_some()
-    })
-}
-
-/// Rejects an update that yrs does not read back as it wrote it.
-///
-/// Everything integrated is re-encoded by yrs (relayed delta, stored state, step2 answers), so a
-/// block yrs writes differently from how it read it poisons the document for every later reader.
-/// The `handle_message` fuzz target found legacy JSON content doing that (yrs 0.28.1 reads
-/// `len + 1` strings but writes `len`): relayed deltas and full states stopped decoding. One encode
-/// and decode of the update catches any such block without duplicating yrs' content rules. (Clock
-/// layouts yrs mishandles are refused earlier, by `check_update`, which needs the raw bytes.)
-fn check_round_trip(update: &Update) -> Result<(), ProtocolError> {
-    let invalid = ProtocolError::InvalidUpdate;
-    let first = guard(|| update.encode_v1()).map_err(invalid)?;
-    let again = guard(|| Update::decode_v1(&first))
-        .map_err(invalid)?
-        .map_err(|e| invalid(format!("does not survive re-encoding: {e}")))?;
-    // Insertions catch block ids and lengths (yrs' `Update` equality compares block ids only).
-    // Bytes are not compared: JSON maps (`Any::Map`) are hash maps, so two honest encodes of the
-    // same update may order their keys differently.
-    let same = guard(|| {
-        again.insertions(true) == update.insertions(true)
-            && again.delete_set() == update.delete_set()
-    })
-    .map_err(invalid)?;
-    if !same {
-        return Err(invalid(
-            "yrs does not read back the update as it wrote it".to_owned(),
-        ));
-    }
-    Ok(())
 }
 
 /// Smallest full-state frame worth keeping for the next joiner. Below it encoding again costs
@@ -403,188 +328,4 @@ impl DocState {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use yrs::{GetString, Text};
-
-    /// A document whose full state is above [`FULL_STEP2_CACHE_MIN`].
-    fn big_update(client: u64) -> Vec<u8> {
-        let doc = Doc::with_client_id(client);
-        let text = doc.get_or_insert_text("text");
-        let mut txn = doc.transact_mut();
-        text.push(&mut txn, &"x".repeat(FULL_STEP2_CACHE_MIN));
-        txn.encode_update_v1()
-    }
-
-    fn hello_update(client: u64) -> Vec<u8> {
-        let doc = Doc::with_client_id(client);
-        let text = doc.get_or_insert_text("text");
-        let mut txn = doc.transact_mut();
-        text.push(&mut txn, "hello");
-        txn.encode_update_v1()
-    }
-
-    #[test]
-    fn empty_update_is_not_applied() {
-        let mut state = DocState::new(Doc::new());
-        assert_eq!(state.apply_update(&[0, 0]), Ok(false));
-        assert!(state.is_empty());
-    }
-
-    #[test]
-    fn applied_update_changes_state_and_is_reported() {
-        let mut state = DocState::new(Doc::new());
-        assert_eq!(state.apply_update(&hello_update(7)), Ok(true));
-        assert!(!state.is_empty());
-        let text = state.doc().get_or_insert_text("text");
-        assert_eq!(text.get_string(&state.doc().transact()), "hello");
-
-        let copy = DocState::new(Doc::new());
-        let mut copy = copy;
-        assert_eq!(copy.apply_update(&state.encode_state()), Ok(true));
-        let text = copy.doc().get_or_insert_text("text");
-        assert_eq!(text.get_string(&copy.doc().transact()), "hello");
-    }
-
-    #[test]
-    fn known_update_is_reported_unchanged() {
-        let mut state = DocState::new(Doc::new());
-        let update = hello_update(7);
-        assert_eq!(state.apply_update(&update), Ok(true));
-        assert_eq!(state.apply_update(&update), Ok(false), "same blocks again");
-
-        // A delete set the document already applied (what a reconnecting client resends).
-        let doc = Doc::with_client_id(8);
-        let text = doc.get_or_insert_text("text");
-        doc.transact_mut()
-            .apply_update(Update::decode_v1(&update).unwrap())
-            .unwrap();
-        let before = doc.transact().state_vector();
-        text.remove_range(&mut doc.transact_mut(), 0, 2);
-        let deletion = doc.transact().encode_state_as_update_v1(&before);
-        assert_eq!(state.apply_update(&deletion), Ok(true));
-        assert_eq!(
-            state.apply_update(&deletion),
-            Ok(false),
-            "same deletion again"
-        );
-    }
-
-    #[test]
-    fn update_with_missing_dependencies_is_dropped_and_asks_for_a_resync() {
-        let doc = Doc::with_client_id(9);
-        let text = doc.get_or_insert_text("text");
-        text.push(&mut doc.transact_mut(), "a");
-        let first = doc.transact().state_vector();
-        text.push(&mut doc.transact_mut(), "b");
-        let second = doc.transact().encode_state_as_update_v1(&first);
-        let mut state = DocState::new(Doc::new());
-        let integrated = state.integrate(&second);
-        assert_eq!(
-            integrated,
-            Ok(Integrated {
-                delta: None,
-                incomplete: true
-            })
-        );
-        // Nothing parked: the full state still encodes and decodes, and is empty.
-        assert!(state.is_empty());
-        // Once the dependency arrives, the same update integrates completely.
-        let full = doc
-            .transact()
-            .encode_state_as_update_v1(&StateVector::default());
-        let integrated = state.integrate(&full).unwrap_or_else(|e| panic!("{e}"));
-        assert!(integrated.delta.is_some() && !integrated.incomplete);
-        let read = state.doc().get_or_insert_text("text");
-        assert_eq!(read.get_string(&state.doc().transact()), "ab");
-    }
-
-    #[test]
-    fn the_delta_omits_what_the_document_already_had() {
-        let mut state = DocState::new(Doc::new());
-        let hello = hello_update(7);
-        assert!(state.apply_update(&hello).unwrap_or(false));
-        let doc = Doc::with_client_id(8);
-        let text = doc.get_or_insert_text("text");
-        doc.transact_mut()
-            .apply_update(Update::decode_v1(&hello).unwrap())
-            .unwrap();
-        text.push(&mut doc.transact_mut(), "!");
-        // The full state of the other doc: "hello" (known) plus "!" (new).
-        let full = doc
-            .transact()
-            .encode_state_as_update_v1(&StateVector::default());
-        let integrated = state.integrate(&full).unwrap_or_else(|e| panic!("{e}"));
-        let delta = integrated.delta.unwrap_or_default();
-        assert!(
-            delta.len() < full.len(),
-            "only the new part is stored and relayed"
-        );
-        // Known content plus the delta rebuilds the other document exactly.
-        let fresh = Doc::new();
-        for part in [&hello, &delta] {
-            fresh
-                .transact_mut()
-                .apply_update(Update::decode_v1(part).unwrap())
-                .unwrap();
-        }
-        let read = fresh.get_or_insert_text("text");
-        assert_eq!(read.get_string(&fresh.transact()), "hello!");
-    }
-
-    #[test]
-    fn joiners_with_empty_state_share_one_encoding_until_the_document_changes() {
-        let mut state = DocState::new(Doc::new());
-        assert!(state.apply_update(&big_update(7)).unwrap_or(false));
-        let empty = StateVector::default();
-        let first = state.step2_for(&empty).unwrap_or_default();
-        assert!(state.full_step2.is_some(), "cached after the first joiner");
-        assert_eq!(state.step2_for(&empty).unwrap_or_default(), first);
-        // A change invalidates it: the next joiner sees the new content.
-        let doc = Doc::with_client_id(8);
-        let text = doc.get_or_insert_text("text");
-        doc.transact_mut()
-            .apply_update(Update::decode_v1(&big_update(7)).unwrap())
-            .unwrap();
-        let before = doc.transact().state_vector();
-        text.push(&mut doc.transact_mut(), "!");
-        let more = doc.transact().encode_state_as_update_v1(&before);
-        assert!(state.apply_update(&more).unwrap_or(false));
-        assert!(state.full_step2.is_none());
-        let second = state.step2_for(&empty).unwrap_or_default();
-        assert_ne!(second, first);
-        assert_eq!(
-            second,
-            encode_step2(&state.doc().transact().encode_state_as_update_v1(&empty))[..]
-        );
-    }
-
-    #[test]
-    fn small_documents_encode_each_joiner_afresh() {
-        let mut state = DocState::new(Doc::new());
-        assert!(state.apply_update(&hello_update(7)).unwrap_or(false));
-        let empty = StateVector::default();
-        let first = state.step2_for(&empty).unwrap_or_default();
-        assert!(first.len() < FULL_STEP2_CACHE_MIN);
-        assert!(state.full_step2.is_none(), "not worth its memory");
-        assert_eq!(state.step2_for(&empty).unwrap_or_default(), first);
-    }
-
-    #[test]
-    fn greeting_has_awareness_only_when_someone_is_present() {
-        let mut state = DocState::new(Doc::new());
-        let greeting = state.greeting();
-        assert_eq!(greeting, vec![vec![0, 0, 1, 0]]);
-        let entry = yrs::sync::awareness::AwarenessUpdateEntry {
-            clock: 1,
-            json: r#"{"u":1}"#.into(),
-        };
-        let clients = [(ClientID::new(5), entry)].into_iter().collect();
-        state
-            .presence_mut()
-            .apply(yrs::sync::AwarenessUpdate { clients });
-        let greeting = state.greeting();
-        assert_eq!(greeting.len(), 2);
-        assert_eq!(greeting[1][0], 1, "second frame is an awareness message");
-    }
-}
+mod tests;

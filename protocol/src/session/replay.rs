@@ -107,7 +107,7 @@ fn apply_snapshot(doc: &Doc, snapshot: &[u8]) -> Result<(), String> {
             .map_err(|e| format!("document is busy: {e}"))?;
         txn.apply_update(update)
             .map_err(|e| format!("cannot be applied: {e}"))?;
-        super::doc_state::clear_pending(&mut txn);
+        super::integrity::clear_pending(&mut txn);
         Ok(())
     })?
 }

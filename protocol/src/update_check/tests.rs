@@ -1,5 +1,6 @@
 use super::{check_update, Checked, DEFAULT_MAX_NESTING};
 use crate::error::ProtocolError;
+use plait_testkit::ydoc::nested_arrays;
 use yrs::updates::decoder::Decode;
 use yrs::updates::encoder::Encode;
 use yrs::{
@@ -12,18 +13,6 @@ const MAX: usize = DEFAULT_MAX_NESTING;
 fn full_state(doc: &Doc) -> Vec<u8> {
     doc.transact()
         .encode_state_as_update_v1(&StateVector::default())
-}
-
-/// The update of issue 20: one item in map "m" under key "k" holding arrays nested `depth` deep.
-pub(crate) fn nested_arrays(depth: usize) -> Vec<u8> {
-    let mut update = vec![
-        0x01, 0x01, 0x7b, 0x00, 0x28, 0x01, 0x01, b'm', 0x01, b'k', 0x01,
-    ];
-    for _ in 0..depth {
-        update.extend_from_slice(&[0x75, 0x01]);
-    }
-    update.extend_from_slice(&[0x7e, 0x00]);
-    update
 }
 
 /// A chain of `depth` maps, each inside the last, under root map "m".

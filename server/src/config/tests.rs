@@ -2,6 +2,10 @@
 //! variables (the test threads share one environment).
 
 use super::*;
+use crate::auth::Mode;
+use clap::Parser;
+use std::net::SocketAddr;
+use std::time::Duration;
 
 fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
     Cli::try_parse_from(std::iter::once("plait").chain(args.iter().copied()))

@@ -11,8 +11,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-/// Identifies one connection within its document.
-pub type ConnId = u64;
+pub use plait_protocol::fan_out::{ConnId, Pick};
 
 /// One drain's updates as frames, each with the connection it came from (None: HTTP post).
 pub type DrainFrames = Arc<[(Option<ConnId>, Bytes)]>;
@@ -30,27 +29,6 @@ pub enum Outbound {
         frames: DrainFrames,
         pick: Pick,
     },
-}
-
-/// Which frames of a drain a connection gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pick {
-    /// All of them (only when they could not be merged into one).
-    All,
-    /// Everyone else's: a sender must not get its own update before it is durable.
-    AllBut(ConnId),
-    /// Its own, once durable: the echo.
-    Only(ConnId),
-}
-
-impl Pick {
-    fn takes(self, from: Option<ConnId>) -> bool {
-        match self {
-            Pick::All => true,
-            Pick::AllBut(id) => from != Some(id),
-            Pick::Only(id) => from == Some(id),
-        }
-    }
 }
 
 impl Outbound {

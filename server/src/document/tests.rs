@@ -1,9 +1,20 @@
 //! The relay of one drain, driven through the document task's own queue (no sockets): who gets
 //! which update, and that a sender's own update comes back only after its commit.
 
+use super::handle::{Command, ConnLink};
+use super::outbound::Pick;
 use super::*;
+use bytes::Bytes;
+use plait_protocol::codes;
 use plait_protocol::frame::{decode_frame, Limits};
+use plait_protocol::name::DocName;
+use plait_protocol::session::DocState;
 use plait_storage::{DocStore, FaultyStore, MemoryStore, Writer, WriterConfig};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+use yrs::sync::Message;
 use yrs::sync::SyncMessage;
 use yrs::updates::decoder::Decode;
 use yrs::{Doc, GetString, Text, Transact, Update};
@@ -112,7 +123,8 @@ fn spawn_doc_with_queue(store: Arc<FaultyStore<MemoryStore>>, queue: usize) -> D
         writer,
         idle_unload: Duration::from_secs(60),
         shutdown: CancellationToken::new(),
-        live: None,
+        broadcaster: None,
+        held: Arc::default(),
         unregister: Box::new(|| true),
     };
     spawn(
@@ -219,7 +231,7 @@ async fn commits_are_acted_on_even_when_their_wake_up_finds_the_queue_full() {
         tokio::spawn(async move {
             loop {
                 let (reply, _) = oneshot::channel();
-                if handle.send(Command::Info { reply }).await.is_err() {
+                if handle.send(Command::Figures { reply }).await.is_err() {
                     break;
                 }
             }
@@ -241,7 +253,7 @@ async fn commits_are_acted_on_even_when_their_wake_up_finds_the_queue_full() {
         assert!(sender.await.is_ok());
     }
     let settled = tokio::time::timeout(TIMEOUT, async {
-        while handle.info().await.map_or(true, |info| info.pending > 0) {
+        while handle.figures().await.map_or(true, |info| info.pending > 0) {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     });
@@ -265,7 +277,7 @@ async fn a_full_queue_closes_its_connection_and_a_gone_one_is_only_removed() {
     // second finds it full. An info request is answered within a drain, before the drain's relay
     // goes out, so it is the second round trip that sees the relay's effect.
     let connections = || async {
-        let (Ok(_), Ok(info)) = (handle.info().await, handle.info().await) else {
+        let (Ok(_), Ok(info)) = (handle.figures().await, handle.figures().await) else {
             panic!("the document task is running");
         };
         info.connections
@@ -296,15 +308,6 @@ async fn a_full_queue_closes_its_connection_and_a_gone_one_is_only_removed() {
     );
 }
 
-#[test]
-fn the_presence_tick_grows_with_the_room_within_bounds() {
-    assert_eq!(awareness_tick(2), Duration::from_millis(30));
-    assert_eq!(awareness_tick(300), Duration::from_millis(30));
-    assert_eq!(awareness_tick(500), Duration::from_millis(50));
-    assert_eq!(awareness_tick(1000), Duration::from_millis(100));
-    assert_eq!(awareness_tick(usize::MAX), Duration::from_millis(100));
-}
-
 #[tokio::test]
 async fn a_queue_full_in_bytes_closes_its_connection_too() {
     let store = Arc::new(FaultyStore::new(MemoryStore::new()));
@@ -315,7 +318,7 @@ async fn a_queue_full_in_bytes_closes_its_connection_too() {
     // too, as the bound is on what waits; the third finds 300 waiting and is refused.
     let behind = Client::join_bounded(&handle, 1000, 200).await;
     let info = || async {
-        let (Ok(_), Ok(info)) = (handle.info().await, handle.info().await) else {
+        let (Ok(_), Ok(info)) = (handle.figures().await, handle.figures().await) else {
             panic!("the document task is running");
         };
         info.connections
@@ -338,7 +341,7 @@ async fn a_queue_full_in_bytes_closes_its_connection_too() {
 /// Queues another node's update; `stored`: as a committed row, else as relayed live.
 async fn send_peer(handle: &DocHandle, update: &[u8], stored: bool) {
     let (catch_up, _) = flume::unbounded();
-    let command = Command::Peer {
+    let command = Command::FromNode {
         update: Bytes::from(update.to_vec()),
         stored,
         catch_up,

@@ -24,6 +24,29 @@ export const connectClient = (server, docName, { awareness = true } = {}) => {
   return client
 }
 
+/**
+ * A stock provider that counts the sockets it opens (its reconnects included), and records the
+ * close codes it saw and its `closed` event (permanent closes, y-websocket 3.1+).
+ */
+export const connectCounting = (server, docName, params) => {
+  const client = { doc: new Y.Doc(), attempts: 0, closes: [], statuses: [], closed: null }
+  class CountingWebSocket extends WebSocket {
+    constructor (...args) {
+      super(...args)
+      client.attempts++
+    }
+  }
+  client.provider = new WebsocketProvider(server.wsUrl, docName, client.doc, {
+    WebSocketPolyfill: CountingWebSocket,
+    disableBc: true,
+    params
+  })
+  client.provider.on('status', (e) => client.statuses.push(e.status))
+  client.provider.on('connection-close', (e) => client.closes.push(e?.code ?? null))
+  client.provider.on('closed', (e) => { client.closed = e })
+  return client
+}
+
 /** Resolves when the provider has received the server's step 2 (bounded). */
 export const waitSynced = (client, timeoutMs = 10000) => {
   if (client.provider.synced) return Promise.resolve()

@@ -41,7 +41,7 @@ fn bad_rows_and_a_bad_snapshot_are_refused_with_their_position_and_the_rest_is_s
     let rows = vec![
         (1, type_into(&doc, "x")),
         (2, vec![0xde, 0xad]),
-        (3, crate::update_check::tests::nested_arrays(10_000)),
+        (3, plait_testkit::ydoc::nested_arrays(10_000)),
         (4, type_into(&doc, "y")),
     ];
     let replayed = replay(Some(&[1, 2, 3]), 0, &rows, limits());

@@ -1,14 +1,10 @@
-//! One WebSocket connection: reads frames, decodes them (protocol crate), hands them to the
-//! document task, and writes what the document task queues for it.
-//!
-//! One task does both directions: an idle connection is one task cell and one socket, not two of
-//! each, which is most of what a connection costs. Neither direction can starve the other: a
-//! write in progress still gives way to a close request, and a full document queue on the way in
-//! keeps the writes on the way out going (see `Connection::deliver_when_room`).
+//! A joined connection's loop: frames from the socket go to the document, what the document
+//! queues goes to the socket, and one timer keeps the keepalive, the silence timeout and the
+//! token's expiry.
 
 use std::net::IpAddr;
-use std::sync::atomic::Ordering;
-use std::time::{Duration, SystemTime};
+
+use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
 use bytes::Bytes;
@@ -19,140 +15,12 @@ use plait_protocol::name::DocName;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use crate::document::{
-    outbound_queue, truncate_reason, CloseReason, Command, ConnId, ConnLink, Outbound,
-    OutboundReceiver, OutboundSender,
-};
-use crate::error::LoadError;
+use super::deadlines::{Deadlines, Due};
+use crate::document::{CloseReason, Command, ConnId, Outbound, OutboundReceiver};
 use crate::linger::Linger;
 use crate::rate::TokenBucket;
 use crate::registry::Attached;
 use crate::state::AppState;
-use deadlines::{Deadlines, Due};
-
-mod deadlines;
-
-/// How many times a connection looks its document up again when the document unloaded between
-/// the lookup and the join.
-const JOIN_ATTEMPTS: usize = 3;
-
-/// How long the close frame may take to leave, and then the closing handshake: a peer that never
-/// reads must not keep the task alive.
-const CLOSE_FRAME_TIMEOUT: Duration = Duration::from_secs(5);
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// What the upgrade handler decided about this connection.
-#[derive(Debug, Clone)]
-pub struct ConnParams {
-    /// Read-only connections receive everything; their updates are dropped.
-    pub read_only: bool,
-    /// When the access token expires (authentication on); the connection is closed then.
-    pub expires_at: Option<SystemTime>,
-    /// For the penalty box.
-    pub peer: IpAddr,
-    /// Marks the socket to be read to its end once the server closed it (see `crate::linger`).
-    pub linger: Option<Linger>,
-}
-
-/// Counts the connection in `AppState::connections` for as long as it lives.
-struct Counted<'a>(&'a AppState);
-
-impl Drop for Counted<'_> {
-    fn drop(&mut self) {
-        self.0.connections.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// Serves one upgraded WebSocket until either side closes it.
-///
-/// This future is most of what an idle connection costs, so what runs once (joining, closing)
-/// is boxed and lives only while it runs. Not an `async fn`: rustc keeps an async fn's arguments
-/// apart from the locals they move into, so the socket (368 bytes) and the rest of the arguments
-/// were held twice, about 500 bytes more in every connection's task. The `async move` block below
-/// uses what it captured in place.
-#[allow(clippy::manual_async_fn)]
-pub fn serve(
-    mut socket: WebSocket,
-    state: AppState,
-    name: DocName,
-    params: ConnParams,
-) -> impl std::future::Future<Output = ()> {
-    async move {
-        state.connections.fetch_add(1, Ordering::AcqRel);
-        let _counted = Counted(&state);
-        let (outbound_tx, outbound) = outbound_queue(
-            state.config.outbound_queue,
-            state.config.outbound_queue_bytes,
-        );
-        let (close_tx, close) = flume::bounded::<CloseReason>(1);
-
-        let joined = Box::pin(join(
-            &state,
-            &name,
-            &outbound_tx,
-            &close_tx,
-            params.read_only,
-        ))
-        .await;
-        // Only the document task keeps senders now, so both queues disconnect when it drops us.
-        drop((outbound_tx, close_tx));
-        let (attached, conn_id) = match joined {
-            Ok(joined) => joined,
-            Err(error) => {
-                let code = match error {
-                    LoadError::ShuttingDown => codes::GOING_AWAY,
-                    LoadError::Storage(_) => codes::TRY_AGAIN_LATER,
-                };
-                let reason = CloseReason::new(code, truncate_reason(&error.to_string()));
-                Box::pin(close_socket(
-                    &mut socket,
-                    Some(reason),
-                    params.linger.as_ref(),
-                ))
-                .await;
-                return;
-            }
-        };
-        debug!(conn_id, read_only = params.read_only, "connected");
-
-        let mut conn = Connection {
-            socket: &mut socket,
-            state: &state,
-            attached: &attached,
-            doc: &name,
-            peer: params.peer,
-            linger: params.linger.as_ref(),
-            conn_id,
-            outbound,
-            close,
-        };
-        let reason = conn.run(params.expires_at.map(deadline_from)).await;
-        Box::pin(conn.leave(reason)).await;
-        debug!(conn_id, "disconnected");
-    }
-}
-
-/// Sends the close frame (if the server is the one closing) and completes the closing
-/// handshake, each bounded in time.
-async fn close_socket(
-    socket: &mut WebSocket,
-    reason: Option<CloseReason>,
-    linger: Option<&Linger>,
-) {
-    if let Some(CloseReason { code, reason }) = reason {
-        // The client may still be sending: its socket is read to the end once dropped, or the
-        // close frame would be lost to a reset (see `crate::linger`).
-        if let Some(linger) = linger {
-            linger.close_after_draining();
-        }
-        let frame = WsMessage::Close(Some(CloseFrame {
-            code,
-            reason: reason.into(),
-        }));
-        let _ = tokio::time::timeout(CLOSE_FRAME_TIMEOUT, socket.send(frame)).await;
-    }
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.close()).await;
-}
 
 /// Queue entries written per flush at most, so a long queue still yields to the runtime.
 const ENTRIES_PER_FLUSH: usize = 64;
@@ -184,24 +52,24 @@ fn document_closed() -> Stop {
 }
 
 /// A joined connection: its socket and the document's queues for it.
-struct Connection<'a> {
-    socket: &'a mut WebSocket,
-    state: &'a AppState,
-    attached: &'a Attached,
+pub(super) struct Connection<'a> {
+    pub(super) socket: &'a mut WebSocket,
+    pub(super) state: &'a AppState,
+    pub(super) attached: &'a Attached,
     /// The document and the client's address, for the log (and the penalty box).
-    doc: &'a DocName,
-    peer: IpAddr,
-    linger: Option<&'a Linger>,
-    conn_id: ConnId,
+    pub(super) doc: &'a DocName,
+    pub(super) peer: IpAddr,
+    pub(super) linger: Option<&'a Linger>,
+    pub(super) conn_id: ConnId,
     /// Frames the document task queued for this socket.
-    outbound: OutboundReceiver,
+    pub(super) outbound: OutboundReceiver,
     /// The document task asks the connection to close (slow consumer, rejected update, ...).
-    close: flume::Receiver<CloseReason>,
+    pub(super) close: flume::Receiver<CloseReason>,
 }
 
 impl Connection<'_> {
     /// Serves the connection until it must stop; returns why.
-    async fn run(&mut self, expires_at: Option<Instant>) -> Stop {
+    pub(super) async fn run(&mut self, expires_at: Option<Instant>) -> Stop {
         let state = self.state;
         let config = &state.config;
         let limits = Limits {
@@ -283,7 +151,7 @@ impl Connection<'_> {
                             info!(doc = %self.doc, peer = %self.peer, conn_id = self.conn_id, %error, len = data.len(), "malformed frame; closing connection");
                             return Some(CloseReason::new(
                                 error.close_code(),
-                                truncate_reason(&error.to_string()),
+                                error.to_string(),
                             ));
                         }
                     }
@@ -323,7 +191,7 @@ impl Connection<'_> {
                 } else {
                     codes::PROTOCOL_ERROR
                 };
-                Err(Some(CloseReason::new(code, truncate_reason(&text))))
+                Err(Some(CloseReason::new(code, text)))
             }
         }
     }
@@ -337,7 +205,7 @@ impl Connection<'_> {
 
     /// Leaves the document (first, so it stops queuing for us and removes our presence at once),
     /// then closes the socket.
-    async fn leave(self, reason: Stop) {
+    pub(super) async fn leave(self, reason: Stop) {
         let conn_id = self.conn_id;
         let _ = self.attached.handle.send(Command::Leave { conn_id }).await;
         if let Some(reason) = &reason {
@@ -424,34 +292,29 @@ async fn write_queued(
     socket.flush().await
 }
 
-/// A wall-clock expiry as a tokio deadline (already past: now).
-fn deadline_from(at: SystemTime) -> Instant {
-    let left = at
-        .duration_since(SystemTime::now())
-        .unwrap_or(Duration::ZERO);
-    Instant::now() + left
-}
+/// How long the close frame may take to leave, and then the closing handshake: a peer that never
+/// reads must not keep the task alive.
+const CLOSE_FRAME_TIMEOUT: Duration = Duration::from_secs(5);
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Attaches to the document and joins its task, looking it up again if it unloaded meanwhile.
-async fn join(
-    state: &AppState,
-    name: &DocName,
-    outbound: &OutboundSender,
-    close: &flume::Sender<CloseReason>,
-    read_only: bool,
-) -> Result<(Attached, ConnId), LoadError> {
-    for _ in 0..JOIN_ATTEMPTS {
-        let attached = state.registry.attach(name).await?;
-        let link = ConnLink {
-            outbound: outbound.clone(),
-            close: close.clone(),
-            read_only,
-        };
-        if let Ok(joined) = attached.handle.join(link).await {
-            return Ok((attached, joined.conn_id));
+/// Sends the close frame (if the server is the one closing) and completes the closing
+/// handshake, each bounded in time.
+pub(super) async fn close_socket(
+    socket: &mut WebSocket,
+    reason: Option<CloseReason>,
+    linger: Option<&Linger>,
+) {
+    if let Some(CloseReason { code, reason }) = reason {
+        // The client may still be sending: its socket is read to the end once dropped, or the
+        // close frame would be lost to a reset (see `crate::linger`).
+        if let Some(linger) = linger {
+            linger.close_after_draining();
         }
+        let frame = WsMessage::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        }));
+        let _ = tokio::time::timeout(CLOSE_FRAME_TIMEOUT, socket.send(frame)).await;
     }
-    Err(LoadError::Storage(
-        "document kept unloading while joining".into(),
-    ))
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.close()).await;
 }

@@ -64,3 +64,33 @@ pub fn update_mentions_client(update: &[u8], client_id: u64) -> Result<bool> {
     let sv = doc.transact().state_vector();
     Ok(sv.get(&yrs::ClientID::new(client_id)) > 0)
 }
+
+/// Appends `text` at the end of the doc's "t" text and returns that change as a v1 update.
+pub fn edit(doc: &Doc, text: &str) -> Vec<u8> {
+    let t = doc.get_or_insert_text("t");
+    let before = doc.transact().state_vector();
+    {
+        let mut txn = doc.transact_mut();
+        let len = t.len(&txn);
+        t.insert(&mut txn, len, text);
+    }
+    doc.transact().encode_state_as_update_v1(&before)
+}
+
+/// The doc's "t" text (what [`edit`] writes).
+pub fn text_of(doc: &Doc) -> String {
+    text(doc, "t")
+}
+
+/// The update of issue 20 that overflowed the server's stack: one entry of root map "m" holding
+/// arrays nested `depth` deep (2 bytes a level).
+pub fn nested_arrays(depth: usize) -> Vec<u8> {
+    let mut bytes = vec![
+        0x01, 0x01, 0x7b, 0x00, 0x28, 0x01, 0x01, b'm', 0x01, b'k', 0x01,
+    ];
+    for _ in 0..depth {
+        bytes.extend_from_slice(&[0x75, 0x01]);
+    }
+    bytes.extend_from_slice(&[0x7e, 0x00]);
+    bytes
+}

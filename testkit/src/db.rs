@@ -16,7 +16,7 @@ pub fn pg_base_url() -> String {
 
 /// A random-enough 64-bit value without a `rand` dependency: std's hasher keys are random per
 /// process, and the counter separates calls within one.
-pub(crate) fn unique_suffix() -> u64 {
+pub fn unique_suffix() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();

@@ -1,0 +1,250 @@
+//! What the other nodes say, handed to this node's documents: their updates and their clients'
+//! presence, applied and relayed here without being stored again.
+//!
+//! Above the document tasks and the registry: it drives documents through their public handle.
+//! Two tasks. The feed task takes the other nodes' notifications in the order they were sent and
+//! never waits on a document (one feed serves every document, and PostgreSQL fails every node's
+//! commits once a listener falls far enough behind). The catch-up task reads whole documents
+//! from storage when the feed may have missed something: its connection was lost, a compaction
+//! folded rows away before they were read, an update arrived before what it depends on, or a
+//! document could not take an update at once. Catching up is a task of its own so that the feed
+//! is never dropped in the middle of a read, which would lose the notification it had taken.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use plait_cluster::NodeEvent;
+use plait_protocol::name::DocName;
+use plait_storage::backoff::Backoff;
+use plait_storage::bus::{Bus, Feed};
+use plait_storage::store::{rebuild_blocking, DocStore};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::broadcaster::Broadcaster;
+use crate::document::Command;
+use crate::registry::{Lookup, Registry};
+
+/// The first wait after a failure of the feed or of a catch-up read; it doubles up to 5 s.
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// What the feed task needs.
+pub(super) struct Inbound {
+    pub bus: Arc<dyn Bus>,
+    pub registry: Arc<Registry>,
+    pub broadcaster: Broadcaster,
+    /// Documents to read whole (see [`catch_up_task`]).
+    pub catch_up: flume::Sender<DocName>,
+}
+
+impl Inbound {
+    /// Hears the other nodes until the task is dropped (at shutdown).
+    pub(super) async fn run(&self, mut feed: Option<Box<dyn Feed>>) {
+        let mut backoff = Backoff::new(FIRST_BACKOFF, MAX_BACKOFF);
+        loop {
+            if feed.is_none() {
+                match self.bus.listen().await {
+                    Ok(connected) => {
+                        info!("listening for other nodes' updates again");
+                        feed = Some(connected);
+                        self.rejoin().await;
+                    }
+                    Err(error) => {
+                        warn!(%error, "cannot listen for other nodes' updates; retrying");
+                        tokio::time::sleep(backoff.failed()).await;
+                        continue;
+                    }
+                }
+            }
+            let Some(current) = feed.as_mut() else {
+                continue;
+            };
+            let registry = &self.registry;
+            let event = current.next(&|doc| registry.holds(doc)).await;
+            match event {
+                Ok(event) => {
+                    backoff.succeeded();
+                    self.heard(&event).await;
+                    self.act_on(event).await;
+                }
+                Err(error) => {
+                    // The feed reconnects on its next call and then reports `Lost`.
+                    warn!(%error, "listening for other nodes' updates failed; retrying");
+                    tokio::time::sleep(backoff.failed()).await;
+                }
+            }
+        }
+    }
+
+    /// Notes that the event's node is alive; a node heard for the first time (or asking) is told
+    /// at once of this node and what it has open, not at the next announcement.
+    async fn heard(&self, event: &NodeEvent) {
+        let Some(node) = event.node() else {
+            return;
+        };
+        let asks = matches!(event, NodeEvent::Hello { asks: true, .. });
+        let new = self.broadcaster.members().heard(node, Instant::now());
+        if new {
+            info!(node = %node, "another node shares this database");
+        }
+        if new || asks {
+            self.introduce().await;
+        }
+    }
+
+    async fn act_on(&self, event: NodeEvent) {
+        match event {
+            NodeEvent::Hello { .. } => {}
+            NodeEvent::Interest { node, open, docs } => {
+                self.broadcaster.members().interest(&node, open, &docs);
+                if open {
+                    self.share_presence(&docs);
+                }
+            }
+            NodeEvent::Update { doc, update, .. } => {
+                self.deliver(&doc, Bytes::from(update), false);
+            }
+            NodeEvent::Presence { doc, update, .. } => {
+                self.deliver_presence(&doc, Bytes::from(update));
+            }
+            NodeEvent::Stored { rows, reload, .. } => {
+                for row in rows {
+                    self.deliver(&row.doc, Bytes::from(row.data), true);
+                }
+                for doc in reload {
+                    let _ = self.catch_up.send(doc);
+                }
+            }
+            NodeEvent::Lost => {
+                warn!("lost the connection that hears other nodes' updates; catching up");
+                self.rejoin().await;
+            }
+        }
+    }
+
+    /// Hands an update to its document if it is loaded here, without waiting. A document whose
+    /// queue is full, or that is still loading, is read whole by the catch-up task instead, once
+    /// it has room or has loaded: that read holds everything stored, and an update not stored
+    /// yet arrives again with its commit's notification. A document unloaded needs nothing,
+    /// since its next load reads the database. `stored`: the update is a committed row, not a
+    /// broadcast made before its commit (see `document::unconfirmed`).
+    fn deliver(&self, doc: &DocName, update: Bytes, stored: bool) {
+        match self.registry.lookup(doc) {
+            Lookup::Loaded(handle) => {
+                let catch_up = self.catch_up.clone();
+                let command = Command::FromNode {
+                    update,
+                    stored,
+                    catch_up,
+                };
+                if let Err(flume::TrySendError::Full(_)) = handle.try_send(command) {
+                    let _ = self.catch_up.send(doc.clone());
+                }
+            }
+            Lookup::Loading => {
+                let _ = self.catch_up.send(doc.clone());
+            }
+            Lookup::Absent => {}
+        }
+    }
+
+    /// Hands another node's presence piece to its document if it is loaded here. Never waits: a
+    /// full queue skips it (its clients renew their states every 15 s), so a busy document
+    /// cannot hold up every other document's updates.
+    fn deliver_presence(&self, doc: &DocName, update: Bytes) {
+        if let Some(handle) = self.registry.running(doc) {
+            let _ = handle.try_send(Command::NodePresence { update });
+        }
+    }
+
+    /// Another node opened `docs`: those loaded here tell it who of their clients is present,
+    /// rather than leave its clients without them until their next renewal.
+    fn share_presence(&self, docs: &[DocName]) {
+        for doc in docs {
+            if let Some(handle) = self.registry.running(doc) {
+                let _ = handle.try_send(Command::SharePresence);
+            }
+        }
+    }
+
+    /// After a time without the feed: what the others opened and closed meanwhile is unknown,
+    /// so ask them again, and read every loaded document whole.
+    pub(super) async fn rejoin(&self) {
+        self.broadcaster.members().forget_all();
+        let _ = self.bus.announce(true).await;
+        for name in self.registry.loaded_names() {
+            let _ = self.catch_up.send(name);
+        }
+    }
+
+    /// Tells the others that this node runs and which documents it has open.
+    async fn introduce(&self) {
+        let _ = self.bus.announce(false).await;
+        let open = self.registry.loaded_names();
+        let _ = self.bus.announce_docs(true, &open).await;
+    }
+}
+
+/// Reads the documents named on `wanted` whole from storage and hands each state to its loaded
+/// document as a stored update of another node: whatever the document missed is applied and
+/// relayed, and what it has is skipped. Names asked for again before their turn are read once.
+pub(super) async fn catch_up_task(
+    store: Arc<dyn DocStore>,
+    registry: Arc<Registry>,
+    wanted: flume::Receiver<DocName>,
+    again: flume::Sender<DocName>,
+    shutdown: CancellationToken,
+) {
+    let mut queue: BTreeSet<DocName> = BTreeSet::new();
+    let mut backoff = Backoff::new(FIRST_BACKOFF, MAX_BACKOFF);
+    loop {
+        if queue.is_empty() {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                name = wanted.recv_async() => match name {
+                    Ok(name) => { queue.insert(name); }
+                    Err(_) => return,
+                },
+            }
+        }
+        queue.extend(wanted.try_iter());
+        let Some(name) = queue.pop_first() else {
+            continue;
+        };
+        let Some(handle) = registry.loaded(&name).await else {
+            continue;
+        };
+        match read_state(store.as_ref(), &name).await {
+            Ok(Some(state)) => {
+                backoff.succeeded();
+                let command = Command::FromNode {
+                    update: Bytes::from(state),
+                    stored: true,
+                    catch_up: again.clone(),
+                };
+                let _ = handle.send(command).await;
+            }
+            Ok(None) => {}
+            Err(error) => {
+                warn!(doc = %name, %error, "catching up with other nodes failed; retrying");
+                queue.insert(name);
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(backoff.failed()) => {}
+                }
+            }
+        }
+    }
+}
+
+/// The document's whole stored state as one update; `None` if it was never stored.
+async fn read_state(store: &dyn DocStore, name: &DocName) -> Result<Option<Vec<u8>>, String> {
+    let Some(stored) = store.load(name.as_str()).await.map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    let rebuilt = rebuild_blocking(stored).await.map_err(|e| e.to_string())?;
+    Ok(Some(rebuilt.state))
+}

@@ -1,0 +1,17 @@
+//! Command line and environment configuration.
+//!
+//! Every flag has an environment fallback so the same binary can be configured by a process
+//! manager (systemd, Kubernetes) or by hand; `plait --help` lists them all.
+
+mod cli;
+mod secret;
+mod serve;
+mod values;
+
+pub use cli::{Action, Cli, Command, TokenArgs};
+pub use secret::{Secret, SecretArgs, SecretError, MIN_SECRET_LEN};
+pub use serve::Config;
+pub use values::AllowedOrigins;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,28 @@
+//! What a document task needs from its surroundings.
+
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+use std::time::Duration;
+
+use plait_protocol::name::DocName;
+use plait_storage::writer::Writer;
+use tokio_util::sync::CancellationToken;
+
+use crate::cluster::broadcaster::Broadcaster;
+
+/// What the document task needs from its surroundings.
+pub struct DocContext {
+    pub name: DocName,
+    pub writer: Writer,
+    pub idle_unload: Duration,
+    /// Cancelled when the server stops: close every connection.
+    pub shutdown: CancellationToken,
+    /// Other nodes share the database: tell them of each drain's updates as they are relayed.
+    pub broadcaster: Option<Broadcaster>,
+    /// Updates of every document held back from the writer behind other nodes' updates (see
+    /// `unconfirmed`): waiting to be written as much as the writer's queue, for `/readyz`.
+    pub held: Arc<AtomicUsize>,
+    /// Called once the task decided to unload; removes the registry entry. Returns false if the
+    /// entry must stay (someone attached meanwhile).
+    pub unregister: Box<dyn Fn() -> bool + Send + Sync>,
+}

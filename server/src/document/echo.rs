@@ -1,0 +1,120 @@
+//! The durable echo's bridge: from the writer's commit back to the document task, which then
+//! echoes each sender its own updates (its client's "saved") and answers HTTP posts.
+//!
+//! The writer's callback must never wait or fail, and a channel of its own kept memory in every
+//! idle document, so commits are put on a list shared with the handles (`durable`) and the task
+//! is woken with one [`Command::Committed`] for the first of them.
+
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use plait_protocol::fan_out::Pick;
+use tokio::time::Instant;
+use tracing::info;
+
+use super::durable::{Durable, StoredDrain};
+use super::handle::Command;
+use super::outbound::Outbound;
+use super::task::DocTask;
+
+impl DocTask {
+    /// Hands a drain's log rows to the writer; `durable` is acted on once the last is committed
+    /// (the writer commits in submission order).
+    pub(super) fn store(&mut self, rows: Vec<Bytes>, durable: Durable) {
+        let last = rows.len().saturating_sub(1);
+        let mut durable = Some(durable);
+        for (i, row) in rows.into_iter().enumerate() {
+            let on_durable = if i == last { durable.take() } else { None };
+            let on_durable = on_durable.map(|mut durable| {
+                let shared = self.shared.clone();
+                let wake = self.wake.clone();
+                Box::new(move |seq| {
+                    durable.seq = seq;
+                    // Only the first commit since the task last looked needs a wake-up: it takes
+                    // them all. A full queue needs none (the task looks after its drain), and a
+                    // gone task (shutdown, unload) leaves nobody waiting for the echo.
+                    if shared.push_committed(durable) {
+                        if let Some(wake) = wake.upgrade() {
+                            let _ = wake.try_send(Command::Committed);
+                        }
+                    }
+                }) as plait_storage::OnDurable
+            });
+            self.ctx
+                .writer
+                .submit(self.ctx.name.as_str(), row, on_durable);
+        }
+    }
+
+    /// Stores a drain now, or holds it behind other nodes' updates it may depend on (see
+    /// `unconfirmed`).
+    pub(super) fn store_in_order(&mut self, drain: StoredDrain) {
+        let updates = drain.1.updates;
+        let drain = match self.unconfirmed.as_mut() {
+            Some(unconfirmed) => unconfirmed.pass(drain),
+            None => Some(drain),
+        };
+        match drain {
+            Some((rows, durable)) => self.store(rows, durable),
+            None => {
+                self.ctx.held.fetch_add(updates, Ordering::AcqRel);
+            }
+        }
+    }
+
+    /// Stores what waited long enough for another node's commit (everything with `all`): the
+    /// other nodes' updates first, as this node holds them, then the drains held behind them.
+    pub(super) fn store_unconfirmed(&mut self, now: Instant, all: bool) {
+        let Some(unconfirmed) = self.unconfirmed.as_mut() else {
+            return;
+        };
+        let (foreign, released) = unconfirmed.expire(now, all);
+        if !foreign.is_empty() {
+            info!(
+                doc = %self.ctx.name,
+                updates = foreign.len(),
+                "another node's updates were not confirmed stored in time; storing them here"
+            );
+        }
+        for update in foreign {
+            self.pending_durable += 1;
+            self.store(vec![update], Durable::unawaited());
+        }
+        self.store_released(released);
+    }
+
+    /// Stores the drains another node's row released (see `unconfirmed`).
+    pub(super) fn store_released(&mut self, released: Vec<StoredDrain>) {
+        for (rows, durable) in released {
+            self.ctx.held.fetch_sub(durable.updates, Ordering::AcqRel);
+            self.store(rows, durable);
+        }
+        if self.unconfirmed.as_ref().is_some_and(|u| u.is_empty()) {
+            self.unconfirmed = None;
+        }
+    }
+
+    /// Acts on every commit the writer reported so far.
+    pub(super) fn on_committed(&mut self) {
+        for durable in self.shared.take_committed() {
+            self.on_durable(durable);
+        }
+    }
+
+    fn on_durable(&mut self, durable: Durable) {
+        self.pending_durable = self.pending_durable.saturating_sub(durable.updates);
+        for notify in durable.notify {
+            let _ = notify.send(durable.seq);
+        }
+        let Some(frames) = durable.frames else {
+            return;
+        };
+        for sender in durable.senders {
+            let echo = Outbound::Drain {
+                frames: frames.clone(),
+                pick: Pick::Only(sender),
+            };
+            self.send_to(sender, echo);
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! One group commit: every update of a batch in one transaction, the documents' rows created as
+//! needed, multi-row INSERTs; on PostgreSQL, the notification naming the rows it wrote.
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+use plait_cluster::payload;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::NotSet, ActiveValue::Set, ColumnTrait, DatabaseBackend, DatabaseTransaction,
+    EntityTrait, QueryFilter, QuerySelect,
+};
+
+use super::{SeaStore, MAX_NAME_BYTES, SNAPSHOT_FORMAT_V1};
+use crate::entities::{document, document_update};
+use crate::error::StorageError;
+use crate::pg_bus::notify_all;
+use crate::store::{NewUpdate, Seq};
+
+/// Updates per INSERT statement at most: 3 bind parameters each stays far below SQLite's
+/// (32 766) and PostgreSQL's (65 535) limits.
+const INSERT_CHUNK: usize = 1000;
+/// Update bytes per INSERT statement at most: the statement copies its data a few times while
+/// it is built, and those copies are the server's peak memory when many documents flush at once.
+const INSERT_CHUNK_BYTES: usize = 64 * 1024;
+impl SeaStore {
+    pub(super) async fn append_batch(&self, batch: &[NewUpdate]) -> Result<Vec<Seq>, StorageError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        if let Some(update) = batch.iter().find(|u| u.doc.len() > MAX_NAME_BYTES) {
+            return Err(StorageError::NameTooLong(update.doc.len()));
+        }
+        // Lock documents in name order so two nodes appending overlapping batches cannot
+        // deadlock on each other's row locks.
+        let mut names: Vec<&str> = batch.iter().map(|u| u.doc.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+
+        let now = Utc::now();
+        let txn = self.begin_write().await?;
+        let mut ids: HashMap<String, i64> = HashMap::with_capacity(names.len());
+        for name in names {
+            let id = match self.cached_id(name) {
+                Some(id) if self.touch_document(&txn, id, now).await? => id,
+                cached => {
+                    if cached.is_some() {
+                        // The row was deleted behind our back; the cached id is stale.
+                        self.forget_id(name);
+                    }
+                    let id = self.ensure_document(&txn, name, now).await?;
+                    self.touch_document(&txn, id, now).await?;
+                    id
+                }
+            };
+            ids.insert(name.to_owned(), id);
+        }
+
+        let mut seqs = Vec::with_capacity(batch.len());
+        let mut announced: Vec<(i64, Seq)> = Vec::new();
+        // One multi-row INSERT per chunk instead of one statement per update: with SQLite every
+        // statement is a round trip to sqlx's database thread, which dominated the cost of a
+        // busy document.
+        for chunk in insert_chunks(batch) {
+            let mut rows = Vec::with_capacity(chunk.len());
+            for update in chunk {
+                let document_id = ids.get(update.doc.as_str()).copied().ok_or_else(|| {
+                    StorageError::from(sea_orm::DbErr::Custom(format!(
+                        "no document id resolved for {:?}",
+                        update.doc
+                    )))
+                })?;
+                rows.push(document_update::ActiveModel {
+                    seq: NotSet,
+                    document_id: Set(document_id),
+                    data: Set(update.data.to_vec()),
+                    created_at: Set(now),
+                });
+            }
+            let mut keys = document_update::Entity::insert_many(rows)
+                .exec_with_returning_keys(&txn)
+                .await?;
+            if keys.len() != chunk.len() {
+                return Err(StorageError::from(sea_orm::DbErr::Custom(format!(
+                    "inserted {} updates but the database returned {} positions",
+                    chunk.len(),
+                    keys.len()
+                ))));
+            }
+            // Positions are assigned in VALUES order; RETURNING's row order is not promised.
+            keys.sort_unstable();
+            if self.backend() == DatabaseBackend::Postgres {
+                for (update, &seq) in chunk.iter().zip(&keys) {
+                    if let Some(&id) = ids.get(update.doc.as_str()) {
+                        announced.push((id, seq));
+                    }
+                }
+            }
+            seqs.extend(keys);
+        }
+        // Delivered to the other nodes only if this transaction commits, in commit order.
+        notify_all(&txn, &payload::stored_payloads(&self.node, &announced)).await?;
+        txn.commit().await?;
+        self.cache_ids(ids);
+        Ok(seqs)
+    }
+
+    /// Creates the documents row if missing and returns its id. INSERT .. ON CONFLICT DO NOTHING
+    /// then SELECT, because another node may create the same row at the same moment.
+    async fn ensure_document(
+        &self,
+        txn: &DatabaseTransaction,
+        name: &str,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<i64, StorageError> {
+        let row = document::ActiveModel {
+            id: NotSet,
+            name: Set(name.to_owned()),
+            snapshot: Set(None),
+            snapshot_seq: Set(0),
+            snapshot_format: Set(SNAPSHOT_FORMAT_V1),
+            created_at: Set(now),
+            updated_at: Set(now),
+        };
+        document::Entity::insert(row)
+            .on_conflict_do_nothing_on([document::Column::Name])
+            .exec_without_returning(txn)
+            .await?;
+        let id: Option<i64> = document::Entity::find()
+            .select_only()
+            .column(document::Column::Id)
+            .filter(document::Column::Name.eq(name))
+            .into_tuple()
+            .one(txn)
+            .await?;
+        id.ok_or_else(|| {
+            StorageError::from(sea_orm::DbErr::RecordNotFound(format!(
+                "documents row for {name:?} vanished right after insert"
+            )))
+        })
+    }
+
+    /// Bumps `updated_at`; returns false if the row does not exist. The UPDATE also takes the
+    /// row lock that orders this append against a concurrent `compact` of the same document
+    /// (PostgreSQL), so a compaction never computes P while a smaller seq is still uncommitted.
+    async fn touch_document(
+        &self,
+        txn: &DatabaseTransaction,
+        id: i64,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<bool, StorageError> {
+        let result = document::Entity::update_many()
+            .col_expr(document::Column::UpdatedAt, Expr::value(now))
+            .filter(document::Column::Id.eq(id))
+            .exec(txn)
+            .await?;
+        Ok(result.rows_affected > 0)
+    }
+}
+
+/// Splits a batch into INSERT statements of at most [`INSERT_CHUNK`] rows and, unless a single
+/// row is larger, [`INSERT_CHUNK_BYTES`] of data, each a power of two rows long. A multi-row
+/// INSERT's SQL depends on its row count, and the driver keeps every distinct statement prepared
+/// on each connection (up to 100, 5–10 KB each in SQLite): with arbitrary counts a busy node's
+/// cache filled with statements used once, ~4 MB that stayed for the life of the process. Powers
+/// of two leave at most ten, for at most ten statements per chunk where there was one.
+fn insert_chunks(batch: &[NewUpdate]) -> impl Iterator<Item = &[NewUpdate]> {
+    let mut rest = batch;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut bytes = 0;
+        let mut len: usize = 0;
+        for update in rest.iter().take(INSERT_CHUNK) {
+            if len > 0 && bytes + update.data.len() > INSERT_CHUNK_BYTES {
+                break;
+            }
+            bytes += update.data.len();
+            len += 1;
+        }
+        // len >= 1: the first row is always taken.
+        let len = 1_usize << len.ilog2();
+        let (chunk, tail) = rest.split_at(len);
+        rest = tail;
+        Some(chunk)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn updates(sizes: &[usize]) -> Vec<NewUpdate> {
+        sizes
+            .iter()
+            .map(|&n| NewUpdate {
+                doc: "d".into(),
+                data: Bytes::from(vec![0; n]),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn inserts_are_chunked_by_rows_and_bytes_and_keep_every_update_in_order() {
+        let chunk_sizes = |sizes: &[usize]| -> Vec<usize> {
+            insert_chunks(&updates(sizes)).map(|c| c.len()).collect()
+        };
+        assert_eq!(chunk_sizes(&[]), Vec::<usize>::new());
+        assert_eq!(
+            chunk_sizes(&[10; 2500]),
+            vec![512, 512, 512, 512, 256, 128, 64, 4],
+            "powers of two, the largest first"
+        );
+        assert_eq!(chunk_sizes(&[10; 7]), vec![4, 2, 1]);
+        let half = INSERT_CHUNK_BYTES / 2;
+        assert_eq!(chunk_sizes(&[half, half, half]), vec![2, 1]);
+        assert_eq!(
+            chunk_sizes(&[INSERT_CHUNK_BYTES * 3, 1, 1]),
+            vec![1, 2],
+            "a row larger than the byte bound goes alone"
+        );
+    }
+}

@@ -1,0 +1,77 @@
+//! Compaction: the snapshot and the log rows up to P folded into a new snapshot at P, in one
+//! transaction, from what is in SQL; what cannot be folded is moved to quarantine first.
+
+use chrono::Utc;
+use plait_protocol::session::Refused;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+use super::{quarantine, tolerant, SeaStore, SNAPSHOT_FORMAT_V1};
+use crate::entities::{document, document_update};
+use crate::error::StorageError;
+use crate::store::{rebuild_blocking, Seq, StoredDoc};
+
+impl SeaStore {
+    pub(super) async fn compact_doc(&self, doc: &str) -> Result<u64, StorageError> {
+        let txn = self.begin_write().await?;
+        // FOR UPDATE: waits for in-flight appends to this document (they hold the row lock from
+        // touch_document) and keeps a second compaction from reading a stale snapshot.
+        let Some(head) = tolerant::head(&txn, doc, true).await? else {
+            txn.commit().await?;
+            return Ok(0);
+        };
+        let (rows, mut unreadable) =
+            tolerant::log_rows(&txn, head.id, head.snapshot_seq, None, None).await?;
+        let last = rows.last().map(|r| r.0);
+        let last_unreadable = unreadable.iter().map(|r| r.seq).max();
+        let Some(upto) = last.max(last_unreadable) else {
+            txn.commit().await?;
+            return Ok(head.snapshot.as_ref().map_or(0, |s| s.len() as u64));
+        };
+        unreadable.extend(head.unreadable);
+        let stored = StoredDoc {
+            snapshot: head.snapshot,
+            snapshot_seq: head.snapshot_seq,
+            updates: rows,
+            unreadable,
+        };
+        // Tens of milliseconds of CPU for a large document: off the async threads, so the
+        // documents' tasks keep relaying meanwhile.
+        let rebuilt = rebuild_blocking(stored).await?;
+        if rebuilt.has_rejects() {
+            // Kept, not folded away: what the snapshot cannot hold goes to quarantine first.
+            let rejects = rejects(&rebuilt.refused, &rebuilt.incomplete);
+            quarantine::move_to_quarantine(&txn, head.id, doc, &rejects, Utc::now()).await?;
+        }
+        let bytes = rebuilt.state.len() as u64;
+        document::Entity::update_many()
+            .col_expr(document::Column::Snapshot, Expr::value(rebuilt.state))
+            .col_expr(document::Column::SnapshotSeq, Expr::value(upto))
+            .col_expr(
+                document::Column::SnapshotFormat,
+                Expr::value(SNAPSHOT_FORMAT_V1),
+            )
+            .filter(document::Column::Id.eq(head.id))
+            .exec(&txn)
+            .await?;
+        // Only rows this transaction read (seq <= P) go: rows other nodes append later survive.
+        document_update::Entity::delete_many()
+            .filter(document_update::Column::DocumentId.eq(head.id))
+            .filter(document_update::Column::Seq.lte(upto))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(bytes)
+    }
+}
+
+/// The rows a rebuild could not apply, with those left incomplete, as one list to quarantine.
+pub(crate) fn rejects(refused: &[Refused], incomplete: &[Seq]) -> Vec<Refused> {
+    let mut all = refused.to_vec();
+    all.extend(incomplete.iter().map(|&seq| Refused {
+        seq,
+        snapshot: false,
+        reason: "depends on content that no stored update holds".to_owned(),
+    }));
+    all
+}

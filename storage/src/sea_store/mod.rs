@@ -1,0 +1,179 @@
+//! `SeaStore`: the SQL `DocStore` (SQLite and PostgreSQL through one SeaORM code path).
+//!
+//! # Layout
+//! - this module: the store, its transactions and the document id cache;
+//! - `connect`: connecting (SQLite's pragmas, the pool) and migrating, one node at a time;
+//! - `append`: one group commit, and on PostgreSQL the notification naming its rows;
+//! - `compact`: folding the log into the snapshot, and what cannot be folded into quarantine;
+//! - `read`: loads, figures and pages of the log;
+//! - `tolerant`: reading rows whose values may not have the schema's types;
+//! - `quarantine`: moving stored updates that cannot be applied out of the log.
+
+mod append;
+pub(crate) mod compact;
+mod connect;
+mod quarantine;
+mod read;
+pub(crate) mod tolerant;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use chrono::Utc;
+use plait_cluster::NodeKey;
+use plait_protocol::session::Refused;
+use sea_orm::{
+    AccessMode, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction,
+    IsolationLevel, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+};
+
+use crate::error::StorageError;
+use crate::pg_bus::PgBus;
+use crate::store::{DocStats, DocStore, NewUpdate, Seq, StoredDoc};
+
+/// `documents.name` is a VARCHAR(255); PostgreSQL counts characters, we promise bytes.
+const MAX_NAME_BYTES: usize = 255;
+/// Snapshot encoding written by this version (Yjs v1 update).
+const SNAPSHOT_FORMAT_V1: i32 = 1;
+
+/// The SQL implementation of `DocStore`.
+///
+/// Exists so the same server binary runs on a single SQLite file or a shared PostgreSQL that
+/// several nodes append to; every query is written once with SeaORM.
+pub struct SeaStore {
+    db: DatabaseConnection,
+    /// The URL connected to, kept for the bus's own listening connection (PostgreSQL).
+    url: String,
+    /// This process among the nodes sharing the database: its commits' notifications name it,
+    /// so that its own feed skips them (see [`crate::pg_bus`]).
+    node: String,
+    /// name -> documents.id, filled only after the transaction that saw the id committed (an id
+    /// from a rolled-back insert would not exist). Saves one SELECT per document per batch.
+    /// Emptied of a document when it leaves memory ([`DocStore::forget`]).
+    ids: Mutex<HashMap<String, i64>>,
+}
+
+impl SeaStore {
+    /// How this node talks to the others sharing the database: `Some` on PostgreSQL, where
+    /// several nodes may run; broadcasts are signed with `key`, and only those signed with it are
+    /// heard (see [`plait_cluster::NodeKey`]).
+    pub fn bus(&self, key: Option<NodeKey>) -> Option<PgBus> {
+        (self.backend() == DatabaseBackend::Postgres)
+            .then(|| PgBus::new(self.db.clone(), self.url.clone(), self.node.clone(), key))
+    }
+
+    /// The underlying connection (for the server's own health checks or admin queries).
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    fn backend(&self) -> DatabaseBackend {
+        self.db.get_database_backend()
+    }
+
+    /// A transaction that will write. On SQLite it takes the write lock up front (IMMEDIATE):
+    /// a deferred transaction that reads first and writes later fails with SQLITE_BUSY instead of
+    /// waiting when another connection wrote in between.
+    async fn begin_write(&self) -> Result<DatabaseTransaction, StorageError> {
+        let options = TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        };
+        Ok(self.db.begin_with_options(options).await?)
+    }
+
+    /// A read-only transaction with one consistent view, so `load` never pairs an old snapshot
+    /// with a log that a concurrent compaction already trimmed. SQLite's deferred transaction
+    /// already reads from one WAL snapshot; PostgreSQL needs REPEATABLE READ for that.
+    async fn begin_read(&self) -> Result<DatabaseTransaction, StorageError> {
+        let options = match self.backend() {
+            DatabaseBackend::Postgres => TransactionOptions {
+                isolation_level: Some(IsolationLevel::RepeatableRead),
+                access_mode: Some(AccessMode::ReadOnly),
+                ..TransactionOptions::default()
+            },
+            _ => TransactionOptions::default(),
+        };
+        Ok(self.db.begin_with_options(options).await?)
+    }
+
+    fn cached_id(&self, name: &str) -> Option<i64> {
+        // A poisoned lock only means another thread panicked mid-insert; the map is still valid.
+        let ids = self.ids.lock().unwrap_or_else(|p| p.into_inner());
+        ids.get(name).copied()
+    }
+
+    fn cache_ids(&self, found: HashMap<String, i64>) {
+        let mut ids = self.ids.lock().unwrap_or_else(|p| p.into_inner());
+        ids.extend(found);
+    }
+
+    fn forget_id(&self, name: &str) {
+        let mut ids = self.ids.lock().unwrap_or_else(|p| p.into_inner());
+        ids.remove(name);
+    }
+}
+
+#[async_trait::async_trait]
+impl DocStore for SeaStore {
+    async fn load(&self, doc: &str) -> Result<Option<StoredDoc>, StorageError> {
+        self.load_doc(doc).await
+    }
+
+    async fn append(&self, batch: &[NewUpdate]) -> Result<Vec<Seq>, StorageError> {
+        self.append_batch(batch).await
+    }
+
+    async fn compact(&self, doc: &str) -> Result<u64, StorageError> {
+        self.compact_doc(doc).await
+    }
+
+    async fn stats(&self, doc: &str) -> Result<Option<DocStats>, StorageError> {
+        self.doc_stats(doc).await
+    }
+
+    async fn updates_after(
+        &self,
+        doc: &str,
+        after: Seq,
+        limit: u64,
+    ) -> Result<Vec<(Seq, Vec<u8>)>, StorageError> {
+        self.log_page(doc, after, limit).await
+    }
+
+    async fn ping(&self) -> Result<(), StorageError> {
+        let backend = self.backend();
+        self.db
+            .execute_raw(Statement::from_string(backend, "SELECT 1"))
+            .await?;
+        Ok(())
+    }
+
+    async fn checkpoint(&self) -> Result<(), StorageError> {
+        if self.backend() == DatabaseBackend::Sqlite {
+            self.db
+                .execute_raw(Statement::from_string(
+                    DatabaseBackend::Sqlite,
+                    "PRAGMA wal_checkpoint(TRUNCATE)",
+                ))
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn quarantine(&self, doc: &str, refused: &[Refused]) -> Result<(), StorageError> {
+        if refused.is_empty() {
+            return Ok(());
+        }
+        let txn = self.begin_write().await?;
+        if let Some(head) = tolerant::head(&txn, doc, true).await? {
+            quarantine::move_to_quarantine(&txn, head.id, doc, refused, Utc::now()).await?;
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+
+    fn forget(&self, doc: &str) {
+        self.forget_id(doc);
+    }
+}
