@@ -20,8 +20,8 @@
 #              fresh client's sync of the document loaded from SQL
 #
 # Environment (defaults in brackets):
-#   REPS [3]  OUT [/tmp/plait-bench-results]  SERVERS ["plait ywss hocus ysweet"]
-#   PEERS [/tmp/peers]  YWSS_DIR [$PEERS/ywss]  HOCUS_DIR [$PEERS/hocus]
+#   REPS [3]  OUT [target/bench/results]  SERVERS ["plait ywss hocus ysweet"]
+#   PEERS [target/bench/peers]  YWSS_DIR [$PEERS/ywss]  HOCUS_DIR [$PEERS/hocus]
 #   YSWEET_BIN [$PEERS/ysweet/bin/y-sweet]  PLAIT_BIN [target/release/plait]
 #   BENCH_BIN [target/release/plait-bench]  BENCH_TRACE [../shared/bench/data/automerge-paper.json.gz]
 #   PLAIT_ARGS [limits raised so the load generator is not throttled, see below]
@@ -32,12 +32,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"
 REPS="${REPS:-3}"
-OUT="${OUT:-/tmp/plait-bench-results}"
+OUT="${OUT:-$ROOT/target/bench/results}"
 SERVERS="${SERVERS:-plait ywss hocus ysweet}"
-PEERS="${PEERS:-/tmp/peers}"
+PEERS="${PEERS:-$ROOT/target/bench/peers}"
 YWSS_DIR="${YWSS_DIR:-$PEERS/ywss}"
 HOCUS_DIR="${HOCUS_DIR:-$PEERS/hocus}"
 YSWEET_BIN="${YSWEET_BIN:-$PEERS/ysweet/bin/y-sweet}"
+# Databases and y-sweet's data of the runs (the OS temp directory, not the results).
+SCRATCH="${SCRATCH:-${TMPDIR:-/tmp}}"
 PLAIT_BIN="${PLAIT_BIN:-$ROOT/target/release/plait}"
 BENCH_BIN="${BENCH_BIN:-$ROOT/target/release/plait-bench}"
 BENCH_TRACE="${BENCH_TRACE:-$ROOT/../shared/bench/data/automerge-paper.json.gz}"
@@ -74,7 +76,7 @@ start_server() {
       URL='ws://127.0.0.1:8000/ws/{doc}'; PROTO=yws; PORT=8000
       local dburl="memory:"
       if [ "$name" = plait ]; then
-        if [ -z "$db" ]; then db="/tmp/plait-bench-$RUN.db"; rm -f "$db" "$db-wal" "$db-shm"; fi
+        if [ -z "$db" ]; then db="$SCRATCH/plait-bench-$RUN.db"; rm -f "$db" "$db-wal" "$db-shm"; fi
         dburl="sqlite://$db?mode=rwc"
       fi
       # shellcheck disable=SC2086
@@ -93,8 +95,8 @@ start_server() {
       ;;
     ysweet)  # filesystem storage in a fresh directory (its default mode)
       URL='ws://127.0.0.1:8080/d/{doc}/ws/{doc}'; PROTO=yws; PORT=8080
-      rm -rf "/tmp/ysweet-bench-data"; mkdir -p "/tmp/ysweet-bench-data"
-      RUST_LOG=warn taskset -c "$SERVER_CPU" "$YSWEET_BIN" serve /tmp/ysweet-bench-data \
+      rm -rf "$SCRATCH/ysweet-bench-data"; mkdir -p "$SCRATCH/ysweet-bench-data"
+      RUST_LOG=warn taskset -c "$SERVER_CPU" "$YSWEET_BIN" serve "$SCRATCH/ysweet-bench-data" \
         --host 127.0.0.1 --port 8080 >>"$log" 2>&1 &
       ;;
   esac
@@ -112,7 +114,7 @@ start_server() {
 stop_server() {
   kill "-${1:-TERM}" "$SRV_PID" 2>/dev/null || true
   wait "$SRV_PID" 2>/dev/null || true
-  rm -f "/tmp/plait-bench-$RUN.db" "/tmp/plait-bench-$RUN.db-wal" "/tmp/plait-bench-$RUN.db-shm"
+  rm -f "$SCRATCH/plait-bench-$RUN.db" "$SCRATCH/plait-bench-$RUN.db-wal" "$SCRATCH/plait-bench-$RUN.db-shm"
   sleep 0.3
 }
 
@@ -188,7 +190,7 @@ step_restart() {
   installed plait || return 0
   local rep db base
   for rep in $(seq "$REPS"); do
-    db="/tmp/plait-bench-restart-$RUN.db"; rm -f "$db" "$db-wal" "$db-shm"
+    db="$SCRATCH/plait-bench-restart-$RUN.db"; rm -f "$db" "$db-wal" "$db-shm"
     base="$OUT/plait.restart.$rep"
     echo "== plait restart rep $rep"
     start_server plait "$db" || continue

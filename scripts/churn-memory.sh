@@ -4,7 +4,7 @@
 #
 # Starts Plait on a fresh SQLite file with `--idle-unload 1s` and runs scripts/bench/churn-soak.mjs
 # against it: ROUNDS rounds, each opening about PER_ROUND documents of a pool of POOL with two
-# stock y-websocket clients each, editing them (subdocuments and 20 KB pastes included), reading
+# stock y-websocket clients each, editing them (nested maps and 20 KB pastes included), reading
 # and posting over HTTP and sending hostile frames, then waiting until every document unloaded.
 # Prints the server's RSS after each round, glibc's in-use bytes halfway and at the end (if gdb is
 # installed: it calls malloc_stats() in the server), and checks every document against a mirror

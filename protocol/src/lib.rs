@@ -19,11 +19,10 @@
 //! - [`name`]: [`name::DocName`], a validated document name.
 //! - [`session`]: [`session::DocState`] (one document plus its awareness), [`session::Session`]
 //!   (per-connection state), and the pure [`session::handle`] / [`session::close`] functions.
-//! - [`subdocs`]: [`subdocs::release`], which lets a document that holds subdocuments be freed
-//!   (yrs 0.28 keeps such a document alive through a reference cycle).
 //! - [`text`]: [`text::prefix`], a string cut to a length in bytes on a character boundary.
 //! - [`update_check`]: [`update_check::check_update`], the bounded, non-recursive check every
-//!   update passes before yrs decodes it (nesting depth, clock layout, declared counts).
+//!   update passes before yrs decodes it (nesting depth, clock layout, declared counts, no
+//!   subdocuments).
 //!
 //! Private helpers: `frame::reader` (the lib0 varint cursor used for validation) and `guard`
 //! (the last-resort `catch_unwind` around yrs calls that read client bytes).
@@ -36,7 +35,6 @@ pub mod frame;
 mod guard;
 pub mod name;
 pub mod session;
-pub mod subdocs;
 pub mod text;
 pub mod update_check;
 

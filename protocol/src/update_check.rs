@@ -5,7 +5,9 @@
 //! 10 000 deep overflows the stack of the thread that decodes it, which aborts the whole process
 //! (a stack overflow cannot be caught). It deletes and garbage-collects nested shared types by
 //! recursion too, so an update nesting maps 100 000 deep is taken, and the process aborts on the
-//! first deletion of the outermost one (or when the document unloads). It adds clocks unchecked
+//! first deletion of the outermost one (or when the document unloads). It frees a deleted
+//! subdocument's item and then writes to it (a use-after-free found by the `nested_update` fuzz
+//! target; see [`check_update`]). It adds clocks unchecked
 //! and trusts a client to be listed once (see [`check_clocks`]). This module walks the update's
 //! bytes once, **without recursion**, with yrs' own readers, and refuses all of that with
 //! [`ProtocolError::InvalidUpdate`] before yrs builds a single block.
@@ -36,6 +38,10 @@ use crate::error::ProtocolError;
 use crate::guard::guard;
 use nesting::{Parent, TypeTree};
 
+/// Why an update holding a subdocument is refused (see [`check_update`]).
+pub const SUBDOCUMENT_REFUSED: &str = "holds a subdocument (a Y.Doc inside the document); \
+     subdocuments are not accepted (yrs 0.28.1 frees a deleted one while still using it)";
+
 /// How deeply JSON-like values and shared types may nest by default (`--max-nesting-depth`).
 /// Far beyond what editors write (a ProseMirror list indented 30 levels is about 120 types deep
 /// counting its items, paragraphs and text), and far below what a worker's 2 MiB stack survives
@@ -64,6 +70,13 @@ pub struct Checked {
 /// - does not parse (yrs would refuse it too, but only after decoding what it could);
 /// - declares more clients than its bytes can hold (yrs reserves memory for the declared count);
 /// - nests a JSON-like value, or a shared type, more than `max_depth` deep;
+/// - holds a subdocument (a `Y.Doc` stored in a document). When one is deleted, yrs 0.28.1 frees
+///   its item in the commit's garbage collection (replaced by a GC block when its parent type was
+///   deleted too, or merged into a deleted neighbour written just before it by the same client,
+///   as `m.set("k", 1); m.set("k", new Y.Doc()); m.delete("k")` leaves it) and then, in the same
+///   commit, reads and writes that item while destroying the subdocument (`Doc::destroy`): a
+///   heap use-after-free any writer could trigger, and the server too when it unloads such a
+///   document. yrs offers no way to keep the item, so no subdocument gets in;
 /// - has a block or deleted range running past `u32::MAX`, a client listed twice, or deleted
 ///   ranges that are not sorted and disjoint (see the `clocks` section below).
 ///
@@ -268,11 +281,10 @@ impl Walk<'_> {
                 }
                 Ok(count)
             }
-            BLOCK_ITEM_DOC_REF_NUMBER => {
-                decoder.read_string()?;
-                values::skip_any(decoder, self.max_depth)?;
-                Ok(1)
-            }
+            // See `check_update`: yrs 0.28.1 frees a deleted subdocument's item while using it.
+            BLOCK_ITEM_DOC_REF_NUMBER => Err(Refusal::Invalid(ProtocolError::InvalidUpdate(
+                SUBDOCUMENT_REFUSED.to_owned(),
+            ))),
             // Strings, binaries, deleted lengths, JSON strings (parsed by serde_json, which stops
             // at 128 levels by itself) and type references: nothing recursive.
             _ => Ok(ItemContent::decode(decoder, info)?.len_utf16()),

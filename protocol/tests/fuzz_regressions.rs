@@ -3,10 +3,11 @@
 
 use plait_protocol::frame::{decode_frame, encode_update, Limits};
 use plait_protocol::session::{handle, DocState, Outgoing, Session};
+use plait_protocol::update_check::SUBDOCUMENT_REFUSED;
 use plait_protocol::ProtocolError;
 use yrs::block::ClientID;
 use yrs::updates::decoder::Decode;
-use yrs::{Doc, GetString, ReadTxn, Text, Transact, Update};
+use yrs::{Doc, GetString, Map, ReadTxn, Text, Transact, Update};
 
 /// `handle_message`, 2026 run 1: a sync step2 whose update starts with a 5-byte client count near
 /// 2^32. yrs reserves a hash map for that many clients before reading any of them (352 GB asked
@@ -297,4 +298,47 @@ fn updates_with_wrapping_clocks_are_refused() {
         text.push(&mut state.doc().transact_mut(), "ok");
         assert_eq!(text.get_string(&state.doc().transact()), "ok");
     }
+}
+
+/// `nested_update` and `replay_rows`, 2026-12-06 (found in 2–3 s once plans could place a
+/// subdocument anywhere): client 100 puts a map at `m.k` and a subdocument inside it, then
+/// deletes the map (`m.set("k", inner); inner.set("k", new Y.Doc()); m.delete("k")`). yrs 0.28.1
+/// garbage-collects the subdocument's item with the map and then reads the freed item while
+/// destroying the subdocument (ASan: heap-use-after-free in `Doc::destroy`). Refusing
+/// subdocuments in nested types only was not enough: run 12 found the same in root types, where
+/// the deleted subdocument's item is merged into a deleted neighbour the same client wrote just
+/// before it (`m.set("k", 1); m.set("k", new Y.Doc()); m.delete("k")`, or a value then a
+/// subdocument pushed to an array, both deleted), and freed there. So every update holding a
+/// subdocument is refused, and the deletions that would follow have nothing to free.
+#[test]
+fn subdocuments_are_refused_so_their_deletion_frees_nothing() {
+    let subdoc_in_map: &[u8] = &[
+        0x01, 0x02, 0x64, 0x00, 0x27, 0x01, 0x01, 0x6d, 0x01, 0x6b, 0x01, 0x29, 0x00, 0x64, 0x00,
+        0x01, 0x6b, 0x01, 0x67, 0x76, 0x01, 0x01, 0x61, 0x7e, 0x00,
+    ];
+    let delete_the_map: &[u8] = &[0x00, 0x01, 0x64, 0x01, 0x00, 0x01];
+    let refuses = |state: &mut DocState, update: &[u8]| match state.apply_update(update) {
+        Err(ProtocolError::InvalidUpdate(why)) => assert!(why.contains(SUBDOCUMENT_REFUSED)),
+        other => panic!("expected InvalidUpdate, got {other:?}"),
+    };
+    let mut state = DocState::new(Doc::with_client_id(1));
+    refuses(&mut state, subdoc_in_map);
+    assert!(state.is_empty(), "nothing of the refused update is kept");
+    // The deletion names blocks the document never got: nothing to do, nothing freed.
+    let _ = state.apply_update(delete_the_map);
+
+    // A value, then a subdocument under the same key of a root map: refused with its value.
+    let source = Doc::with_client_id(7);
+    let root = source.get_or_insert_map("m");
+    root.insert(&mut source.transact_mut(), "k", 1);
+    root.insert(&mut source.transact_mut(), "k", Doc::new());
+    let overwrite = source
+        .transact()
+        .encode_state_as_update_v1(&Default::default());
+    let mut state = DocState::new(Doc::with_client_id(1));
+    refuses(&mut state, &overwrite);
+    assert!(state.is_empty());
+    let text = state.doc().get_or_insert_text("t");
+    text.push(&mut state.doc().transact_mut(), "ok");
+    assert_eq!(text.get_string(&state.doc().transact()), "ok");
 }

@@ -1,6 +1,7 @@
 // Memory under document churn (scripts/churn-memory.sh runs it; see BENCHMARKS.md). Each round
 // opens a random set of documents from a pool with two stock y-websocket clients each, edits them
-// (text, maps, arrays, XML, subdocuments, 20 KB pastes and cuts, JSON values), sets presence,
+// (text, maps, arrays, nested maps, XML, 20 KB pastes and cuts, JSON values; no subdocuments,
+// which the server refuses), sets presence,
 // reads and posts over HTTP and sends hostile frames on raw sockets; then it closes everything,
 // waits until every document has unloaded and samples the server's RSS. At the end every
 // document the pool holds must equal a local mirror of all the clients' edits.
@@ -80,7 +81,7 @@ const edit = (doc) => {
     else if (r < 0.85) doc.getArray('arr').push([rnd()])
     else if (r < 0.9) {
       const x = new Y.XmlElement('p'); x.insert(0, [new Y.XmlText('para')]); doc.getXmlFragment('xml').push([x])
-    } else if (r < 0.93) doc.getMap('subs').set(`s${Math.floor(rnd() * 3)}`, new Y.Doc())
+    } else if (r < 0.93) doc.getMap('nested').set(`n${Math.floor(rnd() * 3)}`, new Y.Map([['at', rnd()]]))
     else if (r < 0.95) text.insert(0, 'x'.repeat(20000))
     else if (r < 0.97) { const t = doc.getText('text'); t.delete(0, Math.min(t.length, 20000)) }
     else doc.getMap('map').set('obj', { a: rnd(), b: [1, 2, 3], c: 'z'.repeat(Math.floor(rnd() * 500)) })

@@ -10,14 +10,14 @@
 # settled), never after a fixed sleep.
 #
 # Usage: scripts/bench/memory-owners.sh      (needs valgrind; ~2 min)
-# Environment: DOCS [500]  OUT [/tmp/plait-memory-owners]  PLAIT_BIN [target/release/plait]
+# Environment: DOCS [500]  OUT [target/bench/memory-owners]  PLAIT_BIN [target/release/plait]
 #   BENCH_BIN [target/release/plait-bench]  SERVER_CPU [0]  BENCH_CPU [1]
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
 ROOT="$(pwd)"
 DOCS="${DOCS:-500}"
-OUT="${OUT:-/tmp/plait-memory-owners}"
+OUT="${OUT:-target/bench/memory-owners}"
 PLAIT_BIN="${PLAIT_BIN:-$ROOT/target/release/plait}"
 BENCH_BIN="${BENCH_BIN:-$ROOT/target/release/plait-bench}"
 SERVER_CPU="${SERVER_CPU:-0}"

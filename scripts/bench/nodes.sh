@@ -11,7 +11,7 @@
 # Latency is from the sender's schedule to the other client; CPU is node A's.
 #
 # Usage: scripts/bench/nodes.sh
-# Environment: REPS [3]  OUT [/tmp/plait-bench-nodes]  PG [postgres://postgres@127.0.0.1:5432]
+# Environment: REPS [3]  OUT [target/bench/nodes]  PG [postgres://postgres@127.0.0.1:5432]
 #   PLAIT_BIN [target/release/plait]  BENCH_BIN [target/release/plait-bench]
 #   NODE_ARGS [] (extra flags for both nodes)  SERVER_CPU [0] (both nodes)  BENCH_CPU [1]
 # Needs psql and a PostgreSQL server on which PG may create a database (dropped at the end).
@@ -20,7 +20,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT="$(pwd)"
 REPS="${REPS:-3}"
-OUT="${OUT:-/tmp/plait-bench-nodes}"
+OUT="${OUT:-target/bench/nodes}"
 PG="${PG:-postgres://postgres@127.0.0.1:5432}"
 PLAIT_BIN="${PLAIT_BIN:-$ROOT/target/release/plait}"
 BENCH_BIN="${BENCH_BIN:-$ROOT/target/release/plait-bench}"

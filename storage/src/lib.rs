@@ -4,10 +4,12 @@
 //! # Layout
 //!
 //! - [`store`]: the narrow [`DocStore`] trait the server depends on, and the values it exchanges
-//!   ([`StoredDoc`], [`DocStats`], [`NewUpdate`], [`Seq`]). `StoredDoc::into_doc` is the
-//!   recovery path that skips corrupt rows instead of failing the document.
+//!   ([`StoredDoc`], [`DocStats`], [`NewUpdate`], [`Seq`]). `StoredDoc::replay` (and
+//!   [`store::replay_blocking`] off the async workers) rebuilds a document, quarantining what it
+//!   refuses instead of failing the document.
 //! - [`sea_store`]: [`SeaStore`], the SQL implementation (one code path for both databases).
-//! - [`entities`]: SeaORM entities, one per table (`documents`, `document_updates`).
+//! - [`entities`]: SeaORM entities, one per table (`documents`, `document_updates`,
+//!   `quarantined_updates`).
 //! - [`migration`]: the schema, as sea-orm-migration migrations with `up` and `down`.
 //! - [`memory`]: [`MemoryStore`], the same semantics in memory for fast tests.
 //! - [`faulty`]: [`FaultyStore`], a wrapper that fails on demand to simulate outages.

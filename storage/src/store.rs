@@ -84,8 +84,7 @@ impl StoredDoc {
     }
 
     /// The whole document as one Yjs v1 update (what [`StoredDoc::replay`] rebuilt, encoded),
-    /// with what was refused. The rebuilt document is released when it drops (see
-    /// `plait_protocol::subdocs`).
+    /// with what was refused.
     pub fn rebuild(self) -> Rebuilt {
         let replayed = self.replay(DocLimits::default());
         Rebuilt {
@@ -97,8 +96,8 @@ impl StoredDoc {
 }
 
 /// [`StoredDoc::replay`] on the blocking pool: replaying a long log is CPU work that would hold
-/// up every document sharing the async worker. The result holds a `DocState`, which releases
-/// itself when dropped, so a caller that gives up waiting (a dropped HTTP request) leaks nothing.
+/// up every document sharing the async worker. The result holds a `DocState`, freed like any
+/// value when a caller gives up waiting (a dropped HTTP request).
 pub async fn replay_blocking(
     stored: StoredDoc,
     limits: DocLimits,

@@ -112,3 +112,41 @@ test('the update nested 10 000 deep is refused on every path and the server serv
   closeClient(good)
   open.splice(open.indexOf(good), 1)
 })
+
+test('an update holding a subdocument is refused over WebSocket and HTTP; the document keeps serving', async () => {
+  const doc = uniqueDoc('limits-subdoc')
+  // yrs 0.28.1 frees a deleted subdocument's item while still using it, e.g. after
+  // `m.set('k', 1); m.set('k', new Y.Doc()); m.delete('k')`, so the server takes none.
+  const overwritten = new Y.Doc()
+  overwritten.getMap('m').set('k', 1)
+  overwritten.getMap('m').set('k', new Y.Doc())
+  const nested = new Y.Doc()
+  const inner = new Y.Map()
+  nested.getMap('m').set('k', inner)
+  inner.set('d', new Y.Doc())
+
+  for (const source of [overwritten, nested]) {
+    const raw = new WebSocket(`${server.wsUrl}/${doc}`)
+    raw.binaryType = 'arraybuffer'
+    await new Promise((resolve, reject) => { raw.once('open', resolve); raw.once('error', reject) })
+    const closed = new Promise((resolve) => raw.once('close', (code, reason) => resolve({ code, reason: reason.toString() })))
+    raw.send(syncUpdateFrame(Y.encodeStateAsUpdate(source)))
+    const { code, reason } = await closed
+    assert.equal(code, 1007, `close ${code} ${reason}`)
+    assert.match(reason, /subdocument/)
+
+    const res = await fetch(`${server.httpUrl}/api/docs/${doc}/update`, { method: 'POST', body: Y.encodeStateAsUpdate(source) })
+    assert.equal(res.status, 400)
+    assert.match(JSON.stringify(await res.json()), /subdocuments are not accepted/)
+  }
+
+  const text = new Y.Doc()
+  text.getText('t').insert(0, 'still served')
+  const ok = await fetch(`${server.httpUrl}/api/docs/${doc}/update`, { method: 'POST', body: Y.encodeStateAsUpdate(text) })
+  assert.equal(ok.status, 200, await ok.text())
+  const stored = new Y.Doc()
+  Y.applyUpdate(stored, new Uint8Array(await (await fetch(`${server.httpUrl}/api/docs/${doc}/update`)).arrayBuffer()))
+  assert.equal(stored.getText('t').toString(), 'still served')
+  assert.equal(stored.getMap('m').size, 0)
+  assert.equal(stored.getSubdocs().size, 0)
+})

@@ -1,5 +1,5 @@
 // Persistence through a graceful restart: edit, SIGTERM, start again on the same SQLite file,
-// and a fresh client gets everything; a subdocument survives an unload and a restart.
+// and a fresh client gets everything.
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import * as Y from 'yjs'
@@ -59,32 +59,4 @@ test('content survives SIGTERM and a restart on the same database', async () => 
   await waitSynced(other)
   types(other.doc).text.insert(0, 'after restart: ')
   await waitUntil(() => contentOf(fresh.doc).text.startsWith('after restart: '), { what: 'edit after restart to reach the fresh client' })
-})
-
-test('a subdocument stored by one client reaches the others, and survives an unload and a restart', async () => {
-  // A short idle delay, so the document is dropped from memory (and rebuilt from SQL) in the test.
-  const { server: first, doc, a: author, b: reader } = await serverWithTwoClients('subdoc', { env: { PLAIT_IDLE_UNLOAD: '200ms' } })
-  const page = new Y.Doc()
-  author.doc.getMap('pages').set('intro', page)
-  author.doc.getText('title').insert(0, 'with a page')
-  await waitUntil(() => reader.doc.getMap('pages').get('intro') instanceof Y.Doc, { what: 'the subdocument to reach the reader' })
-  assert.equal(reader.doc.getMap('pages').get('intro').guid, page.guid)
-  closeClient(author)
-  closeClient(reader)
-  await waitUntil(async () => {
-    const res = await fetch(`${first.httpUrl}/api/docs/${encodeURIComponent(doc)}`)
-    return (await res.json()).loaded === false
-  }, { what: 'the document to unload' })
-
-  const joiner = connectClient(first, doc)
-  cleanups.push(() => closeClient(joiner))
-  await waitSynced(joiner)
-  assert.equal(joiner.doc.getMap('pages').get('intro')?.guid, page.guid, 'after the unload')
-  assert.equal(joiner.doc.getText('title').toString(), 'with a page')
-  closeClient(joiner)
-
-  await first.stop('SIGTERM')
-  const { fresh } = await restartedWithFreshClient(first, doc)
-  assert.equal(fresh.doc.getMap('pages').get('intro')?.guid, page.guid, 'after the restart')
-  assert.equal(fresh.doc.getText('title').toString(), 'with a page')
 })

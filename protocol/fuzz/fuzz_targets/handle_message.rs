@@ -8,13 +8,20 @@
 //! - the document still encodes, and that state decodes and applies into a fresh Doc;
 //! - a read-only connection changed neither the state vector nor the delete set, and was
 //!   never told to relay an update;
-//! - every frame the handler produced for peers decodes with our own `decode_frame`.
+//! - every frame the handler produced for peers decodes with our own `decode_frame`;
+//! - every update a writer sends is also checked here with `update_check::check_update` against
+//!   the document: what it accepts yrs decodes without panic or stack overflow and nests within
+//!   the limit by an independent measurement (`plait_fuzz::check_and_confirm`), and the handler
+//!   never applies what it refuses;
+//! - the document's state nests within the limit (`plait_fuzz::confirm_state`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use plait_fuzz::split_steps;
+use plait_fuzz::{check_and_confirm, check_usable, confirm_state, split_steps};
 use plait_protocol::frame::{decode_frame, Limits};
 use plait_protocol::session::{close, handle, DocState, Outgoing, Session};
+use plait_protocol::update_check::DEFAULT_MAX_NESTING;
+use yrs::sync::{Message, SyncMessage};
 use yrs::updates::decoder::Decode;
 use yrs::{Doc, ReadTxn, Transact, Update};
 
@@ -24,18 +31,10 @@ fn check_frame_decodes(frame: &[u8], limits: &Limits, what: &str) {
     }
 }
 
-fn check_usable(state: &DocState) {
-    let encoded = state.encode_state();
-    let update = Update::decode_v1(&encoded)
-        .unwrap_or_else(|e| panic!("encoded state does not decode: {e}"));
-    let fresh = Doc::new();
-    {
-        let mut txn = fresh.transact_mut();
-        txn.apply_update(update)
-            .unwrap_or_else(|e| panic!("encoded state does not apply to a fresh doc: {e}"));
-    }
-    // Like the server's own documents; otherwise a subdocument would leak the copy.
-    plait_protocol::subdocs::release(&fresh);
+/// The document nests within the default limit, and its state decodes into a fresh one.
+fn check_state(state: &DocState) {
+    confirm_state(&state.encode_state(), DEFAULT_MAX_NESTING);
+    check_usable(state);
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -55,8 +54,20 @@ fuzz_target!(|data: &[u8]| {
         };
         if let Ok(messages) = decode_frame(step.frame, &limits) {
             for msg in messages {
+                let checked = match &msg {
+                    Message::Sync(SyncMessage::SyncStep2(u) | SyncMessage::Update(u))
+                        if !step.read_only =>
+                    {
+                        Some(check_and_confirm(u, DEFAULT_MAX_NESTING, state.doc()))
+                    }
+                    _ => None,
+                };
+                let handled = handle(&mut state, session, msg);
+                if let (Some(Err(refused)), Ok(_)) = (&checked, &handled) {
+                    panic!("the handler applied an update check_update refuses: {refused}");
+                }
                 // An error closes the connection in the server; model that.
-                let Ok(out) = handle(&mut state, session, msg) else {
+                let Ok(out) = handled else {
                     if let Some(frame) = close(&mut state, session) {
                         check_frame_decodes(&frame, &limits, "close");
                     }
@@ -93,6 +104,6 @@ fuzz_target!(|data: &[u8]| {
                 "read-only session changed the document"
             );
         }
-        check_usable(&state);
+        check_state(&state);
     }
 });

@@ -1,11 +1,21 @@
-//! Shared pieces of the fuzz targets: the step format of `handle_message` and the seed frames.
+//! Shared pieces of the fuzz targets: the step format of `handle_message`, the seed frames, the
+//! plan format of the structure-aware targets ([`plan`]) and the nesting oracles ([`measure`],
+//! [`check_and_confirm`]).
 //!
 //! It exists so the targets and the corpus generator agree on one input format instead of each
 //! re-deriving it.
 
+pub mod measure;
+pub mod plan;
+
+use measure::{measure, JSON_DEPTH_CAP};
 use plait_protocol::frame::{encode_awareness, encode_step1, encode_update};
+use plait_protocol::session::DocState;
+use plait_protocol::update_check::{check_update, Checked, MAX_NESTING_LIMIT, SUBDOCUMENT_REFUSED};
+use plait_protocol::ProtocolError;
 use yrs::sync::Awareness;
-use yrs::{Doc, ReadTxn, StateVector, Text, Transact};
+use yrs::updates::decoder::Decode;
+use yrs::{Doc, ReadTxn, StateVector, Text, Transact, Update};
 
 /// Control bit: the frame goes to the read-only session (otherwise to the writer).
 pub const CTL_READ_ONLY: u8 = 0b01;
@@ -94,4 +104,139 @@ pub fn seed_frames() -> Vec<(&'static str, Vec<u8>)> {
         seeds.push(("awareness_removed", frame));
     }
     seeds
+}
+
+/// Nesting limits the structure-aware targets pick from (by a selector byte): the default, the
+/// edges around it, tiny ones (where almost everything is refused) and the largest allowed.
+pub const LIMITS: [usize; 16] = [
+    128,
+    128,
+    128,
+    127,
+    129,
+    0,
+    1,
+    2,
+    3,
+    8,
+    64,
+    1000,
+    MAX_NESTING_LIMIT,
+    128,
+    16,
+    500,
+];
+
+/// `check_update` of `update` for `doc`, then, if it accepted it:
+/// - yrs' own `Update::decode_v1` reads it without panicking or overflowing the stack (called
+///   here without the crate's `catch_unwind` guard, which a stack overflow would pass anyway);
+/// - the independent measurement ([`measure`]) reads it too whenever yrs does, finds no value
+///   nested deeper than `max_depth`, no type deeper than the check said (the measurement
+///   counts a parent outside the update as a root; the check, from where `doc` holds it), and
+///   no subdocument (yrs 0.28.1 frees a deleted one while still using it: a heap
+///   use-after-free);
+/// - values parsed from JSON strings (not checked by us) stay within serde_json's limit.
+///
+/// If it refused the update for holding a subdocument, the update holds one: its bytes name
+/// content 9 in some item (the check stops there, before the subdocument's options, which may
+/// nest too deep for the measurement's recursive readers, so that is all this can confirm).
+///
+/// Returns what the check said, for the caller's own comparisons.
+pub fn check_and_confirm(
+    update: &[u8],
+    max_depth: usize,
+    doc: &Doc,
+) -> Result<Checked, ProtocolError> {
+    let checked = match check_update(update, max_depth, doc) {
+        Ok(checked) => checked,
+        Err(refused) => {
+            if refused.to_string().contains(SUBDOCUMENT_REFUSED) {
+                assert!(
+                    update.iter().any(|&b| b & 0b1111 == 9),
+                    "refused for a subdocument, but no byte could name content 9"
+                );
+            }
+            return Err(refused);
+        }
+    };
+    let decoded = Update::decode_v1(update);
+    match measure(update) {
+        Ok(depths) => {
+            assert!(
+                depths.values.max(depths.options) <= max_depth,
+                "check_update accepted a value nested {depths:?}, limit {max_depth}"
+            );
+            assert!(
+                depths.types <= checked.type_depth,
+                "check_update bounded the types at {} deep, they nest {}",
+                checked.type_depth,
+                depths.types
+            );
+            assert!(
+                depths.json <= JSON_DEPTH_CAP,
+                "a JSON string nested {} deep decoded",
+                depths.json
+            );
+            assert!(
+                depths.subdocs == 0,
+                "check_update accepted {} subdocuments",
+                depths.subdocs
+            );
+        }
+        Err(e) => assert!(
+            decoded.is_err(),
+            "yrs decodes an accepted update that its own readers fail on: {e}"
+        ),
+    }
+    Ok(checked)
+}
+
+/// Checks a document's full state (as `encode_state` gives it) against `max_depth`: nothing in
+/// the document nests deeper, whatever path it came in by.
+pub fn confirm_state(state: &[u8], max_depth: usize) {
+    let depths = measure(state)
+        .unwrap_or_else(|e| panic!("the document's own encoding does not read back: {e}"));
+    assert!(
+        depths.values <= max_depth && depths.types <= max_depth,
+        "the document holds {depths:?}, limit {max_depth}"
+    );
+    assert!(
+        depths.json <= JSON_DEPTH_CAP,
+        "the document holds JSON nested {} deep",
+        depths.json
+    );
+    // check_update takes no subdocument.
+    assert!(
+        depths.subdocs == 0,
+        "the document holds {} subdocuments",
+        depths.subdocs
+    );
+}
+
+/// The document's state decodes and applies to a fresh document.
+pub fn check_usable(state: &DocState) {
+    let encoded = state.encode_state();
+    let update = Update::decode_v1(&encoded)
+        .unwrap_or_else(|e| panic!("encoded state does not decode: {e}"));
+    let fresh = Doc::new();
+    fresh
+        .transact_mut()
+        .apply_update(update)
+        .unwrap_or_else(|e| panic!("encoded state does not apply to a fresh doc: {e}"));
+}
+
+/// The update deleting everything a document holds: each client's clocks from 0 to its state.
+pub fn delete_everything(state: &DocState) -> Vec<u8> {
+    let sv = state.doc().transact().state_vector();
+    let mut clients: Vec<(u64, u32)> = sv.iter().map(|(c, clock)| (c.get(), *clock)).collect();
+    clients.sort_unstable();
+    let mut bytes = vec![0];
+    plan::write_var(&mut bytes, clients.len() as u64);
+    for (client, clock) in clients {
+        plan::write_var(&mut bytes, client);
+        plan::write_var(&mut bytes, 1);
+        plan::write_var(&mut bytes, 0);
+        plan::write_var(&mut bytes, u64::from(clock));
+    }
+    bytes
 }

@@ -83,13 +83,6 @@ pub struct DocState {
     full_step2: Option<Bytes>,
 }
 
-/// Without this a document that ever held a subdocument would never be freed.
-impl Drop for DocState {
-    fn drop(&mut self) {
-        crate::subdocs::release(&self.doc);
-    }
-}
-
 impl DocState {
     /// Wraps a fresh document (or one built in this process), without limits on size.
     pub fn new(doc: Doc) -> Self {
@@ -119,16 +112,9 @@ impl DocState {
         self.version
     }
 
-    /// The document, e.g. to read content. A clone must not outlive this value: dropping it
-    /// clears a document that holds subdocuments (see [`crate::subdocs`]).
+    /// The document, e.g. to read content.
     pub fn doc(&self) -> &Doc {
         &self.doc
-    }
-
-    /// Whether dropping this value has to clear a document with subdocuments first (see
-    /// [`crate::subdocs::holds`]), so is better done off the async workers.
-    pub fn slow_to_drop(&self) -> bool {
-        crate::subdocs::holds(&self.doc)
     }
 
     /// The presence states of every connected client.

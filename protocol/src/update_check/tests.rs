@@ -1,4 +1,4 @@
-use super::{check_update, Checked, DEFAULT_MAX_NESTING};
+use super::{check_update, Checked, DEFAULT_MAX_NESTING, SUBDOCUMENT_REFUSED};
 use crate::error::ProtocolError;
 use plait_testkit::ydoc::nested_arrays;
 use yrs::updates::decoder::Decode;
@@ -89,7 +89,7 @@ fn the_issue_20_update_is_refused_before_yrs_sees_it() {
 }
 
 #[test]
-fn nested_maps_inside_maps_and_subdocument_options_are_counted() {
+fn nested_maps_inside_maps_are_counted_and_subdocuments_refused_unread() {
     // {"a": {"a": ... }} as lib0 values.
     let mut update = vec![
         0x01, 0x01, 0x07, 0x00, 0x28, 0x01, 0x01, b'm', 0x01, b'k', 0x01,
@@ -100,7 +100,8 @@ fn nested_maps_inside_maps_and_subdocument_options_are_counted() {
     update.extend_from_slice(&[0x7d, 0x05, 0x00]);
     let reason = refused(check_update(&update, MAX, &Doc::new()));
     assert!(reason.contains("levels deep"), "{reason}");
-    // A subdocument (content 9): guid, then its options as a value.
+    // A subdocument (content 9): guid, then its options as a value, refused before those are
+    // read (so nothing deep in them is ever decoded).
     let mut subdoc = vec![
         0x01, 0x01, 0x07, 0x00, 0x29, 0x01, 0x01, b'm', 0x01, b'k', 0x01, b'g',
     ];
@@ -108,7 +109,10 @@ fn nested_maps_inside_maps_and_subdocument_options_are_counted() {
         subdoc.extend_from_slice(&[0x75, 0x01]);
     }
     subdoc.extend_from_slice(&[0x7e, 0x00]);
-    assert!(refused(check_update(&subdoc, MAX, &Doc::new())).contains("levels deep"));
+    assert_eq!(
+        refused(check_update(&subdoc, MAX, &Doc::new())),
+        SUBDOCUMENT_REFUSED
+    );
 }
 
 #[test]
@@ -305,4 +309,53 @@ fn paragraphs_added_one_after_another_stay_at_their_depth() {
             .apply_update(Update::decode_v1(&update).unwrap_or_default())
             .unwrap_or_default();
     }
+}
+
+/// yrs 0.28.1 frees a deleted subdocument's item and then uses it (see `check_update`), in root
+/// types too: every subdocument is refused, wherever it sits.
+#[test]
+fn subdocuments_are_refused_anywhere() {
+    let fresh = Doc::new();
+    let is_subdocument = |reason: String| {
+        assert!(reason.contains(SUBDOCUMENT_REFUSED), "{reason}");
+    };
+    // Directly in a root map, and after a value in a root array (placed by neighbour).
+    let source = Doc::with_client_id(8);
+    let docs = source.get_or_insert_map("docs");
+    docs.insert(&mut source.transact_mut(), "a", Doc::new());
+    is_subdocument(refused(check_update(&full_state(&source), MAX, &fresh)));
+    let source = Doc::with_client_id(8);
+    let list = source.get_or_insert_array("list");
+    {
+        let mut txn = source.transact_mut();
+        list.push_back(&mut txn, 1);
+        list.push_back(&mut txn, Doc::new());
+    }
+    is_subdocument(refused(check_update(&full_state(&source), MAX, &fresh)));
+
+    // Inside a map in a root map.
+    let nested = Doc::with_client_id(9);
+    let outer = nested.get_or_insert_map("m");
+    {
+        let mut txn = nested.transact_mut();
+        let inner: MapRef = outer.insert(&mut txn, "k", MapPrelim::default());
+        inner.insert(&mut txn, "d", Doc::new());
+    }
+    is_subdocument(refused(check_update(&full_state(&nested), MAX, &fresh)));
+
+    // Inside a map the document already holds, by a later update; the map alone is taken.
+    let held = Doc::with_client_id(10);
+    let outer = held.get_or_insert_map("m");
+    let inner: MapRef = outer.insert(&mut held.transact_mut(), "k", MapPrelim::default());
+    let server = Doc::new();
+    let first = full_state(&held);
+    assert!(check_update(&first, MAX, &server).is_ok());
+    server
+        .transact_mut()
+        .apply_update(Update::decode_v1(&first).expect("decodes"))
+        .expect("applies");
+    let before = held.transact().state_vector();
+    inner.insert(&mut held.transact_mut(), "d", Doc::new());
+    let later = held.transact().encode_state_as_update_v1(&before);
+    is_subdocument(refused(check_update(&later, MAX, &server)));
 }

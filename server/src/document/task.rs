@@ -89,20 +89,7 @@ impl DocTask {
         mut self,
         rx: flume::Receiver<Command>,
     ) -> impl std::future::Future<Output = ()> {
-        async move {
-            self.run(&rx).await;
-            self.drop_document();
-        }
-    }
-
-    /// Frees the document, on a blocking thread when that is slow (one with subdocuments is
-    /// cleared first, see `plait_protocol::subdocs`), so the other documents' tasks on this
-    /// worker do not wait for it.
-    fn drop_document(self) {
-        if self.state.slow_to_drop() {
-            let state = self.state;
-            tokio::task::spawn_blocking(move || drop(state));
-        }
+        async move { self.run(&rx).await }
     }
 
     /// When a document nobody is connected to, and with nothing waiting, unloads: `idle_unload`
