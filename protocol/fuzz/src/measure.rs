@@ -22,7 +22,8 @@ use yrs::{Any, ID};
 pub struct Depths {
     /// Deepest lib0 value of item content; a container at the top is 1.
     pub values: usize,
-    /// Deepest subdocument options (also a lib0 value, counted by the check like content).
+    /// Deepest subdocument options (a lib0 value). The check refuses any subdocument before
+    /// reading them, so in an accepted update this is always 0.
     pub options: usize,
     /// Deepest value parsed from a JSON string (embeds, formatting attributes), which serde_json
     /// bounds by itself (see [`JSON_DEPTH_CAP`]).
