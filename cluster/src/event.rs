@@ -49,9 +49,11 @@ pub enum NodeEvent {
         open: bool,
         docs: Vec<DocName>,
     },
-    /// Another node committed rows.
+    /// Rows were committed to the log: by another node, or by another program (`plait_write`,
+    /// a raw INSERT, on PostgreSQL or SQLite).
     Stored {
-        node: String,
+        /// The node that wrote them; `None` for another program.
+        node: Option<String>,
         /// The rows, in log order.
         rows: Vec<StoredRow>,
         /// Documents some of whose rows were gone before they could be read (a compaction folded
@@ -64,14 +66,14 @@ pub enum NodeEvent {
 }
 
 impl NodeEvent {
-    /// The node it comes from (`None` for [`NodeEvent::Lost`]).
+    /// The node it comes from (`None` for [`NodeEvent::Lost`] and rows another program wrote).
     pub fn node(&self) -> Option<&str> {
         match self {
             NodeEvent::Update { node, .. }
             | NodeEvent::Presence { node, .. }
             | NodeEvent::Hello { node, .. }
-            | NodeEvent::Interest { node, .. }
-            | NodeEvent::Stored { node, .. } => Some(node),
+            | NodeEvent::Interest { node, .. } => Some(node),
+            NodeEvent::Stored { node, .. } => node.as_deref(),
             NodeEvent::Lost => None,
         }
     }

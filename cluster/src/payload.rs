@@ -4,13 +4,20 @@
 //! base64 and every payload stays below [`MAX_PAYLOAD`]:
 //!
 //! ```text
-//! <node> <doc id>:<seq> <doc id>:<seq> ...            rows a commit wrote ("stored")
+//! <node> stored <first> <last> <doc id> <doc id> ...  rows a statement wrote (by the trigger)
+//! <node> stored <first> <last> *                       ... too many documents to list
 //! <node> live <b64 doc> <b64 update> [<b64 MAC>]       an update relayed before its commit
 //! <node> presence <b64 doc> <b64 awareness> [<MAC>]    the node's own clients' presence
 //! <node> part <b64 doc> <id> <index> <count> <b64 chunk> [<MAC>]   one part of a large update
 //! <node> hello | <node> alive                          a node announces itself (asking, or not)
 //! <node> open <b64 name> ... | <node> close <b64 name> ...   documents a node (un)loaded
 //! ```
+//!
+//! `stored` is written by the database itself: the log's statement-level trigger (migration
+//! `m20261206_000002_change_triggers`) notifies for every INSERT, by Plait or any other program;
+//! `<node>` is the `plait.node` setting of the writing transaction, or [`OTHER_PROGRAM`]. With
+//! appends serialised by the trigger's lock, the statement's rows are exactly the rows of the
+//! listed documents in `first..=last`.
 //!
 //! The words (`live`, `part`...) are part of the wire between nodes of different versions:
 //! renaming one would break a rolling upgrade.
@@ -38,6 +45,15 @@ const HELLO: &str = "hello";
 const ALIVE: &str = "alive";
 const OPEN: &str = "open";
 const CLOSE: &str = "close";
+const STORED: &str = "stored";
+/// The `<node>` of rows written by a program other than a Plait node (`plait_write`, a raw
+/// INSERT): no node's id is a dash.
+pub const OTHER_PROGRAM: &str = "-";
+/// Stands for "every document" in a `stored` payload whose list would not fit.
+const EVERY_DOCUMENT: &str = "*";
+/// The most document ids a `stored` payload lists; the trigger sends [`EVERY_DOCUMENT`] past
+/// 6000 bytes of ids, which this stays above.
+const MAX_STORED_IDS: usize = 4096;
 /// The raw bytes a part's numbers (`<id> <index> <count>`) take from its chunk.
 const PART_NUMBERS: usize = 64;
 
@@ -55,12 +71,32 @@ impl BroadcastKind {
     }
 }
 
-/// The payloads announcing `rows` (document id, log position) a commit of `node` wrote.
-pub fn stored_payloads(node: &str, rows: &[(i64, Seq)]) -> Vec<String> {
-    pack(
-        node,
-        rows.iter().map(|(doc_id, seq)| format!("{doc_id}:{seq}")),
-    )
+/// Which documents a `stored` payload says the statement wrote rows of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoredDocs {
+    /// These documents (by `documents.id`).
+    Listed(Vec<i64>),
+    /// Too many to list: any document may have rows in the range.
+    Every,
+}
+
+/// The payload the log's trigger sends for one INSERT statement (the same text as its SQL; kept
+/// here for the tests that compare the two, and to say the format in one place).
+pub fn stored_payload(node: &str, first: Seq, last: Seq, docs: &StoredDocs) -> String {
+    let mut payload = format!("{node} {STORED} {first} {last}");
+    match docs {
+        StoredDocs::Listed(ids) => {
+            for id in ids {
+                payload.push(' ');
+                payload.push_str(&id.to_string());
+            }
+        }
+        StoredDocs::Every => {
+            payload.push(' ');
+            payload.push_str(EVERY_DOCUMENT);
+        }
+    }
+    payload
 }
 
 /// `head` followed by `entries`, space-separated, in as few payloads below [`MAX_PAYLOAD`] as
@@ -180,10 +216,14 @@ pub enum Payload<'a> {
         node: &'a str,
         part: Part,
     },
+    /// One INSERT statement into the log committed: its rows are those of `docs` with positions
+    /// in `first..=last`.
     Stored {
+        /// The writing node, or [`OTHER_PROGRAM`].
         node: &'a str,
-        /// Document id and log position of each row.
-        rows: Vec<(i64, Seq)>,
+        first: Seq,
+        last: Seq,
+        docs: StoredDocs,
     },
 }
 
@@ -274,16 +314,41 @@ pub fn parse<'a>(payload: &'a str, key: Option<&NodeKey>) -> Option<Payload<'a>>
             data,
         });
     }
-    parse_rows(parts).map(|rows| Payload::Stored { node, rows })
+    if word == Some(STORED) {
+        return parse_stored(node, rest);
+    }
+    None
 }
 
-fn parse_rows<'a>(parts: impl Iterator<Item = &'a str>) -> Option<Vec<(i64, Seq)>> {
-    parts
-        .map(|entry| {
-            let (doc_id, seq) = entry.split_once(':')?;
-            Some((doc_id.parse().ok()?, seq.parse().ok()?))
-        })
-        .collect::<Option<Vec<_>>>()
+fn parse_stored<'a>(node: &'a str, mut rest: std::str::Split<'a, char>) -> Option<Payload<'a>> {
+    let first: Seq = rest.next()?.parse().ok()?;
+    let last: Seq = rest.next()?.parse().ok()?;
+    if first > last || first < 0 {
+        return None;
+    }
+    let mut ids = Vec::new();
+    let mut every = false;
+    for entry in rest {
+        if entry == EVERY_DOCUMENT && ids.is_empty() && !every {
+            every = true;
+            continue;
+        }
+        if every || ids.len() >= MAX_STORED_IDS {
+            return None;
+        }
+        ids.push(entry.parse::<i64>().ok()?);
+    }
+    let docs = match (every, ids.is_empty()) {
+        (true, _) => StoredDocs::Every,
+        (false, false) => StoredDocs::Listed(ids),
+        (false, true) => return None,
+    };
+    Some(Payload::Stored {
+        node,
+        first,
+        last,
+        docs,
+    })
 }
 
 #[cfg(test)]

@@ -87,6 +87,11 @@ pub struct Claims {
     pub iat: u64,
 }
 
+/// Whether a token scope covers the document called `doc` (see [`Claims::covers`]).
+pub fn scope_covers(scope: &str, doc: &str) -> bool {
+    scope::covers(scope, doc)
+}
+
 impl Claims {
     /// Whether this token's scope covers the document called `doc`.
     pub fn covers(&self, doc: &str) -> bool {
@@ -181,6 +186,19 @@ impl Authenticator {
             expires_at,
             subject: claims.sub,
         })
+    }
+
+    /// Checks `token` for no document in particular (shape, algorithm, signature, expiry):
+    /// its claims, whose scope the caller applies to what it lists (the change feed).
+    pub fn verify_claims(&self, token: &str) -> Result<Claims, AuthError> {
+        let claims = self.decode(token)?;
+        let expires_at = UNIX_EPOCH
+            .checked_add(Duration::from_secs(claims.exp))
+            .ok_or(AuthError::Malformed)?;
+        if expires_at + EXPIRY_LEEWAY < SystemTime::now() {
+            return Err(AuthError::Expired);
+        }
+        Ok(claims)
     }
 
     /// Mints a token for `doc_scope` (an exact name or `prefix*`) valid for `ttl` from now.

@@ -70,6 +70,12 @@ pub enum AppError {
          retry later"
     )]
     Backlog,
+    /// A query parameter that does not parse (a cursor, a limit).
+    #[error("{0}")]
+    BadQuery(String),
+    /// The store has no such feature (the in-memory store keeps no change feed).
+    #[error("{0}")]
+    NotSupported(&'static str),
 }
 
 /// `Retry-After` while the writer's backlog is full: about one retry backoff of the writer, the
@@ -99,6 +105,8 @@ impl IntoResponse for AppError {
                 e.status()
             }
             AppError::OriginNotAllowed => StatusCode::FORBIDDEN,
+            AppError::BadQuery(_) => StatusCode::BAD_REQUEST,
+            AppError::NotSupported(_) => StatusCode::NOT_IMPLEMENTED,
             AppError::TooManyConnections(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Penalized(seconds) => {
                 return self.retry_after(StatusCode::TOO_MANY_REQUESTS, *seconds);

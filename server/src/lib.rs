@@ -36,6 +36,7 @@ mod routes;
 pub mod shutdown;
 mod state;
 mod web_demo;
+mod webhooks;
 
 use std::future::Future;
 use std::path::Path;
@@ -71,6 +72,8 @@ pub fn app(state: AppState) -> Router {
         .route("/ws/{*doc}", get(routes::websocket))
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
+        .route("/api/changes", get(routes::changes::list))
+        .route("/api/changes/stream", get(routes::changes::stream))
         .route("/api/docs/{doc}", get(routes::get_stats))
         .route(
             "/api/docs/{doc}/update",
@@ -78,6 +81,7 @@ pub fn app(state: AppState) -> Router {
         )
         .layer(DefaultBodyLimit::max(body_limit))
         .merge(web_demo::router())
+        .merge(webhooks::routes())
         // The span records the path only: the query may carry an access token.
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
             tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
@@ -116,7 +120,7 @@ pub async fn run(
                 .map_err(|e| ServerError::Config(e.to_string()))?;
             let key = secret.as_deref().map(NodeKey::derive);
             let store = SeaStore::connect(&config.database_url).await?;
-            let bus = store.bus(key).map(|bus| Arc::new(bus) as Arc<dyn Bus>);
+            let bus = store.bus(key);
             (Arc::new(store), bus)
         };
     run_with_store(listener, config, store, bus, shutdown).await
@@ -155,11 +159,16 @@ pub async fn run_with_store(
     let shutdown_timeout = config.shutdown_timeout;
     let header_read_timeout = config.handshake_timeout;
     let token = CancellationToken::new();
+    let webhooks = webhooks::start(&config, &store, token.clone())?;
     let state = AppState::new(config, store.clone(), writer.clone(), auth, token.clone());
     if let Some(bus) = bus {
         let registry = state.registry.clone();
+        let nodes = bus.carries_nodes();
         let broadcaster = cluster::start(bus, store, registry, token.clone()).await;
-        state.registry.set_broadcaster(broadcaster);
+        // On SQLite the bus only hears other programs: the documents broadcast to no one.
+        if nodes {
+            state.registry.set_broadcaster(broadcaster);
+        }
     }
     let router = app(state.clone());
     info!(addr = ?listener.local_addr().ok(), "serving");
@@ -170,6 +179,7 @@ pub async fn run_with_store(
         signal.cancel();
     });
     accept::serve(listener, router, header_read_timeout, token.clone()).await;
+    webhooks::stopped(webhooks).await;
     state.registry.stopped(DOCUMENTS_STOP).await;
     for name in state.registry.loaded_names() {
         writer.request_compaction(name.as_str());

@@ -1,6 +1,8 @@
 //! HTTP handlers: the WebSocket upgrade, health probes and the document API. Handlers stay thin:
 //! they validate input and call the registry, the store or the connection module.
 
+pub mod changes;
+
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::Duration;

@@ -2,8 +2,9 @@
 //! from persistence ([`crate::DocStore`]).
 //!
 //! The words they exchange are `plait-cluster`'s; this is only the carrier. PostgreSQL carries
-//! them as `LISTEN`/`NOTIFY` ([`crate::pg_bus::PgBus`]); SQLite has no such channel (it is the
-//! single-node default), and a server without a bus is alone.
+//! them as `LISTEN`/`NOTIFY` ([`crate::pg_bus::PgBus`]). SQLite is single-node and has no such
+//! channel: its bus only hears what other programs append to the file
+//! ([`crate::sqlite_bus::SqliteBus`]). A server without a bus is alone.
 
 use plait_cluster::{Broadcast, NodeEvent};
 use plait_protocol::name::DocName;
@@ -32,6 +33,11 @@ pub trait Bus: Send + Sync + 'static {
     /// Tells the others that this node has `docs` open (`open`) or no longer has them, so that
     /// they broadcast those only.
     async fn announce_docs(&self, open: bool, docs: &[DocName]) -> Result<(), StorageError>;
+    /// Whether other nodes can be on the other end (PostgreSQL), or only other programs
+    /// writing to the database (SQLite): then nothing is broadcast.
+    fn carries_nodes(&self) -> bool {
+        true
+    }
 }
 
 /// What the other nodes say, as this node hears it.

@@ -15,7 +15,13 @@
 //! - [`faulty`]: [`FaultyStore`], a wrapper that fails on demand to simulate outages.
 //! - [`writer`]: [`Writer`], the write-behind task: batching, retry with backoff, compaction.
 //! - [`bus`]: [`Bus`] and [`Feed`], how the nodes sharing a database talk (the words are
-//!   `plait-cluster`'s); [`pg_bus`]: [`PgBus`], the PostgreSQL carrier (`NOTIFY`/`LISTEN`).
+//!   `plait-cluster`'s); [`pg_bus`]: [`PgBus`], the PostgreSQL carrier (`NOTIFY`/`LISTEN`, the
+//!   log's trigger naming every INSERT); [`sqlite_bus`]: other programs' appends to a SQLite
+//!   file, seen through `PRAGMA data_version` ([`own_writes`] tells this process's own apart);
+//!   `stored_rows`: reading the rows they name.
+//! - [`log_head`]: the highest committed position known, which the change feed waits on.
+//! - [`changes`]: the change feed over the log (`ChangeLog`), with snapshots where rows were
+//!   compacted.
 //! - [`unsaved`]: the local file that keeps what shutdown could not store until the next start.
 //! - [`error`]: [`StorageError`], the one error type.
 //! - [`backoff`]: [`backoff::Backoff`], the doubling wait between retries (the writer, the
@@ -29,14 +35,19 @@
 
 pub mod backoff;
 pub mod bus;
+pub mod changes;
 pub mod entities;
 pub mod error;
 pub mod faulty;
+pub mod log_head;
 pub mod memory;
 pub mod migration;
+pub mod own_writes;
 pub mod pg_bus;
 pub mod sea_store;
+pub mod sqlite_bus;
 pub mod store;
+mod stored_rows;
 pub mod unsaved;
 pub mod writer;
 

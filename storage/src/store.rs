@@ -6,6 +6,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use plait_protocol::session::{replay, DocLimits, Refused, Replayed};
 
+use crate::changes::ChangeLog;
 use crate::error::StorageError;
 
 /// Database-assigned log position (`document_updates.seq`, an autoincrement primary key).
@@ -180,6 +181,17 @@ pub trait DocStore: Send + Sync + 'static {
     /// long-running node's memory does not grow with every document it ever wrote. Only a cache
     /// goes: the next call naming `doc` refills it. The default caches nothing.
     fn forget(&self, _doc: &str) {}
+
+    /// The change feed over this store's log, if it keeps one (the SQL store does; the memory
+    /// store does not).
+    fn change_log(&self) -> Option<&dyn ChangeLog> {
+        None
+    }
+    /// The webhook outbox in the same database, written by the database's own triggers in the
+    /// transaction of every append; `None` for stores without one (memory): no webhooks there.
+    fn outbox(&self) -> Option<crate::sea_store::outbox::Outbox> {
+        None
+    }
 }
 
 #[async_trait::async_trait]
@@ -215,5 +227,12 @@ impl<T: DocStore + ?Sized> DocStore for Arc<T> {
     }
     fn forget(&self, doc: &str) {
         (**self).forget(doc)
+    }
+
+    fn change_log(&self) -> Option<&dyn ChangeLog> {
+        (**self).change_log()
+    }
+    fn outbox(&self) -> Option<crate::sea_store::outbox::Outbox> {
+        (**self).outbox()
     }
 }

@@ -11,7 +11,6 @@ use anyhow::{anyhow, Context, Result};
 use plait_server::{Config, ServerError};
 use plait_storage::bus::Bus;
 use plait_storage::store::DocStore;
-use plait_storage::PgBus;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -38,11 +37,10 @@ impl TestServer {
     pub async fn start_node(
         config: Config,
         store: Arc<dyn DocStore>,
-        bus: Option<PgBus>,
+        bus: Option<Arc<dyn Bus>>,
     ) -> Result<Self> {
         let (listener, addr) = bind().await?;
         let (tx, rx) = oneshot::channel::<()>();
-        let bus = bus.map(|bus| Arc::new(bus) as Arc<dyn Bus>);
         let task = tokio::spawn(plait_server::run_with_store(
             listener,
             config,

@@ -6,21 +6,42 @@ fn name(s: &str) -> DocName {
 }
 
 #[test]
-fn stored_payloads_round_trip_and_stay_below_the_limit() {
-    let rows: Vec<(i64, Seq)> = (0..2000).map(|i| (i % 7, 1_000_000_000 + i)).collect();
-    let encoded = stored_payloads("node-1", &rows);
-    assert!(encoded.len() > 1, "2000 rows fit one payload?");
-    let mut back = Vec::new();
-    for payload in &encoded {
-        assert!(payload.len() <= MAX_PAYLOAD, "{} bytes", payload.len());
-        let Some(Payload::Stored { node, rows }) = parse(payload, None) else {
-            panic!("not read back: {payload}");
-        };
-        assert_eq!(node, "node-1");
-        back.extend(rows);
+fn stored_payloads_round_trip_and_refuse_what_the_trigger_never_writes() {
+    let listed = StoredDocs::Listed(vec![3, 1, 99]);
+    let text = stored_payload("node-1", 10, 12, &listed);
+    assert_eq!(text, "node-1 stored 10 12 3 1 99");
+    assert_eq!(
+        parse(&text, None),
+        Some(Payload::Stored {
+            node: "node-1",
+            first: 10,
+            last: 12,
+            docs: listed
+        })
+    );
+    let every = stored_payload(OTHER_PROGRAM, 5, 5, &StoredDocs::Every);
+    assert_eq!(every, "- stored 5 5 *");
+    assert!(matches!(
+        parse(&every, None),
+        Some(Payload::Stored {
+            node: "-",
+            docs: StoredDocs::Every,
+            ..
+        })
+    ));
+    for bad in [
+        "n stored 5 4 1",
+        "n stored -1 4 1",
+        "n stored 1 2",
+        "n stored 1 2 * 3",
+        "n stored 1 2 3 *",
+        "n stored 1 2 * *",
+        "n stored 1 x 3",
+        "n stored 1 2 3x",
+        "n stored",
+    ] {
+        assert_eq!(parse(bad, None), None, "{bad}");
     }
-    assert_eq!(back, rows);
-    assert!(stored_payloads("node-1", &[]).is_empty());
 }
 
 #[test]

@@ -240,11 +240,29 @@ pub(super) async fn catch_up_task(
     }
 }
 
-/// The document's whole stored state as one update; `None` if it was never stored.
+/// The document's whole stored state as one update; `None` if it was never stored. Rows that
+/// cannot be applied (written by another program, say) are moved to quarantine, with their
+/// reasons; rows whose dependencies no stored row holds go there at the compaction asked for.
 async fn read_state(store: &dyn DocStore, name: &DocName) -> Result<Option<Vec<u8>>, String> {
     let Some(stored) = store.load(name.as_str()).await.map_err(|e| e.to_string())? else {
         return Ok(None);
     };
     let rebuilt = rebuild_blocking(stored).await.map_err(|e| e.to_string())?;
+    if !rebuilt.refused.is_empty() {
+        for refused in &rebuilt.refused {
+            warn!(doc = %name, seq = refused.seq, reason = %refused.reason, "a stored update cannot be applied; moving it to quarantine");
+        }
+        store
+            .quarantine(name.as_str(), &rebuilt.refused)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    if !rebuilt.incomplete.is_empty() {
+        warn!(doc = %name, seqs = ?rebuilt.incomplete, "stored updates depend on content no stored update holds; compacting moves them to quarantine");
+        store
+            .compact(name.as_str())
+            .await
+            .map_err(|e| e.to_string())?;
+    }
     Ok(Some(rebuilt.state))
 }

@@ -7,11 +7,13 @@ mod cli;
 mod secret;
 mod serve;
 mod values;
+mod webhook;
 
 pub use cli::{Action, Cli, Command, TokenArgs};
 pub use secret::{Secret, SecretArgs, SecretError, MIN_SECRET_LEN};
 pub use serve::Config;
 pub use values::AllowedOrigins;
+pub use webhook::WebhookArgs;
 
 #[cfg(test)]
 mod tests;

@@ -11,6 +11,7 @@ use plait_storage::writer::{DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_BYTES};
 
 use super::secret::{Secret, SecretArgs, SecretError};
 use super::values::{nesting_depth, positive_duration, positive_usize, AllowedOrigins};
+use super::webhook::WebhookArgs;
 use crate::client_addr::TrustedProxies;
 
 /// Everything the server needs to run. Built by clap, or by tests with [`Config::for_tests`].
@@ -142,6 +143,10 @@ pub struct Config {
     /// Protects against half-open TCP connections and abandoned clients holding resources.
     #[arg(long, env = "PLAIT_IDLE_TIMEOUT", default_value = "60s", value_parser = positive_duration)]
     pub idle_timeout: Duration,
+
+    /// Webhooks: signed POSTs to `--webhook-url`s when documents are created and changed.
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
 }
 
 impl Config {
@@ -176,6 +181,7 @@ impl Config {
             message_burst: 1000,
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
+            webhooks: WebhookArgs::default(),
         }
     }
 

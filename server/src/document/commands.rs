@@ -116,8 +116,13 @@ impl DocTask {
                 }
             }
             Err(error) => {
-                // Another node accepted what this one cannot decode: nothing to relay.
-                warn!(doc = %self.ctx.name, %error, "could not apply another node's update");
+                // Nothing to relay. A committed row that cannot be applied (another program
+                // wrote it, or another node's version accepted it) is left to the catch-up
+                // read, which moves it to quarantine with its reason.
+                warn!(doc = %self.ctx.name, %error, "could not apply a stored or relayed update");
+                if stored {
+                    let _ = catch_up.send(self.ctx.name.clone());
+                }
             }
         }
         if stored {

@@ -3,3 +3,5 @@
 pub mod document;
 pub mod document_update;
 pub mod quarantined_update;
+pub mod webhook_delivery;
+pub mod webhook_outbox;

@@ -4,6 +4,8 @@ use sea_orm_migration::prelude::*;
 
 mod m20261126_000001_create_tables;
 mod m20261206_000001_quarantine;
+pub mod m20261206_000002_change_triggers;
+mod m20261206_000003_webhook_delivery;
 
 /// The ordered list of schema migrations; exists so `connect` can bring any database up to date.
 pub struct Migrator;
@@ -14,6 +16,8 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261126_000001_create_tables::Migration),
             Box::new(m20261206_000001_quarantine::Migration),
+            Box::new(m20261206_000002_change_triggers::Migration),
+            Box::new(m20261206_000003_webhook_delivery::Migration),
         ]
     }
 }

@@ -1,23 +1,22 @@
-//! Hearing the other nodes: a `LISTEN` connection of its own, and the rows a commit names read
-//! from the store's pool.
+//! Hearing the other nodes: a `LISTEN` connection of its own, and the rows each INSERT statement
+//! wrote (the log's trigger names them, whoever wrote them) read from the store's pool.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use plait_cluster::parts::Joiner;
-use plait_cluster::payload::{self, Payload, CHANNEL};
+use plait_cluster::payload::{self, Payload, StoredDocs, CHANNEL};
 use plait_cluster::{BroadcastKind, NodeEvent, NodeKey, StoredRow};
 use plait_protocol::name::DocName;
 use plait_protocol::text::prefix;
 use sea_orm::sqlx::postgres::PgListener;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait,
-};
+use sea_orm::DatabaseConnection;
 
 use crate::bus::{Feed, Holds};
-use crate::entities::{document, document_update};
 use crate::error::StorageError;
+use crate::log_head::LogHead;
 use crate::store::Seq;
+use crate::stored_rows;
 
 /// Document ids whose names a feed remembers at most; past it, it forgets them all and learns
 /// again from the rows it reads.
@@ -42,6 +41,8 @@ pub struct PgFeed {
     names: HashMap<i64, DocName>,
     /// Large updates whose parts are arriving.
     joiner: Joiner,
+    /// Raised by every commit heard (the change feed's streams wait on it).
+    head: Arc<LogHead>,
 }
 
 impl PgFeed {
@@ -52,6 +53,7 @@ impl PgFeed {
         db: DatabaseConnection,
         node: String,
         key: Option<NodeKey>,
+        head: Arc<LogHead>,
     ) -> Result<PgFeed, StorageError> {
         let mut listener = PgListener::connect(url).await.map_err(listen_error)?;
         listener.listen(CHANNEL).await.map_err(listen_error)?;
@@ -63,84 +65,67 @@ impl PgFeed {
             failed: false,
             names: HashMap::new(),
             joiner: Joiner::default(),
+            head,
         })
     }
 
-    /// Reads the rows a notification named, except those of documents known not to be held
-    /// here; `None` if that leaves none. Rows already folded into a snapshot are missing; their
-    /// documents are returned for a whole read.
+    /// Reads the rows one INSERT statement wrote (positions `first..=last` of `docs`), except
+    /// those of documents known not to be held here; `None` if that leaves nothing to do.
+    /// Documents whose rows are gone (a compaction folded them into the snapshot, or they moved
+    /// to quarantine) are returned for a whole read.
     async fn read(
         &mut self,
-        node: String,
-        mut rows: Vec<(i64, Seq)>,
+        node: Option<String>,
+        first: Seq,
+        last: Seq,
+        docs: StoredDocs,
         holds: &Holds<'_>,
     ) -> Result<Option<NodeEvent>, StorageError> {
-        rows.retain(|(doc_id, _)| self.names.get(doc_id).is_none_or(holds));
-        if rows.is_empty() {
-            return Ok(None);
-        }
-        let seqs: Vec<Seq> = rows.iter().map(|&(_, seq)| seq).collect();
-        let query = document_update::Entity::find()
-            .select_only()
-            .column(document_update::Column::Seq)
-            .column(document_update::Column::DocumentId)
-            .column(document::Column::Name)
-            .column(document_update::Column::Data)
-            .inner_join(document::Entity)
-            .filter(document_update::Column::Seq.is_in(seqs))
-            .order_by_asc(document_update::Column::Seq);
-        let raw = self
-            .db
-            .query_all_raw(query.build(self.db.get_database_backend()))
-            .await?;
-        // Each row read on its own: one whose update is not bytes (written by hand) counts as
-        // gone, so its document is read whole, where the load quarantines it.
-        let found: Vec<(Seq, i64, DocName, Vec<u8>)> = raw
-            .iter()
-            .filter_map(|row| {
-                let name: String = row.try_get("", "name").ok()?;
-                Some((
-                    row.try_get("", "seq").ok()?,
-                    row.try_get("", "document_id").ok()?,
-                    DocName::parse(&name).ok()?,
-                    row.try_get("", "data").ok()?,
-                ))
-            })
-            .collect();
-        let seen: HashSet<Seq> = found.iter().map(|row| row.0).collect();
-        let gone: BTreeSet<i64> = rows
-            .iter()
-            .filter(|(_, seq)| !seen.contains(seq))
-            .map(|&(doc_id, _)| doc_id)
-            .collect();
-        let reload: Vec<(i64, DocName)> = if gone.is_empty() {
-            Vec::new()
-        } else {
-            let named: Vec<(i64, String)> = document::Entity::find()
-                .select_only()
-                .column(document::Column::Id)
-                .column(document::Column::Name)
-                .filter(document::Column::Id.is_in(gone))
-                .into_tuple()
-                .all(&self.db)
-                .await?;
-            named
-                .into_iter()
-                .filter_map(|(id, name)| Some((id, DocName::parse(&name).ok()?)))
-                .collect()
+        let (found, mut reload) = match docs {
+            StoredDocs::Listed(mut ids) => {
+                ids.retain(|id| self.names.get(id).is_none_or(holds));
+                if ids.is_empty() {
+                    return Ok(None);
+                }
+                let found = stored_rows::in_range(&self.db, first, last, Some(&ids)).await?;
+                let seen: HashSet<i64> = found.iter().map(|r| r.doc_id).collect();
+                let gone: Vec<i64> = ids.into_iter().filter(|id| !seen.contains(id)).collect();
+                let reload = if gone.is_empty() {
+                    HashMap::new()
+                } else {
+                    stored_rows::names(&self.db, gone).await?
+                };
+                (found, reload)
+            }
+            StoredDocs::Every => {
+                // Too many documents to name: every row in the range, and every document
+                // compacted since (its rows may be gone).
+                let found = stored_rows::in_range(&self.db, first, last, None).await?;
+                let reload = stored_rows::compacted_since(&self.db, first).await?;
+                (found, reload)
+            }
         };
         if self.names.len() > MAX_KNOWN_NAMES {
             self.names.clear();
         }
-        let learned = found.iter().map(|(_, id, name, _)| (id, name));
-        for (id, name) in learned.chain(reload.iter().map(|(id, name)| (id, name))) {
+        for row in &found {
+            self.names
+                .entry(row.doc_id)
+                .or_insert_with(|| row.row.doc.clone());
+        }
+        for (id, name) in &reload {
             self.names.entry(*id).or_insert_with(|| name.clone());
         }
-        let rows = found
+        reload.retain(|_, name| holds(name));
+        let rows: Vec<StoredRow> = found
             .into_iter()
-            .map(|(seq, _, doc, data)| StoredRow { doc, seq, data })
+            .map(|r| r.row)
+            .filter(|row| holds(&row.doc))
             .collect();
-        let reload = reload.into_iter().map(|(_, name)| name).collect();
+        if rows.is_empty() && reload.is_empty() {
+            return Ok(None);
+        }
+        let reload = reload.into_values().collect();
         Ok(Some(NodeEvent::Stored { node, rows, reload }))
     }
 
@@ -192,8 +177,12 @@ impl PgFeed {
                         return Ok(NodeEvent::Update { node, doc, update });
                     }
                 }
-                Payload::Stored { rows, .. } => {
-                    if let Some(stored) = self.read(node, rows, holds).await? {
+                Payload::Stored {
+                    first, last, docs, ..
+                } => {
+                    self.head.advanced(Some(last));
+                    let node = (node != payload::OTHER_PROGRAM).then_some(node);
+                    if let Some(stored) = self.read(node, first, last, docs, holds).await? {
                         return Ok(stored);
                     }
                 }

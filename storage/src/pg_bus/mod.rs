@@ -1,12 +1,14 @@
 //! The nodes' channel on PostgreSQL: `NOTIFY` to speak, `LISTEN` (see [`feed`]) to hear.
 //!
 //! Everything goes on one channel, [`CHANNEL`], so it arrives in the order it was sent. The rows
-//! a commit wrote are announced by the append transaction itself ([`crate::SeaStore::append`]),
-//! so the other nodes hear of them only if, and once, it commits.
+//! every INSERT into the log wrote are announced by the log's own trigger, in the writing
+//! transaction, so the nodes hear of them only if, and once, it commits, whoever wrote them
+//! (this node, another, or any other program).
 
 mod feed;
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use plait_cluster::payload::{self, CHANNEL};
 use plait_cluster::{Broadcast, NodeKey};
@@ -15,6 +17,7 @@ use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement};
 
 use crate::bus::{Bus, Feed};
 use crate::error::StorageError;
+use crate::log_head::LogHead;
 
 pub use feed::PgFeed;
 
@@ -29,6 +32,8 @@ pub struct PgBus {
     key: Option<NodeKey>,
     /// Numbers this node's updates broadcast in parts.
     part_ids: AtomicU64,
+    /// Raised by the commits the feed hears.
+    head: Arc<LogHead>,
 }
 
 impl PgBus {
@@ -37,6 +42,7 @@ impl PgBus {
         url: String,
         node: String,
         key: Option<NodeKey>,
+        head: Arc<LogHead>,
     ) -> PgBus {
         PgBus {
             db,
@@ -44,6 +50,7 @@ impl PgBus {
             node,
             key,
             part_ids: AtomicU64::new(0),
+            head,
         }
     }
 }
@@ -56,6 +63,7 @@ impl Bus for PgBus {
             self.db.clone(),
             self.node.clone(),
             self.key.clone(),
+            self.head.clone(),
         )
         .await?;
         Ok(Box::new(feed))

@@ -1,20 +1,20 @@
 //! One group commit: every update of a batch in one transaction, the documents' rows created as
-//! needed, multi-row INSERTs; on PostgreSQL, the notification naming the rows it wrote.
+//! needed, multi-row INSERTs. The database's own triggers do the rest in the same transaction
+//! (the notification naming the rows on PostgreSQL, the webhook outbox): see the migration
+//! `m20261206_000002_change_triggers`.
 
 use std::collections::HashMap;
 
 use chrono::Utc;
-use plait_cluster::payload;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::NotSet, ActiveValue::Set, ColumnTrait, DatabaseBackend, DatabaseTransaction,
-    EntityTrait, QueryFilter, QuerySelect,
+    ActiveValue::NotSet, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend,
+    DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect, Statement,
 };
 
 use super::{SeaStore, MAX_NAME_BYTES, SNAPSHOT_FORMAT_V1};
 use crate::entities::{document, document_update};
 use crate::error::StorageError;
-use crate::pg_bus::notify_all;
 use crate::store::{NewUpdate, Seq};
 
 /// Updates per INSERT statement at most: 3 bind parameters each stays far below SQLite's
@@ -39,6 +39,16 @@ impl SeaStore {
 
         let now = Utc::now();
         let txn = self.begin_write().await?;
+        if self.backend() == DatabaseBackend::Postgres {
+            // The log's trigger names the writer in its notification, so this node's own feed
+            // skips what it wrote (a setting local to this transaction).
+            txn.execute_raw(Statement::from_sql_and_values(
+                DatabaseBackend::Postgres,
+                "SELECT set_config('plait.node', $1, true)",
+                [self.node.as_str().into()],
+            ))
+            .await?;
+        }
         let mut ids: HashMap<String, i64> = HashMap::with_capacity(names.len());
         for name in names {
             let id = match self.cached_id(name) {
@@ -57,7 +67,6 @@ impl SeaStore {
         }
 
         let mut seqs = Vec::with_capacity(batch.len());
-        let mut announced: Vec<(i64, Seq)> = Vec::new();
         // One multi-row INSERT per chunk instead of one statement per update: with SQLite every
         // statement is a round trip to sqlx's database thread, which dominated the cost of a
         // busy document.
@@ -89,18 +98,14 @@ impl SeaStore {
             }
             // Positions are assigned in VALUES order; RETURNING's row order is not promised.
             keys.sort_unstable();
-            if self.backend() == DatabaseBackend::Postgres {
-                for (update, &seq) in chunk.iter().zip(&keys) {
-                    if let Some(&id) = ids.get(update.doc.as_str()) {
-                        announced.push((id, seq));
-                    }
-                }
-            }
             seqs.extend(keys);
         }
-        // Delivered to the other nodes only if this transaction commits, in commit order.
-        notify_all(&txn, &payload::stored_payloads(&self.node, &announced)).await?;
+        // Told before the commit: the SQLite watcher must never take this node's own rows for
+        // another program's (it may see them the moment they commit). A failed commit leaves
+        // positions that no row will ever have.
+        self.own_writes.wrote(&seqs);
         txn.commit().await?;
+        self.head.advanced(seqs.last().copied());
         self.cache_ids(ids);
         Ok(seqs)
     }

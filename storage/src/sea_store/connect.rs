@@ -1,7 +1,7 @@
 //! Connecting to the database and bringing its schema up to date.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use plait_cluster::event::node_id;
@@ -15,6 +15,7 @@ use sea_orm_migration::MigratorTrait;
 use super::SeaStore;
 use crate::error::StorageError;
 use crate::migration::Migrator;
+use crate::own_writes::OwnWrites;
 
 /// How long a SQLite connection waits for another writer (another pool or process) to finish.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -58,11 +59,19 @@ impl SeaStore {
         }
         let db = Database::connect(options).await?;
         migrate(&db).await?;
+        // Only a SQLite file has a watcher to read what this process appended.
+        let own_writes = if url.starts_with("sqlite:") && !is_sqlite_memory(url) {
+            OwnWrites::enabled()
+        } else {
+            OwnWrites::default()
+        };
         Ok(SeaStore {
             db,
             url: url.to_owned(),
             node: this_node(),
             ids: Mutex::new(HashMap::new()),
+            own_writes: Arc::new(own_writes),
+            head: Arc::default(),
         })
     }
 }

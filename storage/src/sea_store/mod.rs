@@ -3,21 +3,25 @@
 //! # Layout
 //! - this module: the store, its transactions and the document id cache;
 //! - `connect`: connecting (SQLite's pragmas, the pool) and migrating, one node at a time;
-//! - `append`: one group commit, and on PostgreSQL the notification naming its rows;
+//! - `append`: one group commit (the database's triggers notify and fill the webhook outbox);
+//! - `changes`: the change feed's pages;
 //! - `compact`: folding the log into the snapshot, and what cannot be folded into quarantine;
 //! - `read`: loads, figures and pages of the log;
 //! - `tolerant`: reading rows whose values may not have the schema's types;
 //! - `quarantine`: moving stored updates that cannot be applied out of the log.
+//! - `outbox`: the webhook outbox's queries (close, claim, retry, prune).
 
 mod append;
+mod changes;
 pub(crate) mod compact;
 mod connect;
+pub mod outbox;
 mod quarantine;
 mod read;
 pub(crate) mod tolerant;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
 use plait_cluster::NodeKey;
@@ -27,8 +31,13 @@ use sea_orm::{
     IsolationLevel, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 
+use crate::bus::Bus;
+use crate::changes::{Change, ChangeLog, NameFilter};
 use crate::error::StorageError;
+use crate::log_head::LogHead;
+use crate::own_writes::OwnWrites;
 use crate::pg_bus::PgBus;
+use crate::sqlite_bus::SqliteBus;
 use crate::store::{DocStats, DocStore, NewUpdate, Seq, StoredDoc};
 
 /// `documents.name` is a VARCHAR(255); PostgreSQL counts characters, we promise bytes.
@@ -51,15 +60,35 @@ pub struct SeaStore {
     /// from a rolled-back insert would not exist). Saves one SELECT per document per batch.
     /// Emptied of a document when it leaves memory ([`DocStore::forget`]).
     ids: Mutex<HashMap<String, i64>>,
+    /// What this process appended, for the SQLite watcher (off on PostgreSQL).
+    own_writes: Arc<OwnWrites>,
+    /// The highest committed position known (see [`LogHead`]).
+    head: Arc<LogHead>,
 }
 
 impl SeaStore {
-    /// How this node talks to the others sharing the database: `Some` on PostgreSQL, where
-    /// several nodes may run; broadcasts are signed with `key`, and only those signed with it are
-    /// heard (see [`plait_cluster::NodeKey`]).
-    pub fn bus(&self, key: Option<NodeKey>) -> Option<PgBus> {
-        (self.backend() == DatabaseBackend::Postgres)
-            .then(|| PgBus::new(self.db.clone(), self.url.clone(), self.node.clone(), key))
+    /// How this node hears what others write to the database: on PostgreSQL, where several
+    /// nodes may run, the other nodes and other programs ([`PgBus`]; broadcasts are signed with
+    /// `key`, and only those signed with it are heard, see [`plait_cluster::NodeKey`]); on a
+    /// SQLite file, other programs ([`SqliteBus`]). `None` for an in-memory SQLite database.
+    pub fn bus(&self, key: Option<NodeKey>) -> Option<Arc<dyn Bus>> {
+        match self.backend() {
+            DatabaseBackend::Postgres => Some(Arc::new(PgBus::new(
+                self.db.clone(),
+                self.url.clone(),
+                self.node.clone(),
+                key,
+                self.head.clone(),
+            ))),
+            // Only a SQLite file has other programs to hear (and its own writes told apart).
+            _ if !self.own_writes.is_enabled() => None,
+            _ => Some(Arc::new(SqliteBus::new(
+                self.db.clone(),
+                self.url.clone(),
+                self.own_writes.clone(),
+                self.head.clone(),
+            ))),
+        }
     }
 
     /// The underlying connection (for the server's own health checks or admin queries).
@@ -175,5 +204,29 @@ impl DocStore for SeaStore {
 
     fn forget(&self, doc: &str) {
         self.forget_id(doc);
+    }
+
+    fn outbox(&self) -> Option<outbox::Outbox> {
+        Some(outbox::Outbox::new(self.db.clone()))
+    }
+
+    fn change_log(&self) -> Option<&dyn ChangeLog> {
+        Some(self)
+    }
+}
+
+#[async_trait::async_trait]
+impl ChangeLog for SeaStore {
+    async fn changes(
+        &self,
+        after: Seq,
+        limit: u64,
+        names: &NameFilter,
+    ) -> Result<Vec<Change>, StorageError> {
+        self.change_page(after, limit, names).await
+    }
+
+    fn head(&self) -> tokio::sync::watch::Receiver<Seq> {
+        self.head.subscribe()
     }
 }

@@ -1,0 +1,45 @@
+//! The notification payloads, as any program on the channel may write them: parsing never
+//! panics, and every `stored` payload the trigger can write reads back as what it says.
+
+use plait_cluster::payload::{parse, stored_payload, Payload, StoredDocs, OTHER_PROGRAM};
+use proptest::prelude::*;
+
+fn docs() -> impl Strategy<Value = StoredDocs> {
+    prop_oneof![
+        Just(StoredDocs::Every),
+        proptest::collection::vec(1i64..i64::MAX, 1..200).prop_map(StoredDocs::Listed),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn stored_payloads_read_back(
+        node in prop_oneof![Just(OTHER_PROGRAM.to_owned()), "[0-9a-f]{1,16}-[0-9a-f]{1,24}"],
+        first in 0i64..i64::MAX / 2,
+        span in 0i64..1_000_000,
+        docs in docs(),
+    ) {
+        let last = first + span;
+        let text = stored_payload(&node, first, last, &docs);
+        let read = parse(&text, None);
+        prop_assert_eq!(read, Some(Payload::Stored { node: &node, first, last, docs }));
+    }
+
+    #[test]
+    fn any_text_parses_or_is_refused_without_panicking(text in "\\\\PC{0,300}") {
+        let _ = parse(&text, None);
+    }
+
+    #[test]
+    fn stored_like_text_parses_or_is_refused_without_panicking(
+        words in proptest::collection::vec("[-*0-9]{0,22}", 0..12),
+    ) {
+        let text = format!("n stored {}", words.join(" "));
+        if let Some(Payload::Stored { first, last, docs, .. }) = parse(&text, None) {
+            prop_assert!(first <= last);
+            if let StoredDocs::Listed(ids) = docs {
+                prop_assert!(!ids.is_empty());
+            }
+        }
+    }
+}

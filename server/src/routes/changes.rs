@@ -1,0 +1,330 @@
+//! `GET /api/changes` and `GET /api/changes/stream`: the change feed (see
+//! `plait_storage::changes`), as JSON pages and as server-sent events.
+//!
+//! Cursors are opaque to consumers; today they are the change's log position in decimal. A
+//! token's `doc` scope limits what either endpoint shows, the same way it limits documents.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, Uri};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::Engine as _;
+use futures_util::Stream;
+use plait_storage::changes::{Change, ChangeLog, NameFilter};
+use plait_storage::store::{DocStore, Seq};
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::auth::{token_from_request, AuthError};
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// Changes per page when the query names no limit, and the most it may name.
+const DEFAULT_LIMIT: u64 = 1000;
+const MAX_LIMIT: u64 = 10_000;
+/// A stream's keep-alive comment while idle (proxies close silent connections).
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// A stream looks at the log at least this often even if no commit was heard of.
+const STREAM_POLL: Duration = Duration::from_secs(2);
+/// How soon a consumer's `EventSource` reconnects after losing the stream.
+const RECONNECT: Duration = Duration::from_secs(1);
+/// Pages a stream reads ahead of a slow consumer.
+const STREAM_AHEAD: usize = 2;
+
+#[derive(Debug, Deserialize)]
+pub struct ChangesQuery {
+    after: Option<String>,
+    limit: Option<String>,
+    prefix: Option<String>,
+}
+
+/// One change as the API shows it.
+#[derive(Debug, Serialize)]
+struct ChangeJson<'a> {
+    cursor: String,
+    doc: &'a str,
+    seq: Seq,
+    at: String,
+    kind: &'static str,
+    update: String,
+}
+
+impl<'a> From<&'a Change> for ChangeJson<'a> {
+    fn from(change: &'a Change) -> Self {
+        ChangeJson {
+            cursor: cursor(change.seq),
+            doc: &change.doc,
+            seq: change.seq,
+            at: change
+                .at
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            kind: change.kind.as_str(),
+            update: base64::engine::general_purpose::STANDARD.encode(&change.update),
+        }
+    }
+}
+
+fn cursor(seq: Seq) -> String {
+    seq.to_string()
+}
+
+fn parse_cursor(text: &str) -> Result<Seq, AppError> {
+    text.trim()
+        .parse::<Seq>()
+        .ok()
+        .filter(|seq| *seq >= 0)
+        .ok_or_else(|| AppError::BadQuery(format!("invalid cursor {:?}", prefix(text))))
+}
+
+fn prefix(text: &str) -> String {
+    text.chars().take(40).collect()
+}
+
+/// What the request may see: the query's prefix within the token's scope. `None` when the two
+/// cannot overlap (the answer is then empty), and when the token expires.
+struct Reader {
+    names: Option<NameFilter>,
+    expires: Option<SystemTime>,
+}
+
+fn reader(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: &Uri,
+    prefix: Option<String>,
+) -> Result<Reader, AppError> {
+    let wanted = prefix.unwrap_or_default();
+    let Some(auth) = &state.auth else {
+        return Ok(Reader {
+            names: Some(NameFilter {
+                prefix: wanted,
+                exact: None,
+            }),
+            expires: None,
+        });
+    };
+    let token = token_from_request(headers, uri.query()).ok_or(AuthError::Missing)?;
+    let claims = auth.verify_claims(&token).inspect_err(|e| {
+        info!(reason = e.reason(), "change feed access refused");
+    })?;
+    let expires = UNIX_EPOCH.checked_add(Duration::from_secs(claims.exp));
+    Ok(Reader {
+        names: within_scope(&claims.doc, wanted),
+        expires,
+    })
+}
+
+/// The names both a token's scope and the query's prefix cover.
+fn within_scope(scope: &str, wanted: String) -> Option<NameFilter> {
+    match scope.strip_suffix('*') {
+        Some(allowed) if wanted.starts_with(allowed) => Some(NameFilter {
+            prefix: wanted,
+            exact: None,
+        }),
+        Some(allowed) if allowed.starts_with(&wanted) => Some(NameFilter {
+            prefix: allowed.to_owned(),
+            exact: None,
+        }),
+        Some(_) => None,
+        None => scope.starts_with(&wanted).then(|| NameFilter {
+            prefix: wanted,
+            exact: Some(scope.to_owned()),
+        }),
+    }
+}
+
+fn change_log(store: &dyn DocStore) -> Result<&dyn ChangeLog, AppError> {
+    store.change_log().ok_or(AppError::NotSupported(
+        "this server's store keeps no change feed (the `memory:` database)",
+    ))
+}
+
+/// `GET /api/changes?after=&limit=&prefix=`.
+pub async fn list(
+    State(state): State<AppState>,
+    Query(query): Query<ChangesQuery>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, AppError> {
+    let after = query.after.as_deref().map(parse_cursor).transpose()?;
+    let limit = match query.limit.as_deref() {
+        None => DEFAULT_LIMIT,
+        Some(text) => match text.trim().parse::<u64>() {
+            Ok(0) | Err(_) => {
+                return Err(AppError::BadQuery(format!(
+                    "invalid limit {:?}: a number from 1 to {MAX_LIMIT}",
+                    prefix(text)
+                )))
+            }
+            Ok(n) => n.min(MAX_LIMIT),
+        },
+    };
+    let reader = reader(&state, &headers, &uri, query.prefix)?;
+    let after = after.unwrap_or(0);
+    let log = change_log(state.store.as_ref())?;
+    let changes = match &reader.names {
+        Some(names) => log.changes(after, limit, names).await?,
+        None => Vec::new(),
+    };
+    let next = changes.last().map_or(after, |c| c.seq);
+    let body: Vec<ChangeJson> = changes.iter().map(ChangeJson::from).collect();
+    Ok(Json(serde_json::json!({ "changes": body, "next": cursor(next) })).into_response())
+}
+
+/// `GET /api/changes/stream?after=&prefix=`: every change after the cursor (or after the
+/// `Last-Event-ID` a reconnecting `EventSource` sends, which wins), then each new one as it
+/// commits; `:` comments keep an idle stream open.
+pub async fn stream(
+    State(state): State<AppState>,
+    Query(query): Query<ChangesQuery>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
+    let resume = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.trim().is_empty());
+    let after = match resume.or(query.after.as_deref()) {
+        Some(text) => parse_cursor(text)?,
+        None => 0,
+    };
+    let reader = reader(&state, &headers, &uri, query.prefix)?;
+    change_log(state.store.as_ref())?;
+    let (events, received) = flume::bounded(STREAM_AHEAD * DEFAULT_LIMIT as usize);
+    tokio::spawn(feed_stream(
+        state.store.clone(),
+        reader,
+        after,
+        events,
+        state.shutdown.clone(),
+    ));
+    Ok(Sse::new(received.into_stream()).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
+}
+
+/// Reads pages after `after` into `events` until the consumer goes away, its token expires or
+/// the server shuts down.
+async fn feed_stream(
+    store: Arc<dyn DocStore>,
+    reader: Reader,
+    mut after: Seq,
+    events: flume::Sender<Result<Event, Infallible>>,
+    shutdown: CancellationToken,
+) {
+    let Some(names) = reader.names else {
+        // Nothing to show, ever: stay open (keep-alives) until the consumer leaves.
+        tokio::select! {
+            _ = shutdown.cancelled() => {}
+            _ = wait_gone(&events) => {}
+        }
+        return;
+    };
+    let Some(log) = store.change_log() else {
+        return;
+    };
+    // A reconnecting EventSource waits this long (its default is 3 s).
+    let retry = Event::default().retry(RECONNECT);
+    if events.send_async(Ok(retry)).await.is_err() {
+        return;
+    }
+    let mut head = log.head();
+    loop {
+        if reader.expires.is_some_and(|at| at < SystemTime::now()) {
+            return;
+        }
+        head.borrow_and_update();
+        let page = match log.changes(after, DEFAULT_LIMIT, &names).await {
+            Ok(page) => page,
+            Err(error) => {
+                warn!(%error, "reading the change feed failed; retrying");
+                Vec::new()
+            }
+        };
+        let full = page.len() as u64 >= DEFAULT_LIMIT;
+        for change in &page {
+            let json = serde_json::to_string(&ChangeJson::from(change)).unwrap_or_default();
+            let event = Event::default().id(cursor(change.seq)).data(json);
+            if events.send_async(Ok(event)).await.is_err() {
+                return;
+            }
+            after = change.seq;
+        }
+        if full {
+            continue;
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = head.changed() => {}
+            _ = tokio::time::sleep(STREAM_POLL) => {}
+        }
+        if events.is_disconnected() {
+            return;
+        }
+    }
+}
+
+/// Resolves once the stream's consumer has gone.
+async fn wait_gone(events: &flume::Sender<Result<Event, Infallible>>) {
+    while !events.is_disconnected() {
+        tokio::time::sleep(STREAM_POLL).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_query_prefix_is_narrowed_to_the_token_scope_and_never_widened() {
+        let f = |scope: &str, wanted: &str| within_scope(scope, wanted.to_owned());
+        assert_eq!(f("team-a/*", "").map(|n| n.prefix), Some("team-a/".into()));
+        assert_eq!(
+            f("team-a/*", "team-a/x").map(|n| n.prefix),
+            Some("team-a/x".into())
+        );
+        assert_eq!(f("team-a/*", "team-b/"), None);
+        assert_eq!(f("*", "").map(|n| n.prefix), Some(String::new()));
+        let exact = f("notes", "no").expect("overlaps");
+        assert_eq!(exact.exact.as_deref(), Some("notes"));
+        assert!(exact.covers("notes") && !exact.covers("notes2"));
+        assert_eq!(f("notes", "x"), None);
+    }
+
+    proptest::proptest! {
+        /// Whatever a client sends as a cursor (`after`, `Last-Event-ID`) parses or is refused
+        /// with a reason, and every cursor the feed hands out reads back as its position.
+        #[test]
+        fn cursors_round_trip_and_anything_else_is_refused(seq in 0i64..i64::MAX, text in "\\PC{0,40}") {
+            proptest::prop_assert_eq!(parse_cursor(&cursor(seq)).ok(), Some(seq));
+            match parse_cursor(&text) {
+                Ok(parsed) => proptest::prop_assert!(parsed >= 0),
+                Err(error) => proptest::prop_assert!(!error.to_string().is_empty()),
+            }
+        }
+
+        /// A scope never widens: whatever the query asks for, a name the filter lets through is
+        /// covered by the token.
+        #[test]
+        fn the_filter_stays_inside_the_scope(scope in "[a-c/*]{0,6}", wanted in "[a-c/*]{0,6}", name in "[a-c/*]{1,8}") {
+            if let Some(filter) = within_scope(&scope, wanted.clone()) {
+                if filter.covers(&name) {
+                    proptest::prop_assert!(crate::auth::scope_covers(&scope, &name));
+                    proptest::prop_assert!(name.starts_with(&wanted));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn cursors_are_non_negative_positions() {
+        assert_eq!(parse_cursor("42").ok(), Some(42));
+        assert!(parse_cursor("-1").is_err());
+        assert!(parse_cursor("abc").is_err());
+        assert!(parse_cursor("").is_err());
+    }
+}

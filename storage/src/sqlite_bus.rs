@@ -1,0 +1,196 @@
+//! SQLite's carrier: no other node can share the file, but other programs can write to it.
+//!
+//! SQLite has no notifications. The feed keeps one connection of its own and asks it for
+//! `PRAGMA data_version` a few times a second: the number moves only when another connection
+//! committed, so an idle database costs one pragma per tick and no read of the log. When it
+//! moves, the positions above the last seen are read (keys only), this process's own appends
+//! are told apart ([`OwnWrites`]), and the rows of every other program are read and handed to the
+//! documents like another node's committed rows, with the same checks.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use plait_cluster::{Broadcast, NodeEvent};
+use plait_protocol::name::DocName;
+use sea_orm::sqlx::sqlite::SqliteConnectOptions;
+use sea_orm::sqlx::{ConnectOptions as _, Row as _, SqliteConnection};
+use sea_orm::DatabaseConnection;
+
+use crate::bus::{Bus, Feed, Holds};
+use crate::error::StorageError;
+use crate::log_head::LogHead;
+use crate::own_writes::OwnWrites;
+use crate::store::Seq;
+use crate::stored_rows;
+
+/// How often the feed asks whether another connection committed: well within the promised 1 s.
+const TICK: Duration = Duration::from_millis(100);
+/// New positions read per look at most; the rest on the next tick.
+const PAGE: i64 = 10_000;
+
+fn sqlx_error(error: sea_orm::SqlxError) -> StorageError {
+    sea_orm::DbErr::Conn(sea_orm::RuntimeErr::SqlxError(Arc::new(error))).into()
+}
+
+/// [`Bus`] on a SQLite file: hears other programs' appends; there is no other node to tell.
+pub struct SqliteBus {
+    db: DatabaseConnection,
+    url: String,
+    own: Arc<OwnWrites>,
+    head: Arc<LogHead>,
+}
+
+impl SqliteBus {
+    pub(crate) fn new(
+        db: DatabaseConnection,
+        url: String,
+        own: Arc<OwnWrites>,
+        head: Arc<LogHead>,
+    ) -> SqliteBus {
+        SqliteBus { db, url, own, head }
+    }
+}
+
+#[async_trait::async_trait]
+impl Bus for SqliteBus {
+    async fn listen(&self) -> Result<Box<dyn Feed>, StorageError> {
+        let options: SqliteConnectOptions = self.url.parse().map_err(sqlx_error)?;
+        let mut conn = options.connect().await.map_err(sqlx_error)?;
+        let version = data_version(&mut conn).await?;
+        let seen = max_seq(&mut conn).await?;
+        self.head.advanced(Some(seen));
+        Ok(Box::new(SqliteFeed {
+            conn,
+            db: self.db.clone(),
+            own: self.own.clone(),
+            head: self.head.clone(),
+            version,
+            seen,
+        }))
+    }
+
+    async fn broadcast(&self, _items: &[Broadcast]) -> Result<(), StorageError> {
+        Ok(())
+    }
+
+    async fn announce(&self, _asks: bool) -> Result<(), StorageError> {
+        Ok(())
+    }
+
+    async fn announce_docs(&self, _open: bool, _docs: &[DocName]) -> Result<(), StorageError> {
+        Ok(())
+    }
+
+    fn carries_nodes(&self) -> bool {
+        false
+    }
+}
+
+/// See the module documentation.
+pub struct SqliteFeed {
+    /// `data_version` is per connection: the same one must be asked every time.
+    conn: SqliteConnection,
+    db: DatabaseConnection,
+    own: Arc<OwnWrites>,
+    head: Arc<LogHead>,
+    version: i64,
+    /// The highest position looked at.
+    seen: Seq,
+}
+
+async fn data_version(conn: &mut SqliteConnection) -> Result<i64, StorageError> {
+    let row = sea_orm::sqlx::query("PRAGMA data_version")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(sqlx_error)?;
+    row.try_get(0).map_err(sqlx_error)
+}
+
+async fn max_seq(conn: &mut SqliteConnection) -> Result<Seq, StorageError> {
+    let row = sea_orm::sqlx::query("SELECT coalesce(max(seq), 0) FROM document_updates")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(sqlx_error)?;
+    row.try_get(0).map_err(sqlx_error)
+}
+
+impl SqliteFeed {
+    /// Positions (with their documents) above `seen`, at most [`PAGE`].
+    async fn new_positions(&mut self) -> Result<Vec<(Seq, i64)>, StorageError> {
+        let rows = sea_orm::sqlx::query(
+            "SELECT seq, document_id FROM document_updates WHERE seq > ? ORDER BY seq LIMIT ?",
+        )
+        .bind(self.seen)
+        .bind(PAGE)
+        .fetch_all(&mut self.conn)
+        .await
+        .map_err(sqlx_error)?;
+        // A key of another type (written by hand) cannot be named; the document's next read
+        // quarantines its row.
+        Ok(rows
+            .iter()
+            .filter_map(|row| Some((row.try_get(0).ok()?, row.try_get(1).ok()?)))
+            .collect())
+    }
+
+    /// Looks once: `None` if no other program appended.
+    async fn look(&mut self) -> Result<Option<NodeEvent>, StorageError> {
+        let version = data_version(&mut self.conn).await?;
+        if version == self.version {
+            return Ok(None);
+        }
+        let positions = self.new_positions().await?;
+        let Some(&(last, _)) = positions.last() else {
+            self.version = version;
+            return Ok(None);
+        };
+        if positions.len() < PAGE as usize {
+            // Else the rest is read at the next tick, before the version is taken as seen.
+            self.version = version;
+        }
+        let seqs: Vec<Seq> = positions.iter().map(|&(seq, _)| seq).collect();
+        let others = self.own.others(&seqs, last);
+        self.seen = last;
+        self.head.advanced(Some(last));
+        if others.is_empty() {
+            return Ok(None);
+        }
+        let docs: HashMap<Seq, i64> = positions.into_iter().collect();
+        let found = stored_rows::at(&self.db, &others).await?;
+        let read: HashSet<Seq> = found.iter().map(|r| r.row.seq).collect();
+        // Rows gone already (folded, quarantined) or unreadable as bytes: their documents are
+        // read whole, which quarantines what cannot be applied.
+        let gone: HashSet<i64> = others
+            .iter()
+            .filter(|seq| !read.contains(seq))
+            .filter_map(|seq| docs.get(seq).copied())
+            .collect();
+        let reload = if gone.is_empty() {
+            Vec::new()
+        } else {
+            stored_rows::names(&self.db, gone)
+                .await?
+                .into_values()
+                .collect()
+        };
+        let rows = found.into_iter().map(|r| r.row).collect();
+        Ok(Some(NodeEvent::Stored {
+            node: None,
+            rows,
+            reload,
+        }))
+    }
+}
+
+#[async_trait::async_trait]
+impl Feed for SqliteFeed {
+    async fn next(&mut self, _holds: &Holds<'_>) -> Result<NodeEvent, StorageError> {
+        loop {
+            if let Some(event) = self.look().await? {
+                return Ok(event);
+            }
+            tokio::time::sleep(TICK).await;
+        }
+    }
+}
