@@ -18,6 +18,11 @@
 #   awareness  500 clients in one room, presence once per second: server CPU %
 #   restart    Plait only: ingest the trace, SIGTERM, restart on the same SQLite file, time a
 #              fresh client's sync of the document loaded from SQL
+# Not in the default list (they need psql and sqlite3; see scripts/bench/database-steps.sh):
+#   trigger    Plait only: appends made in SQL by another program (sqlite3 INSERT on the file;
+#              psql SELECT plait_write with two nodes), until each node's client has them
+#   feed       Plait only: FEED_ROWS [1000000] log rows, the change feed read from the beginning
+#              page by page and as SSE: changes/s
 #
 # Environment (defaults in brackets):
 #   REPS [3]  OUT [target/bench/results]  SERVERS ["plait ywss hocus ysweet"]
@@ -26,6 +31,9 @@
 #   BENCH_BIN [target/release/plait-bench]  BENCH_TRACE [../shared/bench/data/automerge-paper.json.gz]
 #   PLAIT_ARGS [limits raised so the load generator is not throttled, see below]
 #   SERVER_CPU [0]  BENCH_CPU [1]
+#   PLAIT_DB [sqlite]: `pg` runs Plait on a fresh PostgreSQL database per run (created on $PG,
+#     dropped after it) instead of a fresh SQLite file
+#   PG [postgres://postgres@127.0.0.1:5432]  DATABASES ["sqlite pg"] (trigger, feed)  FEED_ROWS
 # A peer that is not installed is skipped with a message.
 set -euo pipefail
 
@@ -48,7 +56,9 @@ BENCH_CPU="${BENCH_CPU:-1}"
 # Plait's per-connection abuse limits (200 messages/s, 500 connections per document) would throttle
 # the load generator, which deliberately exceeds them; the peers have no such limits.
 PLAIT_ARGS="${PLAIT_ARGS:---message-rate 1000000 --message-burst 1000000 --max-connections-per-doc 2000}"
+PLAIT_DB="${PLAIT_DB:-sqlite}"
 RUN="$(date +%s)-$$"
+PG_RUN_DB=""
 mkdir -p "$OUT"
 
 [ -x "$BENCH_BIN" ] || { echo "missing $BENCH_BIN: cargo build --release -p plait-server -p plait-bench" >&2; exit 1; }
@@ -75,7 +85,11 @@ start_server() {
     plait|plait-mem)
       URL='ws://127.0.0.1:8000/ws/{doc}'; PROTO=yws; PORT=8000
       local dburl="memory:"
-      if [ "$name" = plait ]; then
+      if [ "$name" = plait ] && [ "$PLAIT_DB" = pg ] && [ -z "$db" ]; then
+        PG_RUN_DB="plait_bench_${RUN//-/_}_$((++PG_RUNS))"
+        pg_create "$PG_RUN_DB"
+        dburl="$PG/$PG_RUN_DB"
+      elif [ "$name" = plait ]; then
         if [ -z "$db" ]; then db="$SCRATCH/plait-bench-$RUN.db"; rm -f "$db" "$db-wal" "$db-shm"; fi
         dburl="sqlite://$db?mode=rwc"
       fi
@@ -115,6 +129,7 @@ stop_server() {
   kill "-${1:-TERM}" "$SRV_PID" 2>/dev/null || true
   wait "$SRV_PID" 2>/dev/null || true
   rm -f "$SCRATCH/plait-bench-$RUN.db" "$SCRATCH/plait-bench-$RUN.db-wal" "$SCRATCH/plait-bench-$RUN.db-shm"
+  if [ -n "$PG_RUN_DB" ]; then pg_drop "$PG_RUN_DB"; PG_RUN_DB=""; fi
   sleep 0.3
 }
 
@@ -137,6 +152,10 @@ run() {
 }
 
 # --- steps -----------------------------------------------------------------------------------------
+PG_RUNS=0
+# trigger, feed; and pg_create / pg_drop for PLAIT_DB=pg.
+# shellcheck source=scripts/bench/database-steps.sh
+source "$ROOT/scripts/bench/database-steps.sh"
 FANOUT_SHORT=(--drain 2)
 FIND_MAX=(--find-max --duration 3 --drain 2 --bisect 2)
 FIND_MAX_FINE=(--find-max --duration 3 --drain 2 --bisect 4)

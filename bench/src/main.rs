@@ -8,19 +8,25 @@
 //!
 //! Layout: `wire` (framing), `walk` (update-walking decoder, stamps),
 //! `client` (connect + handshake), `stats` (/proc, histograms), `trace`
-//! (editing traces), one module per scenario, `find_max` (rate search).
+//! (editing traces), one module per scenario, `find_max` (rate search),
+//! `writer` (psql / sqlite3 as another program writing SQL), `http` (the
+//! change feed's GETs).
 
 mod awareness;
 mod bigdoc;
 mod client;
 mod error;
 mod fanout;
+mod feed;
 mod find_max;
+mod http;
 mod idle;
 mod stats;
 mod trace;
+mod trigger;
 mod walk;
 mod wire;
+mod writer;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -50,6 +56,10 @@ enum Scenario {
     Bigdoc(bigdoc::BigdocArgs),
     /// N clients in one room publishing presence: server CPU.
     Awareness(awareness::AwarenessArgs),
+    /// Plait only: appends made in SQL by psql / sqlite3, timed until each node's client has them.
+    Trigger(trigger::TriggerArgs),
+    /// Plait only: read the change feed from the beginning (pages or SSE): changes/s.
+    Feed(feed::FeedArgs),
 }
 
 fn main() -> ExitCode {
@@ -81,6 +91,8 @@ fn main() -> ExitCode {
             Scenario::Idle(a) => idle::run(a).await,
             Scenario::Bigdoc(a) => bigdoc::run(a).await,
             Scenario::Awareness(a) => awareness::run(a).await,
+            Scenario::Trigger(a) => trigger::run(a).await,
+            Scenario::Feed(a) => feed::run(a).await,
         }
     });
     // Lingering close handshakes must not delay the exit.

@@ -3,6 +3,9 @@
 median (min-max) over the repetitions, plus Plait's ratio to the best peer.
 
 Usage: python3 scripts/bench/summarize.py [RESULTS_DIR]   (default /tmp/plait-bench-results)
+       python3 scripts/bench/summarize.py --compare DIR_A DIR_B ...   Plait's rows, one column per
+         directory (e.g. one per binary, from scripts/bench/compare-binaries.sh), and the ratio of
+         the last column's median to the first's
 Standard library only.
 """
 import glob
@@ -67,6 +70,27 @@ ROWS = [
     ("awareness", "awareness: p50 latency (ms)", lambda j: get(j, "latency_from_schedule.p50_ms"), False, "{:.1f}"),
     ("restart", "restart: cold fresh sync from SQL, step2 (ms)", lambda j: get(j, "cold_sync.step2_ms"), False, "{:.1f}"),
     ("restart", "restart: warm fresh sync, step2 (ms)", lambda j: statistics.median([s["step2_ms"] for s in j["warm_syncs"]]) if j.get("warm_syncs") else None, False, "{:.1f}"),
+    # scripts/bench/database-steps.sh (Plait only)
+    ("trigger-sqlite", "trigger, SQLite (sqlite3 INSERT): p50 latency (ms)", lambda j: get(j["per_node"][0], "latency.p50_ms"), False, "{:.1f}"),
+    ("trigger-sqlite", "trigger, SQLite (sqlite3 INSERT): p99 latency (ms)", lambda j: get(j["per_node"][0], "latency.p99_ms"), False, "{:.1f}"),
+    ("trigger-sqlite", "trigger, SQLite: sqlite3's commit answer p50 (ms)", lambda j: get(j, "commit.p50_ms"), False, "{:.2f}"),
+    ("trigger-sqlite", "trigger, SQLite: from the commit answer, p50 (ms)", lambda j: get(j["per_node"][0], "after_commit.p50_ms"), False, "{:.1f}"),
+    ("trigger-sqlite", "trigger, SQLite: from the commit answer, p99 (ms)", lambda j: get(j["per_node"][0], "after_commit.p99_ms"), False, "{:.1f}"),
+    ("trigger-pg", "trigger, PostgreSQL (psql plait_write), node A: p50 latency (ms)", lambda j: get(j["per_node"][0], "latency.p50_ms"), False, "{:.2f}"),
+    ("trigger-pg", "trigger, PostgreSQL, node A: p99 latency (ms)", lambda j: get(j["per_node"][0], "latency.p99_ms"), False, "{:.2f}"),
+    ("trigger-pg", "trigger, PostgreSQL, node B: p50 latency (ms)", lambda j: get(j["per_node"][1], "latency.p50_ms"), False, "{:.2f}"),
+    ("trigger-pg", "trigger, PostgreSQL, node B: p99 latency (ms)", lambda j: get(j["per_node"][1], "latency.p99_ms"), False, "{:.2f}"),
+    ("trigger-pg", "trigger, PostgreSQL, on both nodes: p99 latency (ms)", lambda j: get(j, "every_node.p99_ms"), False, "{:.2f}"),
+    ("trigger-pg", "trigger, PostgreSQL: psql's commit answer p50 (ms)", lambda j: get(j, "commit.p50_ms"), False, "{:.2f}"),
+    ("trigger-pg", "trigger, PostgreSQL: psql's commit answer p99 (ms)", lambda j: get(j, "commit.p99_ms"), False, "{:.2f}"),
+    ("trigger-pg", "trigger, PostgreSQL, node A: from the commit answer, p50 (ms)", lambda j: get(j["per_node"][0], "after_commit.p50_ms"), False, "{:.2f}"),
+    ("trigger-pg", "trigger, PostgreSQL, node A: from the commit answer, p99 (ms)", lambda j: get(j["per_node"][0], "after_commit.p99_ms"), False, "{:.2f}"),
+    ("trigger-pg", "trigger, PostgreSQL, node B: from the commit answer, p50 (ms)", lambda j: get(j["per_node"][1], "after_commit.p50_ms"), False, "{:.2f}"),
+    ("trigger-pg", "trigger, PostgreSQL, node B: from the commit answer, p99 (ms)", lambda j: get(j["per_node"][1], "after_commit.p99_ms"), False, "{:.2f}"),
+    ("feed-sqlite-pages", "feed, SQLite, pages of 10000: changes/s", lambda j: get(j, "changes_per_s"), True, "{:,.0f}"),
+    ("feed-sqlite-stream", "feed, SQLite, SSE stream: changes/s", lambda j: get(j, "changes_per_s"), True, "{:,.0f}"),
+    ("feed-pg-pages", "feed, PostgreSQL, pages of 10000: changes/s", lambda j: get(j, "changes_per_s"), True, "{:,.0f}"),
+    ("feed-pg-stream", "feed, PostgreSQL, SSE stream: changes/s", lambda j: get(j, "changes_per_s"), True, "{:,.0f}"),
 ]
 
 
@@ -95,7 +119,40 @@ def cell(values, fmt):
     return f"{fmt.format(med)} ({fmt.format(min(values))}–{fmt.format(max(values))})", med
 
 
+def values(runs, server, step, fn):
+    vals = []
+    for j in runs.get((server, step), []):
+        try:
+            v = fn(j)
+        except (KeyError, TypeError, ValueError, IndexError):
+            v = None
+        if v is not None:
+            vals.append(float(v))
+    return vals
+
+
+def compare(dirs):
+    """Plait's rows, one column per directory, and last / first."""
+    all_runs = [load(d) for d in dirs]
+    print(f"Plait: median (min–max) per directory; ratio = {dirs[-1]} / {dirs[0]}.\n")
+    print("| row | " + " | ".join(os.path.basename(d.rstrip("/")) for d in dirs) + " | ratio |")
+    print("|---" * (len(dirs) + 2) + "|")
+    for server in ("plait", "plait-mem"):
+        for step, label, fn, _higher, fmt in ROWS:
+            cols = [values(r, server, step, fn) for r in all_runs]
+            if not any(cols):
+                continue
+            cells = [cell(v, fmt) for v in cols]
+            first, last = cells[0][1], cells[-1][1]
+            ratio = f"{last / first:.2f}" if first and last is not None else "–"
+            name = f"{label} ({NAMES[server]}, n={max(len(v) for v in cols)})"
+            print(f"| {name} | " + " | ".join(c[0] for c in cells) + f" | {ratio} |")
+
+
 def main():
+    if len(sys.argv) > 2 and sys.argv[1] == "--compare":
+        compare(sys.argv[2:])
+        return
     out = sys.argv[1] if len(sys.argv) > 1 else "/tmp/plait-bench-results"
     runs = load(out)
     present = [s for s in SERVERS if any(k[0] == s for k in runs)]
@@ -105,14 +162,7 @@ def main():
     for step, label, fn, higher, fmt in ROWS:
         cells, medians, counts = [], {}, []
         for s in present:
-            vals = []
-            for j in runs.get((s, step), []):
-                try:
-                    v = fn(j)
-                except (KeyError, TypeError, ValueError):
-                    v = None
-                if v is not None:
-                    vals.append(float(v))
+            vals = values(runs, s, step, fn)
             text, med = cell(vals, fmt)
             cells.append(text)
             counts.append(len(vals))

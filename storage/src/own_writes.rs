@@ -40,6 +40,25 @@ impl OwnWrites {
         ranges.push((first, last));
     }
 
+    /// Whether this process appended every position in `from..=to` (then no other program
+    /// wrote any of them, and they need not be read); forgets the ranges at or below `to` if so.
+    pub fn covers(&self, from: Seq, to: Seq) -> bool {
+        let mut ranges = self.ranges.lock().unwrap_or_else(|p| p.into_inner());
+        ranges.sort_unstable();
+        let mut next = from;
+        for &(first, last) in ranges.iter() {
+            if first > next {
+                break;
+            }
+            next = next.max(last.saturating_add(1));
+        }
+        let covered = next > to;
+        if covered {
+            ranges.retain(|&(_, last)| last > to);
+        }
+        covered
+    }
+
     /// Of `seqs` (sorted, all above `seen`'s previous value), those this process did not
     /// write; forgets the ranges at or below `upto`, which the watcher will not ask about again.
     pub fn others(&self, seqs: &[Seq], upto: Seq) -> Vec<Seq> {
@@ -67,6 +86,13 @@ mod tests {
         assert_eq!(own.others(&[8, 9, 10], 10), vec![8, 10]);
         // Both ranges forgotten: a position seen again would be taken for another program's.
         assert_eq!(own.others(&[9], 10), vec![9]);
+        own.wrote(&[11, 12]);
+        own.wrote(&[13, 14, 15]);
+        own.wrote(&[17]);
+        assert!(own.covers(11, 15), "contiguous ranges cover");
+        assert!(!own.covers(16, 17), "16 was another program's");
+        assert!(own.covers(17, 17));
+        assert!(!own.covers(18, 18), "forgotten once covered");
         let off = OwnWrites::default();
         off.wrote(&[1]);
         assert_eq!(off.others(&[1], 1), vec![1]);
