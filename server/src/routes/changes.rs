@@ -30,8 +30,10 @@ const DEFAULT_LIMIT: u64 = 1000;
 const MAX_LIMIT: u64 = 10_000;
 /// A stream's keep-alive comment while idle (proxies close silent connections).
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
-/// A stream looks at the log at least this often even if no commit was heard of.
-const STREAM_POLL: Duration = Duration::from_secs(2);
+/// A stream looks at the log at least this often even if no commit was heard of (the head
+/// hears every commit; this is the floor for a notification lost with a dropped listening
+/// connection). Every idle stream costs one query per period, so not too often.
+const STREAM_POLL: Duration = Duration::from_secs(10);
 /// How soon a consumer's `EventSource` reconnects after losing the stream.
 const RECONNECT: Duration = Duration::from_secs(1);
 /// Pages a stream reads ahead of a slow consumer.
