@@ -48,7 +48,8 @@ pub enum AppError {
     /// The `{doc}` segment did not decode (e.g. `%FF`, not UTF-8), before any name rule applies.
     #[error("invalid document name: {}", .0.body_text())]
     BadPath(#[from] axum::extract::rejection::PathRejection),
-    #[error("invalid update: {0}")]
+    // The protocol error already says "invalid document update: ..." (or why it is too large).
+    #[error("{0}")]
     BadUpdate(#[from] ProtocolError),
     #[error("document not found")]
     NotFound,
