@@ -87,11 +87,6 @@ pub struct Claims {
     pub iat: u64,
 }
 
-/// Whether a token scope covers the document called `doc` (see [`Claims::covers`]).
-pub fn scope_covers(scope: &str, doc: &str) -> bool {
-    scope::covers(scope, doc)
-}
-
 impl Claims {
     /// Whether this token's scope covers the document called `doc`.
     pub fn covers(&self, doc: &str) -> bool {
@@ -169,13 +164,7 @@ impl Authenticator {
 
     /// [`verify`](Self::verify) as if the time were `now` (tests, and callers that re-check).
     pub fn verify_at(&self, token: &str, doc: &str, now: SystemTime) -> Result<Access, AuthError> {
-        let claims = self.decode(token)?;
-        let expires_at = UNIX_EPOCH
-            .checked_add(Duration::from_secs(claims.exp))
-            .ok_or(AuthError::Malformed)?;
-        if expires_at + EXPIRY_LEEWAY < now {
-            return Err(AuthError::Expired);
-        }
+        let (claims, expires_at) = self.unexpired(token, now)?;
         if !claims.covers(doc) {
             return Err(AuthError::OutOfScope {
                 doc: doc.to_owned(),
@@ -191,14 +180,20 @@ impl Authenticator {
     /// Checks `token` for no document in particular (shape, algorithm, signature, expiry):
     /// its claims, whose scope the caller applies to what it lists (the change feed).
     pub fn verify_claims(&self, token: &str) -> Result<Claims, AuthError> {
+        Ok(self.unexpired(token, SystemTime::now())?.0)
+    }
+
+    /// The token's claims and expiry, if it decodes and has not expired at `now` (with
+    /// [`EXPIRY_LEEWAY`]).
+    fn unexpired(&self, token: &str, now: SystemTime) -> Result<(Claims, SystemTime), AuthError> {
         let claims = self.decode(token)?;
         let expires_at = UNIX_EPOCH
             .checked_add(Duration::from_secs(claims.exp))
             .ok_or(AuthError::Malformed)?;
-        if expires_at + EXPIRY_LEEWAY < SystemTime::now() {
+        if expires_at + EXPIRY_LEEWAY < now {
             return Err(AuthError::Expired);
         }
-        Ok(claims)
+        Ok((claims, expires_at))
     }
 
     /// Mints a token for `doc_scope` (an exact name or `prefix*`) valid for `ttl` from now.

@@ -54,3 +54,11 @@ impl From<sea_orm::DbErr> for StorageError {
         StorageError::Database(Arc::new(err))
     }
 }
+
+/// An error of a connection used through sqlx directly (the feeds' own connections), as the
+/// connection error it is, so [`StorageError::is_refusal`] treats it as one.
+impl From<sea_orm::SqlxError> for StorageError {
+    fn from(err: sea_orm::SqlxError) -> Self {
+        sea_orm::DbErr::Conn(sea_orm::RuntimeErr::SqlxError(Arc::new(err))).into()
+    }
+}

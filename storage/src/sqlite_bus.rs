@@ -29,10 +29,6 @@ const TICK: Duration = Duration::from_millis(100);
 /// New positions read per look at most; the rest on the next tick.
 const PAGE: i64 = 10_000;
 
-fn sqlx_error(error: sea_orm::SqlxError) -> StorageError {
-    sea_orm::DbErr::Conn(sea_orm::RuntimeErr::SqlxError(Arc::new(error))).into()
-}
-
 /// [`Bus`] on a SQLite file: hears other programs' appends; there is no other node to tell.
 pub struct SqliteBus {
     db: DatabaseConnection,
@@ -55,8 +51,8 @@ impl SqliteBus {
 #[async_trait::async_trait]
 impl Bus for SqliteBus {
     async fn listen(&self) -> Result<Box<dyn Feed>, StorageError> {
-        let options: SqliteConnectOptions = self.url.parse().map_err(sqlx_error)?;
-        let mut conn = options.connect().await.map_err(sqlx_error)?;
+        let options: SqliteConnectOptions = self.url.parse()?;
+        let mut conn = options.connect().await?;
         let version = data_version(&mut conn).await?;
         let seen = max_seq(&mut conn).await?;
         self.head.advanced(Some(seen));
@@ -102,17 +98,15 @@ pub struct SqliteFeed {
 async fn data_version(conn: &mut SqliteConnection) -> Result<i64, StorageError> {
     let row = sea_orm::sqlx::query("PRAGMA data_version")
         .fetch_one(&mut *conn)
-        .await
-        .map_err(sqlx_error)?;
-    row.try_get(0).map_err(sqlx_error)
+        .await?;
+    row.try_get(0).map_err(StorageError::from)
 }
 
 async fn max_seq(conn: &mut SqliteConnection) -> Result<Seq, StorageError> {
     let row = sea_orm::sqlx::query("SELECT coalesce(max(seq), 0) FROM document_updates")
         .fetch_one(&mut *conn)
-        .await
-        .map_err(sqlx_error)?;
-    row.try_get(0).map_err(sqlx_error)
+        .await?;
+    row.try_get(0).map_err(StorageError::from)
 }
 
 impl SqliteFeed {
@@ -124,8 +118,7 @@ impl SqliteFeed {
         .bind(self.seen)
         .bind(PAGE)
         .fetch_all(&mut self.conn)
-        .await
-        .map_err(sqlx_error)?;
+        .await?;
         // A key of another type (written by hand) cannot be named; the document's next read
         // quarantines its row.
         Ok(rows

@@ -71,19 +71,8 @@ pub(crate) async fn names(
     let ids: Vec<i64> = ids.into_iter().collect();
     let mut out = HashMap::new();
     for chunk in ids.chunks(CHUNK) {
-        let named: Vec<(i64, String)> = document::Entity::find()
-            .select_only()
-            .column(document::Column::Id)
-            .column(document::Column::Name)
-            .filter(document::Column::Id.is_in(chunk.iter().copied()))
-            .into_tuple()
-            .all(db)
-            .await?;
-        out.extend(
-            named
-                .into_iter()
-                .filter_map(|(id, name)| Some((id, DocName::parse(&name).ok()?))),
-        );
+        let filter = document::Column::Id.is_in(chunk.iter().copied());
+        out.extend(named(db, filter).await?);
     }
     Ok(out)
 }
@@ -94,11 +83,19 @@ pub(crate) async fn compacted_since(
     db: &DatabaseConnection,
     seq: Seq,
 ) -> Result<HashMap<i64, DocName>, StorageError> {
+    named(db, document::Column::SnapshotSeq.gte(seq)).await
+}
+
+/// Id and name of the documents `filter` selects, those with a valid name.
+async fn named(
+    db: &DatabaseConnection,
+    filter: SimpleExpr,
+) -> Result<HashMap<i64, DocName>, StorageError> {
     let named: Vec<(i64, String)> = document::Entity::find()
         .select_only()
         .column(document::Column::Id)
         .column(document::Column::Name)
-        .filter(document::Column::SnapshotSeq.gte(seq))
+        .filter(filter)
         .into_tuple()
         .all(db)
         .await?;

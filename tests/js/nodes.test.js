@@ -4,26 +4,21 @@
 // presence.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { execFileSync } from 'node:child_process'
 import * as Y from 'yjs'
 import { PlaitServer, uniqueDoc, waitUntil } from './lib/server.js'
 import { connectClient, waitSynced, closeClient, types, contentOf, encodedContentOf, waitConverged } from './lib/clients.js'
+import { freshPgDatabase } from './lib/database.js'
 
-const PG = new URL(process.env.PLAIT_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test')
-
-const psql = (sql) => execFileSync('psql', [PG.href, '-qXc', sql], { stdio: ['ignore', 'ignore', 'pipe'] })
 
 /** Two started nodes on a database of their own, and a list whose clients are closed at the end. */
 const twoNodes = async (t) => {
-  const db = `plait_js_nodes_${process.pid}_${Math.random().toString(36).slice(2, 8)}`
-  psql(`CREATE DATABASE ${db}`)
-  const databaseUrl = `postgres://${PG.username || 'postgres'}@${PG.hostname}:${PG.port || 5432}/${db}`
-  const nodes = [new PlaitServer({ databaseUrl }), new PlaitServer({ databaseUrl })]
+  const db = freshPgDatabase('plait_js_nodes')
+  const nodes = [new PlaitServer({ databaseUrl: db.url }), new PlaitServer({ databaseUrl: db.url })]
   const clients = []
   t.after(async () => {
     clients.forEach(closeClient)
     await Promise.all(nodes.map((node) => node.dispose()))
-    psql(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`)
+    db.drop()
   })
   await Promise.all(nodes.map((node) => node.start()))
   return { nodes, clients }

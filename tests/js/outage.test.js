@@ -4,7 +4,6 @@
 // offline, reconnects by itself once the database is back, and every edit reaches PostgreSQL.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { execFileSync } from 'node:child_process'
 import net from 'node:net'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -12,10 +11,9 @@ import path from 'node:path'
 import * as Y from 'yjs'
 import { PlaitServer, freePort, uniqueDoc, waitUntil } from './lib/server.js'
 import { connectClient, waitSynced, closeClient } from './lib/clients.js'
+import { PG, freshPgDatabase } from './lib/database.js'
 
-const PG = new URL(process.env.PLAIT_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test')
 
-const psql = (sql) => execFileSync('psql', [PG.href, '-qXc', sql], { stdio: ['ignore', 'ignore', 'pipe'] })
 
 /** A TCP proxy to PostgreSQL that can be cut (every open connection reset, new ones refused). */
 class CuttableProxy {
@@ -55,13 +53,12 @@ const readyz = async (server) => {
 }
 
 test('past --max-pending-updates the editor waits offline and loses nothing', async (t) => {
-  const db = `plait_js_outage_${process.pid}_${Math.random().toString(36).slice(2, 8)}`
-  psql(`CREATE DATABASE ${db}`)
+  const db = freshPgDatabase('plait_js_outage')
   const scratch = mkdtempSync(path.join(tmpdir(), 'plait-js-outage-'))
   const proxy = new CuttableProxy(await freePort())
   await proxy.up()
   const options = {
-    databaseUrl: `postgres://${PG.username || 'postgres'}@127.0.0.1:${proxy.port}/${db}`,
+    databaseUrl: `postgres://${PG.username || 'postgres'}@127.0.0.1:${proxy.port}/${db.name}`,
     env: { PLAIT_MAX_PENDING_UPDATES: '3', PLAIT_UNSAVED_FILE: path.join(scratch, 'unsaved.bin') }
   }
   const server = new PlaitServer(options)
@@ -70,7 +67,7 @@ test('past --max-pending-updates the editor waits offline and loses nothing', as
     clients.forEach(closeClient)
     await server.dispose()
     await proxy.down()
-    psql(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`)
+    db.drop()
     rmSync(scratch, { recursive: true, force: true })
   })
   await server.start()

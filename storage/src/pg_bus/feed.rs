@@ -22,11 +22,6 @@ use crate::stored_rows;
 /// again from the rows it reads.
 const MAX_KNOWN_NAMES: usize = 65_536;
 
-/// A failure of the listening connection, as the database error it is.
-fn listen_error(error: sea_orm::SqlxError) -> StorageError {
-    sea_orm::DbErr::Conn(sea_orm::RuntimeErr::SqlxError(std::sync::Arc::new(error))).into()
-}
-
 /// The PostgreSQL feed: a `LISTEN` connection of its own, plus the store's pool to read rows.
 pub struct PgFeed {
     listener: PgListener,
@@ -55,8 +50,8 @@ impl PgFeed {
         key: Option<NodeKey>,
         head: Arc<LogHead>,
     ) -> Result<PgFeed, StorageError> {
-        let mut listener = PgListener::connect(url).await.map_err(listen_error)?;
-        listener.listen(CHANNEL).await.map_err(listen_error)?;
+        let mut listener = PgListener::connect(url).await?;
+        listener.listen(CHANNEL).await?;
         Ok(PgFeed {
             listener,
             db,
@@ -133,13 +128,13 @@ impl PgFeed {
         if self.failed {
             // LISTEN again connects (and subscribes) if the connection is gone; repeating it on a
             // live connection changes nothing.
-            self.listener.listen(CHANNEL).await.map_err(listen_error)?;
+            self.listener.listen(CHANNEL).await?;
             self.failed = false;
             self.joiner.clear();
             return Ok(NodeEvent::Lost);
         }
         loop {
-            let Some(notification) = self.listener.try_recv().await.map_err(listen_error)? else {
+            let Some(notification) = self.listener.try_recv().await? else {
                 // Reconnected already (eager reconnect is the default).
                 self.joiner.clear();
                 return Ok(NodeEvent::Lost);

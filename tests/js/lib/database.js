@@ -9,12 +9,12 @@ export const PG = new URL(process.env.PLAIT_TEST_PG_URL ?? 'postgres://postgres@
 export const psql = (url, sql) =>
   execFileSync('psql', [url, '-qXAtc', sql], { stdio: ['ignore', 'pipe', 'pipe'] }).toString().trim()
 
-/** A database of its own on the test PostgreSQL, dropped by `drop()`. */
+/** A database of its own on the test PostgreSQL (`name`, `url`), dropped by `drop()`. */
 export const freshPgDatabase = (prefix) => {
   const name = `${prefix}_${process.pid}_${Math.random().toString(36).slice(2, 8)}`
   psql(PG.href, `CREATE DATABASE ${name}`)
   const url = `postgres://${PG.username || 'postgres'}@${PG.hostname}:${PG.port || 5432}/${name}`
-  return { url, drop: () => psql(PG.href, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) }
+  return { name, url, drop: () => psql(PG.href, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) }
 }
 
 /** Runs `sql` with the sqlite3 command line on `file`, waiting up to 5 s for the write lock. */
