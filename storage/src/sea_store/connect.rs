@@ -13,6 +13,7 @@ use sea_orm::{
 use sea_orm_migration::MigratorTrait;
 
 use super::SeaStore;
+use crate::backoff::Backoff;
 use crate::error::StorageError;
 use crate::migration::Migrator;
 use crate::own_writes::OwnWrites;
@@ -57,8 +58,7 @@ impl SeaStore {
                     .pragma("cache_size", SQLITE_CACHE_KIB)
             });
         }
-        let db = Database::connect(options).await?;
-        migrate(&db).await?;
+        let db = connect_and_migrate(url, options).await?;
         // Only a SQLite file has a watcher to read what this process appended.
         let own_writes = if url.starts_with("sqlite:") && !is_sqlite_memory(url) {
             OwnWrites::enabled()
@@ -74,6 +74,48 @@ impl SeaStore {
             head: Arc::default(),
         })
     }
+}
+
+/// How long nodes starting together on one new SQLite file keep retrying each other's locks.
+const SQLITE_START_PATIENCE: Duration = Duration::from_secs(10);
+
+/// Opens the pool and migrates. On SQLite, retried while another process holds the file's lock
+/// at a moment the busy timeout does not cover: the first connection to a new file switches it
+/// to WAL, and a connection opened meanwhile gets "database is locked" (SQLITE_BUSY) at once,
+/// without waiting (four nodes started together hit it in CI).
+async fn connect_and_migrate(
+    url: &str,
+    options: ConnectOptions,
+) -> Result<DatabaseConnection, StorageError> {
+    let started = std::time::Instant::now();
+    let mut backoff = Backoff::new(Duration::from_millis(20), Duration::from_millis(500));
+    loop {
+        let attempt = async {
+            let db = Database::connect(options.clone()).await?;
+            migrate(&db).await?;
+            Ok::<_, StorageError>(db)
+        };
+        match attempt.await {
+            Err(error)
+                if url.starts_with("sqlite:")
+                    && is_sqlite_busy(&error)
+                    && started.elapsed() < SQLITE_START_PATIENCE =>
+            {
+                tokio::time::sleep(backoff.failed()).await;
+            }
+            result => return result,
+        }
+    }
+}
+
+/// Whether SQLite refused for a lock another connection holds (codes 5 and 6, and their
+/// extended forms).
+fn is_sqlite_busy(error: &StorageError) -> bool {
+    let StorageError::Database(error) = error else {
+        return false;
+    };
+    let text = error.to_string();
+    text.contains("database is locked") || text.contains("database table is locked")
 }
 
 /// A name for this process among the nodes: process id and start time.
