@@ -54,6 +54,10 @@ pub enum ProtocolError {
         size: usize,
         limit: usize,
     },
+    /// A Hocuspocus frame that does not follow its framing (address, type, payload): a
+    /// non-UTF-8 address or string, a type a client never sends, bytes after the message.
+    #[error("invalid Hocuspocus message: {0}")]
+    InvalidHocuspocus(String),
     /// One connection tried to hold more awareness states than allowed.
     #[error("a connection may hold at most {limit} awareness states")]
     TooManyAwarenessStates { limit: usize },
@@ -75,6 +79,7 @@ impl ProtocolError {
             | ProtocolError::LengthOverflow { .. }
             | ProtocolError::UnknownType(_)
             | ProtocolError::UnknownSyncType(_)
+            | ProtocolError::InvalidHocuspocus(_)
             | ProtocolError::InvalidVarint => codes::PROTOCOL_ERROR,
         }
     }

@@ -13,7 +13,7 @@
 //! length prefix checked against what is left, every count checked against the bytes that could
 //! hold it) and only then hands the exact, bounded payloads to yrs' decoders.
 
-mod reader;
+pub(crate) mod reader;
 
 use crate::error::ProtocolError;
 use crate::guard::guard;
@@ -104,7 +104,7 @@ pub fn decode_frame_at_most(
     })
 }
 
-fn decode_message(r: &mut Reader<'_>) -> Result<Message, ProtocolError> {
+pub(crate) fn decode_message(r: &mut Reader<'_>) -> Result<Message, ProtocolError> {
     let tag = r.read_varuint()?;
     match tag {
         t if t == u64::from(MSG_SYNC) => decode_sync(r).map(Message::Sync),
@@ -128,7 +128,7 @@ fn decode_message(r: &mut Reader<'_>) -> Result<Message, ProtocolError> {
     }
 }
 
-fn decode_sync(r: &mut Reader<'_>) -> Result<SyncMessage, ProtocolError> {
+pub(crate) fn decode_sync(r: &mut Reader<'_>) -> Result<SyncMessage, ProtocolError> {
     let sub = r.read_varuint()?;
     // Reject the sub-type before reading its payload: the length prefix of an unknown message
     // means nothing.

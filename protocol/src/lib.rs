@@ -33,6 +33,7 @@ pub mod error;
 pub mod fan_out;
 pub mod frame;
 mod guard;
+pub mod hocuspocus;
 pub mod name;
 pub mod session;
 pub mod text;
