@@ -13,6 +13,8 @@ pub enum BroadcastKind {
     /// Its own clients' presence states: a y-protocols awareness update (the body of an
     /// awareness message).
     Presence,
+    /// A Hocuspocus stateless message for the document's providers (UTF-8 text).
+    Stateless,
 }
 
 /// One thing a node tells the others at once, not stored.
@@ -39,6 +41,12 @@ pub enum NodeEvent {
         node: String,
         doc: DocName,
         update: Vec<u8>,
+    },
+    /// A stateless message for the document's Hocuspocus providers on every node.
+    Stateless {
+        node: String,
+        doc: DocName,
+        payload: String,
     },
     /// Another node announced itself: every few seconds while it runs, and asking the others to
     /// answer with what they have open when it starts or has lost what it knew of them.
@@ -71,6 +79,7 @@ impl NodeEvent {
         match self {
             NodeEvent::Update { node, .. }
             | NodeEvent::Presence { node, .. }
+            | NodeEvent::Stateless { node, .. }
             | NodeEvent::Hello { node, .. }
             | NodeEvent::Interest { node, .. } => Some(node),
             NodeEvent::Stored { node, .. } => node.as_deref(),

@@ -8,6 +8,7 @@
 //! <node> stored <first> <last> *                       ... too many documents to list
 //! <node> live <b64 doc> <b64 update> [<b64 MAC>]       an update relayed before its commit
 //! <node> presence <b64 doc> <b64 awareness> [<MAC>]    the node's own clients' presence
+//! <node> stateless <b64 doc> <b64 text> [<MAC>]        a Hocuspocus stateless message
 //! <node> part <b64 doc> <id> <index> <count> <b64 chunk> [<MAC>]   one part of a large update
 //! <node> hello | <node> alive                          a node announces itself (asking, or not)
 //! <node> open <b64 name> ... | <node> close <b64 name> ...   documents a node (un)loaded
@@ -40,6 +41,7 @@ const NODE_ID_MAX: usize = 40;
 
 const LIVE: &str = "live";
 const PRESENCE: &str = "presence";
+const STATELESS: &str = "stateless";
 const PART: &str = "part";
 const HELLO: &str = "hello";
 const ALIVE: &str = "alive";
@@ -67,6 +69,7 @@ impl BroadcastKind {
         match self {
             BroadcastKind::Update => LIVE,
             BroadcastKind::Presence => PRESENCE,
+            BroadcastKind::Stateless => STATELESS,
         }
     }
 }
@@ -131,7 +134,7 @@ pub fn interest_payloads(node: &str, open: bool, docs: &[DocName]) -> Vec<String
 /// The largest broadcast data (an update, a presence piece) that fits in one notification with a
 /// document name of `doc_len` bytes.
 pub fn broadcast_capacity(doc_len: usize) -> usize {
-    let fixed = NODE_ID_MAX + PRESENCE.len().max(LIVE.len()) + 4 + 12;
+    let fixed = NODE_ID_MAX + STATELESS.len().max(PRESENCE.len()).max(LIVE.len()) + 4 + 12;
     (MAX_PAYLOAD.saturating_sub(fixed) * 3 / 4).saturating_sub(doc_len + 32)
 }
 
@@ -297,6 +300,7 @@ pub fn parse<'a>(payload: &'a str, key: Option<&NodeKey>) -> Option<Payload<'a>>
     let kind = match word {
         Some(LIVE) => Some(BroadcastKind::Update),
         Some(PRESENCE) => Some(BroadcastKind::Presence),
+        Some(STATELESS) => Some(BroadcastKind::Stateless),
         _ => None,
     };
     if let Some(kind) = kind {

@@ -28,6 +28,7 @@ mod connection;
 pub mod database_url;
 mod document;
 pub mod error;
+mod hocuspocus;
 mod linger;
 mod penalty;
 mod rate;
@@ -44,7 +45,7 @@ use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::Request;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use plait_cluster::NodeKey;
 use plait_storage::bus::Bus;
@@ -70,6 +71,11 @@ pub fn app(state: AppState) -> Router {
     let body_limit = state.config.max_message_size;
     Router::new()
         .route("/ws/{*doc}", get(routes::websocket))
+        .route("/hocuspocus", get(routes::hocuspocus::upgrade))
+        .route(
+            "/api/docs/{doc}/stateless",
+            post(routes::hocuspocus::post_stateless),
+        )
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
         .route("/api/changes", get(routes::changes::list))

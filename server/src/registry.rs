@@ -98,6 +98,11 @@ impl Registry {
 
     /// Documents loaded from now on tell other nodes of the updates they relay. Set before the
     /// server serves, so every document has it.
+    /// What tells the other nodes (none on a single node).
+    pub fn broadcaster(&self) -> Option<&Broadcaster> {
+        self.broadcaster.get()
+    }
+
     pub fn set_broadcaster(&self, broadcaster: Broadcaster) {
         let _ = self.broadcaster.set(broadcaster);
     }

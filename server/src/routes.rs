@@ -2,6 +2,7 @@
 //! they validate input and call the registry, the store or the connection module.
 
 pub mod changes;
+pub mod hocuspocus;
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -30,11 +31,11 @@ use crate::state::AppState;
 /// WebSocket read buffer per connection, and the most read per syscall beyond the frame being
 /// read: sync messages are mostly tens of bytes, and a larger frame reserves its whole length
 /// anyway. At 4 KiB this buffer was a third of an idle connection's memory.
-const READ_BUFFER: usize = 512;
+pub(crate) const READ_BUFFER: usize = 512;
 
 /// Frames are written to the socket once this many bytes are buffered or at a flush; the
 /// connection flushes after each run of queued frames, so several go out in one syscall.
-const WRITE_BUFFER: usize = 16 * 1024;
+pub(crate) const WRITE_BUFFER: usize = 16 * 1024;
 
 /// How long `POST .../update` waits for the update to reach SQL before answering 202 instead of 200.
 const DURABLE_WAIT: Duration = Duration::from_secs(10);
@@ -138,7 +139,7 @@ fn authorize(
 }
 
 /// Like [`authorize`], for an HTTP request that changes the document.
-fn authorize_write(
+pub(crate) fn authorize_write(
     state: &AppState,
     headers: &HeaderMap,
     uri: &Uri,

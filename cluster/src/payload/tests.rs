@@ -47,7 +47,11 @@ fn stored_payloads_round_trip_and_refuse_what_the_trigger_never_writes() {
 #[test]
 fn broadcast_payloads_round_trip_and_large_updates_have_none() {
     let update = vec![0u8, 1, 2, 255, b' ', b':'];
-    for kind in [BroadcastKind::Update, BroadcastKind::Presence] {
+    for kind in [
+        BroadcastKind::Update,
+        BroadcastKind::Presence,
+        BroadcastKind::Stateless,
+    ] {
         let payload =
             broadcast_payload("node-1", kind, &name("notes/é 1"), &update, None).expect("fits");
         assert_eq!(

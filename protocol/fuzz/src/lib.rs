@@ -1,18 +1,22 @@
-//! Shared pieces of the fuzz targets: the step format of `handle_message`, the seed frames, the
-//! plan format of the structure-aware targets ([`plan`]) and the nesting oracles ([`measure`],
-//! [`check_and_confirm`]).
+//! Shared pieces of the fuzz targets: the step format of `handle_message` and
+//! `hocuspocus_frame`, the conversation both drive through the handler ([`conversation`]), the
+//! seed frames, the plan format of the structure-aware targets ([`plan`]) and the nesting
+//! oracles ([`measure`], [`check_and_confirm`]).
 //!
 //! It exists so the targets and the corpus generator agree on one input format instead of each
 //! re-deriving it.
 
+pub mod conversation;
 pub mod measure;
 pub mod plan;
 
 use measure::{measure, JSON_DEPTH_CAP};
 use plait_protocol::frame::{encode_awareness, encode_step1, encode_update};
+use plait_protocol::hocuspocus;
 use plait_protocol::session::DocState;
 use plait_protocol::update_check::{check_update, Checked, MAX_NESTING_LIMIT, SUBDOCUMENT_REFUSED};
 use plait_protocol::ProtocolError;
+use yrs::encoding::write::Write;
 use yrs::sync::Awareness;
 use yrs::updates::decoder::Decode;
 use yrs::{Doc, ReadTxn, StateVector, Text, Transact, Update};
@@ -103,6 +107,71 @@ pub fn seed_frames() -> Vec<(&'static str, Vec<u8>)> {
     if let Ok(frame) = gone {
         seeds.push(("awareness_removed", frame));
     }
+    seeds
+}
+
+/// The document address of the Hocuspocus seeds.
+pub const HOCUSPOCUS_ADDRESS: &str = "notes";
+/// The same document with a session id: a 4.x provider's address with `sessionAwareness`.
+const HOCUSPOCUS_SESSION_ADDRESS: &str = "notes\0k3j4";
+
+/// A frame as `@hocuspocus/provider` writes it: address, message type, then the body's bytes.
+pub fn hocuspocus_frame(address: &str, kind: u64, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.write_string(address);
+    out.write_var(kind);
+    out.extend_from_slice(body);
+    out
+}
+
+/// Valid `@hocuspocus/provider` frames the `hocuspocus_frame` corpus starts from: Auth Token
+/// (4.x, with its version, and 3.x), every [`seed_frames`] message for a document and for a
+/// session address, a step 1 and an update as SyncReply, Stateless, Close and the 4.x Pong.
+pub fn hocuspocus_seed_frames() -> Vec<(String, Vec<u8>)> {
+    let token = |version: Option<&str>| {
+        let mut body = vec![0];
+        body.write_string("secret-token");
+        if let Some(version) = version {
+            body.write_string(version);
+        }
+        hocuspocus_frame(HOCUSPOCUS_ADDRESS, hocuspocus::kind::AUTH, &body)
+    };
+    let mut seeds = vec![
+        ("auth_token_4x".to_owned(), token(Some("4.8.0"))),
+        ("auth_token_3x".to_owned(), token(None)),
+    ];
+    for (name, frame) in seed_frames() {
+        seeds.push((
+            name.to_owned(),
+            hocuspocus::wrap(HOCUSPOCUS_ADDRESS, &frame),
+        ));
+        seeds.push((
+            format!("session_{name}"),
+            hocuspocus::wrap(HOCUSPOCUS_SESSION_ADDRESS, &frame),
+        ));
+        // SyncReply: a sync message under type 4 instead of 0.
+        if name == "step1_empty" || name == "update_insert" {
+            seeds.push((
+                format!("sync_reply_{name}"),
+                hocuspocus_frame(
+                    HOCUSPOCUS_ADDRESS,
+                    hocuspocus::kind::SYNC_REPLY,
+                    &frame[1..],
+                ),
+            ));
+        }
+    }
+    seeds.extend([
+        (
+            "stateless".to_owned(),
+            hocuspocus::stateless(HOCUSPOCUS_ADDRESS, r#"{"event":"hello"}"#),
+        ),
+        (
+            "close".to_owned(),
+            hocuspocus_frame(HOCUSPOCUS_ADDRESS, hocuspocus::kind::CLOSE, &[]),
+        ),
+        ("pong".to_owned(), vec![hocuspocus::kind::PONG]),
+    ]);
     seeds
 }
 

@@ -74,6 +74,18 @@ impl Broadcaster {
         }
     }
 
+    /// A stateless message for `doc`'s Hocuspocus providers on the nodes that have it open; one
+    /// too large for a notification is not sent (the caller refuses those).
+    pub fn stateless(&self, doc: &DocName, payload: &str) {
+        if self.wanted(doc) {
+            let _ = self.0.queue.try_send(Broadcast {
+                doc: doc.clone(),
+                kind: BroadcastKind::Stateless,
+                data: Bytes::copy_from_slice(payload.as_bytes()),
+            });
+        }
+    }
+
     /// Whether another node has `doc` open, so that what happens to it here is worth telling.
     pub fn wanted(&self, doc: &DocName) -> bool {
         self.members().wants(doc)

@@ -110,6 +110,12 @@ impl Inbound {
             NodeEvent::Presence { doc, update, .. } => {
                 self.deliver_presence(&doc, Bytes::from(update));
             }
+            NodeEvent::Stateless { doc, payload, .. } => {
+                if let Some(handle) = self.registry.running(&doc) {
+                    let payload = payload.into();
+                    let _ = handle.try_send(Command::Stateless { payload });
+                }
+            }
             NodeEvent::Stored { rows, reload, .. } => {
                 for row in rows {
                     self.deliver(&row.doc, Bytes::from(row.data), true);

@@ -124,6 +124,12 @@ pub struct Config {
     #[arg(long, env = "PLAIT_MAX_CONNECTIONS_PER_DOC", default_value_t = 500, value_parser = positive_usize)]
     pub max_connections_per_doc: usize,
 
+    /// Documents one Hocuspocus connection (`/hocuspocus`) may open at once. The provider
+    /// multiplexes documents on one socket; this bounds what one socket can make the server
+    /// load and hold. A further document is refused with PermissionDenied.
+    #[arg(long, env = "PLAIT_MAX_DOCUMENTS_PER_SOCKET", default_value_t = 64, value_parser = positive_usize)]
+    pub max_documents_per_socket: usize,
+
     /// Messages per second one connection may send, sustained (token-bucket refill rate).
     /// Protects CPU and the other peers from one chatty or hostile client.
     #[arg(long, env = "PLAIT_MESSAGE_RATE", default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
@@ -177,6 +183,7 @@ impl Config {
             max_nesting_depth: DEFAULT_MAX_NESTING,
             max_connections: 10_000,
             max_connections_per_doc: 500,
+            max_documents_per_socket: 64,
             message_rate: 200,
             message_burst: 1000,
             handshake_timeout: Duration::from_secs(10),

@@ -21,14 +21,15 @@ use plait_protocol::name::DocName;
 use tokio::time::Instant;
 use tracing::debug;
 
-use crate::document::{outbound_queue, CloseReason, ConnId, ConnLink, OutboundSender};
+use crate::document::{outbound_queue, Acks, CloseReason, ConnId, ConnLink, OutboundSender};
 use crate::error::LoadError;
 use crate::linger::Linger;
 use crate::registry::Attached;
 use crate::state::AppState;
-use socket::{close_socket, Connection};
+pub(crate) use socket::close_socket;
+use socket::Connection;
 
-mod deadlines;
+pub(crate) mod deadlines;
 mod socket;
 
 /// How many times a connection looks its document up again when the document unloaded between
@@ -86,6 +87,7 @@ pub fn serve(
             &outbound_tx,
             &close_tx,
             params.read_only,
+            Acks::Echo,
         ))
         .await;
         // Only the document task keeps senders now, so both queues disconnect when it drops us.
@@ -127,7 +129,7 @@ pub fn serve(
 }
 
 /// A wall-clock expiry as a tokio deadline (already past: now).
-fn deadline_from(at: SystemTime) -> Instant {
+pub(crate) fn deadline_from(at: SystemTime) -> Instant {
     let left = at
         .duration_since(SystemTime::now())
         .unwrap_or(Duration::ZERO);
@@ -135,12 +137,13 @@ fn deadline_from(at: SystemTime) -> Instant {
 }
 
 /// Attaches to the document and joins its task, looking it up again if it unloaded meanwhile.
-async fn join(
+pub(crate) async fn join(
     state: &AppState,
     name: &DocName,
     outbound: &OutboundSender,
     close: &flume::Sender<CloseReason>,
     read_only: bool,
+    acks: Acks,
 ) -> Result<(Attached, ConnId), LoadError> {
     for _ in 0..JOIN_ATTEMPTS {
         let attached = state.registry.attach(name).await?;
@@ -148,6 +151,7 @@ async fn join(
             outbound: outbound.clone(),
             close: close.clone(),
             read_only,
+            acks,
         };
         if let Ok(joined) = attached.handle.join(link).await {
             return Ok((attached, joined.conn_id));

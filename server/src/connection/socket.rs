@@ -299,7 +299,7 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Sends the close frame (if the server is the one closing) and completes the closing
 /// handshake, each bounded in time.
-pub(super) async fn close_socket(
+pub(crate) async fn close_socket(
     socket: &mut WebSocket,
     reason: Option<CloseReason>,
     linger: Option<&Linger>,

@@ -3,15 +3,16 @@
 
 use bytes::Bytes;
 use plait_protocol::codes;
-use plait_protocol::frame::encode_update;
+use plait_protocol::frame::{encode_step1, encode_update};
 use plait_protocol::name::DocName;
 use plait_protocol::session::{self, Outgoing, Session};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
-use yrs::sync::Message;
+use yrs::sync::{Message, SyncMessage};
+use yrs::{ReadTxn, Transact};
 
-use super::handle::{CloseReason, Command, Conn, DocFigures, Joined, PostOutcome};
+use super::handle::{Acks, CloseReason, Command, Conn, DocFigures, Joined, PostOutcome};
 use super::outbound::{ConnId, Outbound};
 use super::task::DocTask;
 
@@ -92,6 +93,17 @@ impl DocTask {
                 }
             }
             Command::SharePresence => self.tell_nodes_presence(None),
+            Command::Stateless { payload } => {
+                let hocuspocus: Vec<ConnId> = self
+                    .conns
+                    .iter()
+                    .filter(|(_, conn)| conn.link.acks == Acks::SyncStatus)
+                    .map(|(&id, _)| id)
+                    .collect();
+                for id in hocuspocus {
+                    self.send_to(id, Outbound::Stateless(payload.clone()));
+                }
+            }
         }
     }
 
@@ -139,6 +151,10 @@ impl DocTask {
         let Some(conn) = self.conns.get_mut(&conn_id) else {
             return false;
         };
+        // What a Hocuspocus client is owed for this message: one SyncStatus per step 2 or update.
+        let ack = (conn.link.acks == Acks::SyncStatus)
+            .then(|| Ack::owed(&message, conn.link.read_only))
+            .flatten();
         let outgoing = match session::handle(&mut self.state, &mut conn.session, message) {
             Ok(outgoing) => outgoing,
             Err(error) => {
@@ -149,6 +165,7 @@ impl DocTask {
             }
         };
         let mut changed = false;
+        let mut resync = false;
         for out in outgoing {
             match out {
                 Outgoing::Reply(frame) => {
@@ -161,6 +178,7 @@ impl DocTask {
                     self.publish_update(Some(conn_id), Bytes::from(update), None)
                 }
                 Outgoing::AwarenessChanged(ids) => self.awareness_changed.extend(ids),
+                Outgoing::Resync if ack.is_some() => resync = true,
                 Outgoing::Resync => {
                     info!(
                         doc = %self.ctx.name,
@@ -174,6 +192,11 @@ impl DocTask {
                     self.kill(conn_id, reason);
                     return false;
                 }
+            }
+        }
+        if let Some(ack) = ack {
+            if !self.acknowledge(conn_id, ack, changed, resync) {
+                return false;
             }
         }
         if changed && self.ctx.writer.is_full() {
@@ -194,5 +217,59 @@ impl DocTask {
             return false;
         }
         self.conns.contains_key(&conn_id)
+    }
+}
+
+/// The acknowledgement a Hocuspocus client is owed for one message.
+#[derive(Debug, Clone, Copy)]
+enum Ack {
+    /// A step 2 or update from a client that may write.
+    Writer,
+    /// From a read-only client: Hocuspocus acknowledges a step 2 that brings nothing new and
+    /// refuses everything else.
+    ReadOnly { brings_nothing: bool },
+}
+
+/// The v1 update with no structs and no deletions: a step 2 from a client with nothing new.
+const EMPTY_UPDATE: &[u8] = &[0, 0];
+
+impl Ack {
+    fn owed(message: &Message, read_only: bool) -> Option<Ack> {
+        let (update, step2) = match message {
+            Message::Sync(SyncMessage::SyncStep2(update)) => (update, true),
+            Message::Sync(SyncMessage::Update(update)) => (update, false),
+            _ => return None,
+        };
+        Some(if read_only {
+            Ack::ReadOnly {
+                brings_nothing: step2 && update.as_slice() == EMPTY_UPDATE,
+            }
+        } else {
+            Ack::Writer
+        })
+    }
+}
+
+impl DocTask {
+    /// Acknowledges a Hocuspocus client's step 2 or update: an update that changed the document
+    /// is acknowledged once committed (`echo`), so here only what changed nothing or was refused.
+    /// One that lacked dependencies is not acknowledged: the client is sent the document's step 1
+    /// and its answer (a step 2 with everything missing) is.
+    fn acknowledge(&mut self, conn_id: ConnId, ack: Ack, changed: bool, resync: bool) -> bool {
+        if resync {
+            info!(
+                doc = %self.ctx.name,
+                conn_id,
+                "update had missing dependencies; asking the Hocuspocus client for them"
+            );
+            let step1 = encode_step1(&self.state.doc().transact().state_vector());
+            return self.send_to(conn_id, Outbound::Frame(Bytes::from(step1)));
+        }
+        let applied = match ack {
+            Ack::Writer if changed => return true,
+            Ack::Writer => true,
+            Ack::ReadOnly { brings_nothing } => brings_nothing,
+        };
+        self.send_to(conn_id, Outbound::Status { applied, count: 1 })
     }
 }

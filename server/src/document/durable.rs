@@ -17,7 +17,8 @@ pub(super) struct Durable {
     pub updates: usize,
     /// The drain's frames, for the echo to each sender.
     pub frames: Option<DrainFrames>,
-    pub senders: Vec<ConnId>,
+    /// The connections whose updates the drain holds, and how many of them each sent.
+    pub senders: Vec<(ConnId, u32)>,
     /// HTTP posts waiting for the commit.
     pub notify: Vec<oneshot::Sender<Seq>>,
 }

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use tracing::info;
 
 use super::durable::{Durable, StoredDrain};
-use super::handle::Command;
+use super::handle::{Acks, Command};
 use super::outbound::Outbound;
 use super::task::DocTask;
 
@@ -106,15 +106,24 @@ impl DocTask {
         for notify in durable.notify {
             let _ = notify.send(durable.seq);
         }
-        let Some(frames) = durable.frames else {
-            return;
-        };
-        for sender in durable.senders {
-            let echo = Outbound::Drain {
-                frames: frames.clone(),
-                pick: Pick::Only(sender),
+        for (sender, count) in durable.senders {
+            let Some(conn) = self.conns.get(&sender) else {
+                continue;
             };
-            self.send_to(sender, echo);
+            let entry = match conn.link.acks {
+                Acks::SyncStatus => Outbound::Status {
+                    applied: true,
+                    count,
+                },
+                Acks::Echo => match &durable.frames {
+                    Some(frames) => Outbound::Drain {
+                        frames: frames.clone(),
+                        pick: Pick::Only(sender),
+                    },
+                    None => continue,
+                },
+            };
+            self.send_to(sender, entry);
         }
     }
 }

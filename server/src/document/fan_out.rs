@@ -65,7 +65,17 @@ impl DocTask {
             seq: 0,
             updates: batch.len(),
             frames,
-            senders: plan.into_senders(),
+            senders: plan
+                .into_senders()
+                .into_iter()
+                .map(|sender| {
+                    let sent = batch
+                        .iter()
+                        .filter(|(from, _)| *from == Some(sender))
+                        .count();
+                    (sender, u32::try_from(sent).unwrap_or(u32::MAX))
+                })
+                .collect(),
             notify,
         };
         let rows: Vec<Bytes> = match merged {

@@ -43,6 +43,18 @@ pub struct ConnLink {
     pub close: flume::Sender<CloseReason>,
     /// Read-only connections receive everything but their updates are dropped.
     pub read_only: bool,
+    /// How the client learns that its update is stored.
+    pub acks: Acks,
+}
+
+/// How a connection's client learns that its update is in SQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acks {
+    /// y-websocket: the update itself comes back once committed (the durable echo).
+    Echo,
+    /// Hocuspocus: one `SyncStatus` per sync step 2 or update the client sent, `applied` once
+    /// committed (at once if it changed nothing), refused for a read-only client's changes.
+    SyncStatus,
 }
 
 /// One connection as the document task sees it.
@@ -117,6 +129,11 @@ pub enum Command {
     },
     /// Another node opened this document: tell it who of this node's clients is present.
     SharePresence,
+    /// A stateless message for the document's Hocuspocus connections (`POST .../stateless`, or
+    /// another node's).
+    Stateless {
+        payload: Arc<str>,
+    },
 }
 
 /// A cloneable handle to a running document task.

@@ -39,7 +39,7 @@ use tracing::{debug_span, Instrument};
 
 pub use context::DocContext;
 use durable::DocShared;
-pub use handle::{CloseReason, Command, ConnLink, DocHandle};
+pub use handle::{Acks, CloseReason, Command, ConnLink, DocHandle};
 pub use outbound::{outbound_queue, ConnId, Outbound, OutboundReceiver, OutboundSender};
 use task::DocTask;
 

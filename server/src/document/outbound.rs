@@ -29,6 +29,14 @@ pub enum Outbound {
         frames: DrainFrames,
         pick: Pick,
     },
+    /// `count` Hocuspocus `SyncStatus` acknowledgements (see `Acks::SyncStatus`): the
+    /// connection frames them, since only it knows the address they go to.
+    Status {
+        applied: bool,
+        count: u32,
+    },
+    /// A Hocuspocus stateless message, framed by the connection.
+    Stateless(Arc<str>),
 }
 
 impl Outbound {
@@ -37,6 +45,7 @@ impl Outbound {
         let (single, list, pick) = match self {
             Outbound::Frame(frame) => (Some(frame), &[][..], Pick::All),
             Outbound::Drain { frames, pick } => (None, &frames[..], *pick),
+            Outbound::Status { .. } | Outbound::Stateless(_) => (None, &[][..], Pick::All),
         };
         let picked = list
             .iter()
@@ -48,7 +57,12 @@ impl Outbound {
     /// The bytes this entry puts on the socket (what the byte bound counts: a frame shared by
     /// many entries is counted in each, since each is written).
     pub fn size(&self) -> usize {
-        self.frames().map(Bytes::len).sum()
+        match self {
+            // An acknowledgement is the address and three bytes; the address is not known here.
+            Outbound::Status { count, .. } => *count as usize * 16,
+            Outbound::Stateless(payload) => payload.len() + 16,
+            _ => self.frames().map(Bytes::len).sum(),
+        }
     }
 }
 

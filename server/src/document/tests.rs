@@ -53,6 +53,7 @@ impl Client {
             outbound: tx,
             close: close_tx,
             read_only: false,
+            acks: super::Acks::Echo,
         };
         let Ok(joined) = handle.join(link).await else {
             panic!("the document task is running");
@@ -218,6 +219,7 @@ async fn commits_are_acted_on_even_when_their_wake_up_finds_the_queue_full() {
             outbound: tx.clone(),
             close: close_tx.clone(),
             read_only: false,
+            acks: super::Acks::Echo,
         };
         let Ok(joined) = handle.join(link).await else {
             panic!("the document task is running");

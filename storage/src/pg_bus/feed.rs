@@ -165,6 +165,10 @@ impl PgFeed {
                     return Ok(match kind {
                         BroadcastKind::Update => NodeEvent::Update { node, doc, update },
                         BroadcastKind::Presence => NodeEvent::Presence { node, doc, update },
+                        BroadcastKind::Stateless => match String::from_utf8(update) {
+                            Ok(payload) => NodeEvent::Stateless { node, doc, payload },
+                            Err(_) => continue,
+                        },
                     });
                 }
                 Payload::Part { part, .. } => {

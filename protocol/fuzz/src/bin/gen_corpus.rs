@@ -1,6 +1,7 @@
 //! Writes the seed corpus: `gen_corpus <corpus-root>` creates `<root>/decode_frame/*` (single
-//! frames, plus all of them in one frame), `<root>/handle_message/*` (conversations in the step
-//! format of `plait_fuzz::split_steps`), `<root>/nested_update/*` (plans, see
+//! frames, plus all of them in one frame), `<root>/handle_message/*` and
+//! `<root>/hocuspocus_frame/*` (conversations in the step format of `plait_fuzz::split_steps`, of
+//! y-websocket and of Hocuspocus frames), `<root>/nested_update/*` (plans, see
 //! `plait_fuzz::plan`) and `<root>/replay_rows/*` (a flags byte, then a plan). libFuzzer mutates
 //! from these instead of from nothing.
 //!
@@ -10,7 +11,7 @@
 //! on those). Random mutation alone never built them (see protocol/fuzz/README.md).
 
 use plait_fuzz::plan::{self, op, PlanWriter};
-use plait_fuzz::{join_steps, seed_frames, CTL_CLOSE_AFTER, CTL_READ_ONLY};
+use plait_fuzz::{hocuspocus_seed_frames, join_steps, seed_frames, CTL_CLOSE_AFTER, CTL_READ_ONLY};
 use plait_protocol::frame::encode_update;
 use std::path::{Path, PathBuf};
 
@@ -227,6 +228,47 @@ fn main() -> std::io::Result<()> {
     }
 
     write_all(&root.join("nested_update"), &plans)?;
+
+    // hocuspocus_frame: each provider frame from either session, and a conversation: both
+    // authenticate and sync, the writer edits, both share presence, the reader asks for it,
+    // detaches (Close) and answers a ping; then the writer leaves.
+    let hocuspocus = hocuspocus_seed_frames();
+    let dir = root.join("hocuspocus_frame");
+    std::fs::create_dir_all(&dir)?;
+    for (name, frame) in &hocuspocus {
+        std::fs::write(
+            dir.join(format!("seed_writer_{name}")),
+            join_steps(&[(0, frame.clone())]),
+        )?;
+        std::fs::write(
+            dir.join(format!("seed_reader_{name}")),
+            join_steps(&[(CTL_READ_ONLY, frame.clone())]),
+        )?;
+    }
+    let frame = |name: &str| {
+        hocuspocus
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, f)| f.clone())
+            .unwrap_or_else(|| panic!("no Hocuspocus seed {name}"))
+    };
+    let conversation = [
+        (0, "auth_token_4x"),
+        (CTL_READ_ONLY, "auth_token_3x"),
+        (0, "step1_empty"),
+        (CTL_READ_ONLY, "sync_reply_step1_empty"),
+        (0, "update_insert"),
+        (0, "session_awareness_present"),
+        (CTL_READ_ONLY, "awareness_present"),
+        (0, "update_delete"),
+        (0, "stateless"),
+        (CTL_READ_ONLY, "query_awareness"),
+        (CTL_READ_ONLY, "close"),
+        (CTL_READ_ONLY, "pong"),
+        (CTL_CLOSE_AFTER, "step1_after_insert"),
+    ]
+    .map(|(ctl, name)| (ctl, frame(name)));
+    std::fs::write(dir.join("seed_conversation"), join_steps(&conversation))?;
 
     // replay_rows: no snapshot; the first update as the snapshot; the first update compacted
     // into one; rows reversed (the retry passes); each row twice.
