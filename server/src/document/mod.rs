@@ -61,3 +61,5 @@ pub fn spawn(state: DocState, ctx: DocContext, queue: usize, tasks: &TaskTracker
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_acks;

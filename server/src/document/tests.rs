@@ -19,9 +19,9 @@ use yrs::sync::SyncMessage;
 use yrs::updates::decoder::Decode;
 use yrs::{Doc, GetString, Text, Transact, Update};
 
-const TIMEOUT: Duration = Duration::from_secs(10);
+pub(super) const TIMEOUT: Duration = Duration::from_secs(10);
 
-fn typed(client: u64, text: &str) -> Vec<u8> {
+pub(super) fn typed(client: u64, text: &str) -> Vec<u8> {
     let doc = Doc::with_client_id(client);
     let t = doc.get_or_insert_text("t");
     let mut txn = doc.transact_mut();
@@ -101,7 +101,7 @@ impl Client {
 }
 
 /// A document task on `store`, its writer flushing every 5 ms.
-fn spawn_doc(store: Arc<FaultyStore<MemoryStore>>) -> DocHandle {
+pub(super) fn spawn_doc(store: Arc<FaultyStore<MemoryStore>>) -> DocHandle {
     spawn_doc_with_queue(store, 64)
 }
 

@@ -114,8 +114,15 @@ impl HpSocket {
                 let now_read_only = access.as_ref().is_some_and(|a| !a.mode.can_write());
                 if now_read_only == read_only {
                     if let Some(joined) = self.docs.joined.get_mut(&slot) {
-                        joined.expires_at = access.map(|a| a.expires_at);
-                        joined.refresh_at = joined.expires_at.map(refresh_at);
+                        let expires_at = access.map(|a| a.expires_at);
+                        // The same token again (a provider with a fixed token): not asked again,
+                        // or the requests would come ever closer together until it expires.
+                        let later = match (joined.expires_at, expires_at) {
+                            (Some(old), Some(new)) => new > old,
+                            _ => true,
+                        };
+                        joined.expires_at = expires_at;
+                        joined.refresh_at = expires_at.filter(|_| later).map(refresh_at);
                     }
                     return Ok(());
                 }

@@ -11,12 +11,14 @@
 //! - this module: serving one upgraded socket, and leaving its documents when it ends;
 //! - `socket`: the loop: frames to documents, documents' frames to the socket, the clocks;
 //! - `auth`: a document's first token (Authenticated or PermissionDenied) and its renewals;
+//! - `from_docs`: what the documents queue (frames, acknowledgements, closes) and joins;
 //! - `docs`: the socket's documents, and the bounded buffer for those not joined yet;
 //! - `events`: joining a document, and its queue as a stream of events.
 
 mod auth;
 mod docs;
 mod events;
+mod from_docs;
 mod socket;
 
 use std::net::IpAddr;

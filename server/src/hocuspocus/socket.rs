@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::extract::ws::{Message as WsMessage, WebSocket};
 use bytes::Bytes;
 use futures_util::stream::{BoxStream, FuturesUnordered, SelectAll};
-use futures_util::{FutureExt, SinkExt, StreamExt};
+use futures_util::{SinkExt, StreamExt};
 use plait_protocol::codes;
 use plait_protocol::frame::Limits;
 use plait_protocol::hocuspocus::{self, Body, Frame};
@@ -16,9 +16,9 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use super::docs::{Docs, HoldError, Waiting};
-use super::events::{doc_events, DocEvent, JoinResult};
+use super::events::{DocEvent, JoinResult};
 use crate::connection::deadlines::{Deadlines, Due};
-use crate::document::{CloseReason, Command, Outbound};
+use crate::document::{CloseReason, Command};
 use crate::linger::Linger;
 use crate::rate::TokenBucket;
 use crate::state::AppState;
@@ -32,9 +32,6 @@ const APP_PING: Duration = Duration::from_secs(10);
 
 /// How long writing one run of frames may take before the peer counts as gone.
 const WRITE_STALL: Duration = Duration::from_secs(30);
-
-/// Queue entries written per flush at most, so a long queue still yields to the runtime.
-const ENTRIES_PER_FLUSH: usize = 64;
 
 /// A token is renewed this long before it expires at most (half its remaining life if shorter).
 const REFRESH_AHEAD: Duration = Duration::from_secs(30);
@@ -243,7 +240,7 @@ impl HpSocket {
     }
 
     /// A message for a joined document.
-    async fn for_joined(&mut self, slot: u64, body: Body) -> Result<(), Stop> {
+    pub(super) async fn for_joined(&mut self, slot: u64, body: Body) -> Result<(), Stop> {
         match body {
             Body::Doc(message) => {
                 let Some(joined) = self.docs.joined.get(&slot) else {
@@ -304,141 +301,6 @@ impl HpSocket {
         }
     }
 
-    /// What a document queued for this socket, and whatever else is ready, written at once.
-    async fn on_doc_event(&mut self, slot: u64, event: DocEvent) -> Result<(), Stop> {
-        let mut out = Vec::new();
-        let mut next = Some((slot, event));
-        let mut taken = 0;
-        while let Some((slot, event)) = next.take() {
-            self.frames_for(slot, event, &mut out).await?;
-            taken += 1;
-            if taken < ENTRIES_PER_FLUSH {
-                if let Some(Some(ready)) = self.events.next().now_or_never() {
-                    next = Some(ready);
-                }
-            }
-        }
-        self.write(out).await
-    }
-
-    /// The frames of one document event, under the document's address.
-    async fn frames_for(
-        &mut self,
-        slot: u64,
-        event: DocEvent,
-        out: &mut Vec<WsMessage>,
-    ) -> Result<(), Stop> {
-        match event {
-            DocEvent::Out(entry) => {
-                let Some(joined) = self.docs.joined.get(&slot) else {
-                    return Ok(());
-                };
-                let address = joined.address.as_str();
-                match &entry {
-                    Outbound::Status { applied, count } => {
-                        let frame = Bytes::from(hocuspocus::sync_status(address, *applied));
-                        out.extend((0..*count).map(|_| WsMessage::Binary(frame.clone())));
-                    }
-                    Outbound::Stateless(payload) => {
-                        out.push(binary(hocuspocus::stateless(address, payload)));
-                    }
-                    Outbound::Frame(_) | Outbound::Drain { .. } => {
-                        out.extend(
-                            entry
-                                .frames()
-                                .map(|frame| binary(hocuspocus::wrap(address, frame))),
-                        );
-                    }
-                }
-                Ok(())
-            }
-            DocEvent::Closed(reason) => {
-                let Some(joined) = self.docs.remove_joined(slot) else {
-                    return Ok(());
-                };
-                match reason {
-                    // Only a new connection helps: the provider reconnects and resyncs everything.
-                    None => Err(document_closed()),
-                    Some(reason)
-                        if matches!(
-                            reason.code,
-                            codes::SLOW_CONSUMER | codes::TRY_AGAIN_LATER | codes::GOING_AWAY
-                        ) =>
-                    {
-                        Err(Some(reason))
-                    }
-                    // Refused for this document (an invalid update, the document's size): the
-                    // provider is told, as Hocuspocus tells it, and the socket's others go on.
-                    Some(reason) => {
-                        info!(doc = %joined.name, code = reason.code, reason = %reason.reason, "closing a document on a Hocuspocus connection");
-                        if reason.code == codes::DOCUMENT_TOO_LARGE {
-                            self.state.penalties.strike(self.peer, joined.name.as_str());
-                        }
-                        out.push(binary(hocuspocus::close(&joined.address, &reason.reason)));
-                        leave(&joined).await;
-                        Ok(())
-                    }
-                }
-            }
-        }
-    }
-
-    /// A document's join finished: serve it, and hand it what was held for it.
-    async fn on_joined(&mut self, (slot, result): JoinResult) -> Result<(), Stop> {
-        let Some((address, waiting)) = self.docs.finish_joining(slot) else {
-            // The provider closed the address meanwhile.
-            if let Ok(joined) = result {
-                let _ = joined
-                    .attached
-                    .handle
-                    .send(Command::Leave {
-                        conn_id: joined.conn_id,
-                    })
-                    .await;
-            }
-            return Ok(());
-        };
-        let Waiting::Joining {
-            name,
-            read_only,
-            expires_at,
-            held,
-            ..
-        } = waiting
-        else {
-            return Ok(());
-        };
-        let parts = match result {
-            Ok(parts) => parts,
-            Err(error) => {
-                let code = match error {
-                    crate::error::LoadError::ShuttingDown => codes::GOING_AWAY,
-                    _ => codes::TRY_AGAIN_LATER,
-                };
-                return Err(Some(CloseReason::new(code, error.to_string())));
-            }
-        };
-        debug!(doc = %name, conn_id = parts.conn_id, read_only, "Hocuspocus document joined");
-        self.events
-            .push(doc_events(slot, parts.outbound, parts.close));
-        self.docs.insert_joined(
-            slot,
-            super::docs::Joined {
-                address,
-                name,
-                attached: parts.attached,
-                conn_id: parts.conn_id,
-                read_only,
-                expires_at,
-                refresh_at: expires_at.map(refresh_at),
-            },
-        );
-        for (body, _) in held {
-            self.for_joined(slot, body).await?;
-        }
-        Ok(())
-    }
-
     /// Writes `frames` and flushes, giving way to shutdown, and at most [`WRITE_STALL`].
     pub(super) async fn write(&mut self, frames: Vec<WsMessage>) -> Result<(), Stop> {
         if frames.is_empty() {
@@ -474,11 +336,11 @@ pub(super) async fn leave(joined: &super::docs::Joined) {
         .await;
 }
 
-fn binary(frame: Vec<u8>) -> WsMessage {
+pub(super) fn binary(frame: Vec<u8>) -> WsMessage {
     WsMessage::Binary(Bytes::from(frame))
 }
 
-fn document_closed() -> Stop {
+pub(super) fn document_closed() -> Stop {
     Some(CloseReason::new(codes::GOING_AWAY, "document closed"))
 }
 
