@@ -11,11 +11,20 @@ export default defineConfig({
     emptyOutDir: true,
     assetsDir: 'assets',
     sourcemap: false,
-    target: 'es2022'
+    target: 'es2022',
+    rolldownOptions: {
+      output: {
+        // The code both page flavours load (Yjs, ProseMirror, …) would otherwise be named after
+        // whichever module the bundler met first in it.
+        chunkFileNames: (chunk) => `assets/${chunk.isDynamicEntry ? chunk.name : 'shared'}-[hash].js`
+      }
+    }
   },
   server: {
     proxy: {
       '/ws': { target: server.replace(/^http/, 'ws'), ws: true },
+      // The Tiptap page (`/?provider=hocuspocus`).
+      '/hocuspocus': { target: server.replace(/^http/, 'ws'), ws: true },
       '/api': server,
       '/healthz': server
     }

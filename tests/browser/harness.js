@@ -123,7 +123,12 @@ export async function openPage (context, url) {
   return page
 }
 
-export const docUrl = (server, name) => `${server.url}/#/d/${encodeURIComponent(name)}`
+/**
+ * The demo page for document `name`; `{ provider: 'hocuspocus' }` opens the Tiptap page that syncs
+ * over Plait's Hocuspocus endpoint instead of y-websocket.
+ */
+export const docUrl = (server, name, { provider } = {}) =>
+  `${server.url}/${provider ? `?provider=${encodeURIComponent(provider)}` : ''}#/d/${encodeURIComponent(name)}`
 export const uniqueDoc = (label) => `${label}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`
 
 /**

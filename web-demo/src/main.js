@@ -1,6 +1,8 @@
 // Plait demo page: one Y.Doc per document name in the URL hash, synced with the Plait server over
 // y-websocket, cached in IndexedDB for offline work, with presence and a live view of what the
-// server has stored.
+// server has stored. With `?provider=hocuspocus` in the URL the same page runs a Tiptap editor over
+// @hocuspocus/provider and Plait's /hocuspocus endpoint instead (hocuspocus.js), on the same
+// documents: both editors edit the Y.XmlFragment 'prosemirror'.
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
 import { IndexeddbPersistence } from 'y-indexeddb'
@@ -15,11 +17,21 @@ import './style.css'
 
 const $ = (id) => document.getElementById(id)
 const WS_BASE = location.origin.replace(/^http/, 'ws') + '/ws'
+const HOCUSPOCUS_URL = location.origin.replace(/^http/, 'ws') + '/hocuspocus'
 const MAX_NAME_BYTES = 255
 // With authentication on (`plait serve --auth-secret ...`), open the page as
 // `/?token=<token from plait token>#/d/<name>`; the token goes to the WebSocket as y-websocket's
 // `params` and to the storage panel's requests as a Bearer header.
+// The Hocuspocus page sends it as the provider's `token` (Hocuspocus' authentication message).
 const TOKEN = new URLSearchParams(location.search).get('token')
+// Loaded only on the Hocuspocus page, so the default page downloads no Tiptap code.
+const hocuspocus = new URLSearchParams(location.search).get('provider') === 'hocuspocus'
+  ? await import('./hocuspocus.js')
+  : null
+if (hocuspocus) {
+  document.body.dataset.provider = 'hocuspocus'
+  document.querySelector('.doc-title .muted').textContent = 'Document · Tiptap + Hocuspocus'
+}
 
 const user = loadUser()
 /** @type {null | {name: string, destroy: () => void}} */
@@ -74,12 +86,15 @@ function forgetRemoteClocks (awareness) {
 
 function openDocument (name) {
   const doc = new Y.Doc()
+  // Both flavours of the page share this cache: they hold the same document.
   const local = new IndexeddbPersistence(`plait:${name}`, doc)
-  const provider = new WebsocketProvider(WS_BASE, encodeURIComponent(name), doc, {
-    // Every byte goes through the server, so two tabs of one browser show what two machines see.
-    disableBc: true,
-    params: TOKEN ? { token: TOKEN } : {}
-  })
+  const provider = hocuspocus
+    ? new hocuspocus.HocuspocusProvider({ url: HOCUSPOCUS_URL, name, document: doc, token: TOKEN })
+    : new WebsocketProvider(WS_BASE, encodeURIComponent(name), doc, {
+      // Every byte goes through the server, so two tabs of one browser show what two machines see.
+      disableBc: true,
+      params: TOKEN ? { token: TOKEN } : {}
+    })
   provider.awareness.setLocalStateField('user', { name: user.name, color: user.color })
 
   $('doc-name').textContent = name
@@ -91,34 +106,60 @@ function openDocument (name) {
   const connection = $('connection')
   const saved = $('saved')
   let status = 'connecting'
+  // Hocuspocus refuses a bad token in the protocol, on an open socket.
+  let denied = false
+  // On the Hocuspocus page an open socket has joined the document only once the server answered
+  // the token (Authenticated); until then the page says "connecting" and asks /api nothing.
+  const joined = () => status === 'connected' && !denied && (!hocuspocus || provider.isAuthenticated)
 
+  const renderConnection = () => {
+    if (denied) setPill(connection, 'offline', 'access denied')
+    else if (joined()) setPill(connection, 'connected', 'connected')
+    else if (status === 'disconnected') setPill(connection, 'offline', 'offline')
+    else setPill(connection, 'connecting', 'connecting…')
+  }
   const renderSaved = () => {
-    if (status !== 'connected') setPill(saved, 'offline', 'offline – saved locally')
+    if (!joined()) setPill(saved, 'offline', 'offline – saved locally')
     else if (tracker.state === 'saving') setPill(saved, 'saving', 'saving…')
     else setPill(saved, 'saved', 'saved')
   }
   /** @type {StoragePanel | null} */
   let panel = null
-  const tracker = new DurabilityTracker(doc, provider, (state) => {
+  const onSavedChange = (state) => {
     renderSaved()
     // The badge just turned green: refresh the figures now rather than at the next 1 s poll, so
     // the panel never says "not stored yet" next to a green "saved".
     if (state === 'saved') panel?.poll()
-  })
+  }
+  const tracker = hocuspocus
+    ? new hocuspocus.UnsyncedChangesTracker(provider, onSavedChange)
+    : new DurabilityTracker(doc, provider, onSavedChange)
   panel = new StoragePanel({ name, doc, provider, tracker, token: TOKEN })
 
+  const render = () => {
+    renderConnection()
+    renderSaved()
+    panel.setConnected(joined())
+  }
   const onStatus = ({ status: s }) => {
     status = s
     if (s !== 'connected') {
       tracker.resetHandshake()
       forgetRemoteClocks(provider.awareness)
+      denied = false
     }
-    const label = s === 'connected' ? 'connected' : s === 'connecting' ? 'connecting…' : 'offline'
-    setPill(connection, s === 'disconnected' ? 'offline' : s, label)
-    renderSaved()
-    panel.setConnected(s === 'connected')
+    render()
   }
   provider.on('status', onStatus)
+  const onDenied = ({ reason }) => {
+    denied = true
+    console.warn('plait: the server refused this page\'s token:', reason)
+    render()
+  }
+  if (hocuspocus) {
+    provider.on('authenticated', render)
+    provider.on('authenticationFailed', onDenied)
+  }
   // y-websocket does not watch the network; without this a dead link shows "connected" until its
   // 30 s message timeout. Going offline stops reconnect attempts; coming back resyncs at once.
   const onOffline = () => provider.disconnect()
@@ -133,48 +174,71 @@ function openDocument (name) {
 
   const mount = $('editor')
   mount.textContent = ''
-  const view = createEditor({
-    mount,
-    fragment: doc.getXmlFragment('prosemirror'),
-    awareness: provider.awareness,
-    onState: updateToolbar
-  })
-  currentView = view
+  const editor = hocuspocus
+    ? hocuspocus.createTiptapEditor({
+      mount,
+      doc,
+      provider,
+      user,
+      onState: renderToolbar
+    })
+    : proseMirrorEditor(createEditor({
+      mount,
+      fragment: doc.getXmlFragment('prosemirror'),
+      awareness: provider.awareness,
+      onState: (state) => renderToolbar((cmd) => commands[cmd].active(state), (cmd) => commands[cmd].run(state))
+    }))
+  currentEditor = editor
   renderSaved()
 
   return {
     name,
     destroy () {
-      currentView = null
+      currentEditor = null
       provider.off('status', onStatus)
+      if (hocuspocus) {
+        provider.off('authenticated', render)
+        provider.off('authenticationFailed', onDenied)
+      }
       window.removeEventListener('offline', onOffline)
       window.removeEventListener('online', onOnline)
       provider.awareness.off('change', onAwareness)
       panel.destroy()
       tracker.destroy()
-      view.destroy()
+      editor.destroy()
       provider.destroy()
       local.destroy()
       doc.destroy()
     },
     setUser (u) {
-      provider.awareness.setLocalStateField('user', { name: u.name, color: u.color })
+      if (editor.setUser) editor.setUser(u)
+      else provider.awareness.setLocalStateField('user', { name: u.name, color: u.color })
     }
   }
 }
 
 // --- toolbar -------------------------------------------------------------------------------------
-/** @type {import('prosemirror-view').EditorView | null} */
-let currentView = null
+/** The open document's editor: `run(cmd)` for a toolbar button's data-cmd, and `destroy()`. */
+let currentEditor = null
 
-function updateToolbar (state) {
+/** `isActive(cmd)` / `canRun(cmd)` answer for the editor state at hand. */
+function renderToolbar (isActive, canRun) {
   for (const btn of $('toolbar').querySelectorAll('button[data-cmd]')) {
-    const cmd = commands[btn.dataset.cmd]
-    btn.classList.toggle('active', cmd.active(state))
+    const cmd = btn.dataset.cmd
+    btn.classList.toggle('active', isActive(cmd))
     // Undo/redo are always offered: their availability lives in the Yjs UndoManager.
-    if (btn.dataset.cmd !== 'undo' && btn.dataset.cmd !== 'redo') btn.disabled = !cmd.run(state)
+    if (cmd !== 'undo' && cmd !== 'redo') btn.disabled = !canRun(cmd)
   }
 }
+
+/** The ProseMirror view behind the toolbar's interface. */
+const proseMirrorEditor = (view) => ({
+  run (cmd) {
+    commands[cmd].run(view.state, view.dispatch, view)
+    view.focus()
+  },
+  destroy: () => view.destroy()
+})
 
 $('toolbar').addEventListener('mousedown', (e) => {
   // Keep the editor's selection: a click on the toolbar must not blur it.
@@ -182,9 +246,8 @@ $('toolbar').addEventListener('mousedown', (e) => {
 })
 $('toolbar').addEventListener('click', (e) => {
   const btn = e.target.closest('button[data-cmd]')
-  if (!btn || !currentView) return
-  commands[btn.dataset.cmd].run(currentView.state, currentView.dispatch, currentView)
-  currentView.focus()
+  if (!btn || !currentEditor) return
+  currentEditor.run(btn.dataset.cmd)
 })
 
 // --- identity, documents -------------------------------------------------------------------------
