@@ -68,6 +68,9 @@ pub enum NodeEvent {
         /// them into the snapshot): read these documents whole.
         reload: Vec<DocName>,
     },
+    /// A subject's tokens issued before `at_ms` (milliseconds since the Unix epoch) were revoked,
+    /// by any node or program (a row in `revocations`).
+    Revoked { subject: String, at_ms: i64 },
     /// The connection that hears the others was lost and made again: what was said in between
     /// is unknown, so every document in memory must catch up from storage.
     Lost,
@@ -83,7 +86,7 @@ impl NodeEvent {
             | NodeEvent::Hello { node, .. }
             | NodeEvent::Interest { node, .. } => Some(node),
             NodeEvent::Stored { node, .. } => node.as_deref(),
-            NodeEvent::Lost => None,
+            NodeEvent::Lost | NodeEvent::Revoked { .. } => None,
         }
     }
 }

@@ -9,6 +9,7 @@
 //! <node> live <b64 doc> <b64 update> [<b64 MAC>]       an update relayed before its commit
 //! <node> presence <b64 doc> <b64 awareness> [<MAC>]    the node's own clients' presence
 //! <node> stateless <b64 doc> <b64 text> [<MAC>]        a Hocuspocus stateless message
+//! <node> revoked <b64 subject> <revoked_at_ms>         a revocation (by the table's trigger)
 //! <node> part <b64 doc> <id> <index> <count> <b64 chunk> [<MAC>]   one part of a large update
 //! <node> hello | <node> alive                          a node announces itself (asking, or not)
 //! <node> open <b64 name> ... | <node> close <b64 name> ...   documents a node (un)loaded
@@ -48,6 +49,7 @@ const ALIVE: &str = "alive";
 const OPEN: &str = "open";
 const CLOSE: &str = "close";
 const STORED: &str = "stored";
+const REVOKED: &str = "revoked";
 /// The `<node>` of rows written by a program other than a Plait node (`plait_write`, a raw
 /// INSERT): no node's id is a dash.
 pub const OTHER_PROGRAM: &str = "-";
@@ -118,6 +120,11 @@ fn pack(head: &str, entries: impl Iterator<Item = String>) -> Vec<String> {
         out.push(current);
     }
     out
+}
+
+/// The payload the `revocations` trigger sends (kept here for the tests that compare the two).
+pub fn revoked_payload(node: &str, subject: &str, at_ms: i64) -> String {
+    format!("{node} {REVOKED} {} {at_ms}", base64().encode(subject))
 }
 
 /// The payload announcing `node`, asking the others to answer or not.
@@ -219,6 +226,13 @@ pub enum Payload<'a> {
         node: &'a str,
         part: Part,
     },
+    /// A subject's tokens issued before `at_ms` were revoked (the `revocations` trigger: not
+    /// signed, like `stored`, since the database writes it).
+    Revoked {
+        node: &'a str,
+        subject: String,
+        at_ms: i64,
+    },
     /// One INSERT statement into the log committed: its rows are those of `docs` with positions
     /// in `first..=last`.
     Stored {
@@ -238,6 +252,7 @@ impl Payload<'_> {
             | Payload::Interest { node, .. }
             | Payload::Broadcast { node, .. }
             | Payload::Part { node, .. }
+            | Payload::Revoked { node, .. }
             | Payload::Stored { node, .. } => node,
         }
     }
@@ -320,6 +335,18 @@ pub fn parse<'a>(payload: &'a str, key: Option<&NodeKey>) -> Option<Payload<'a>>
     }
     if word == Some(STORED) {
         return parse_stored(node, rest);
+    }
+    if word == Some(REVOKED) {
+        let subject = String::from_utf8(base64().decode(rest.next()?).ok()?).ok()?;
+        let at_ms: i64 = rest.next()?.parse().ok()?;
+        if rest.next().is_some() || subject.is_empty() {
+            return None;
+        }
+        return Some(Payload::Revoked {
+            node,
+            subject,
+            at_ms,
+        });
     }
     None
 }

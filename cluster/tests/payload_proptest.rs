@@ -1,7 +1,9 @@
 //! The notification payloads, as any program on the channel may write them: parsing never
 //! panics, and every `stored` payload the trigger can write reads back as what it says.
 
-use plait_cluster::payload::{parse, stored_payload, Payload, StoredDocs, OTHER_PROGRAM};
+use plait_cluster::payload::{
+    parse, revoked_payload, stored_payload, Payload, StoredDocs, OTHER_PROGRAM,
+};
 use proptest::prelude::*;
 
 fn docs() -> impl Strategy<Value = StoredDocs> {
@@ -23,6 +25,28 @@ proptest! {
         let text = stored_payload(&node, first, last, &docs);
         let read = parse(&text, None);
         prop_assert_eq!(read, Some(Payload::Stored { node: &node, first, last, docs }));
+    }
+
+    /// What the `revocations` trigger writes reads back as the subject and time it names, for
+    /// any subject (UTF-8, spaces included: it travels in base64).
+    #[test]
+    fn revoked_payloads_read_back(
+        node in prop_oneof![Just(OTHER_PROGRAM.to_owned()), "[0-9a-f]{1,16}-[0-9a-f]{1,24}"],
+        subject in "\\PC{1,200}",
+        at_ms in 0i64..i64::MAX,
+    ) {
+        let text = revoked_payload(&node, &subject, at_ms);
+        prop_assert_eq!(parse(&text, None), Some(Payload::Revoked { node: &node, subject, at_ms }));
+    }
+
+    #[test]
+    fn revoked_like_text_parses_or_is_refused_without_panicking(
+        words in proptest::collection::vec("[-A-Za-z0-9+/=]{0,30}", 0..5),
+    ) {
+        let text = format!("n revoked {}", words.join(" "));
+        if let Some(Payload::Revoked { subject, .. }) = parse(&text, None) {
+            prop_assert!(!subject.is_empty());
+        }
     }
 
     #[test]

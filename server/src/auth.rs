@@ -13,6 +13,7 @@
 
 mod error;
 mod request;
+pub mod revocations;
 mod scope;
 
 use std::collections::HashSet;
@@ -70,9 +71,10 @@ impl fmt::Display for Mode {
 /// ```json
 /// { "sub": "alice", "doc": "team-a/*", "mode": "write", "exp": 1767225600, "iat": 1767222000 }
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Claims {
-    /// Who the token was issued to; only logged, never used for a decision. Optional.
+    /// Who the token was issued to: logged, and what a revocation names (`plait revoke --sub`).
+    /// Optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sub: Option<String>,
     /// The documents covered: an exact name (`notes`), or a prefix ending in `*` (`team-a/*`
@@ -82,9 +84,11 @@ pub struct Claims {
     pub mode: Mode,
     /// Expiry, seconds since the Unix epoch. Required.
     pub exp: u64,
-    /// Issue time, seconds since the Unix epoch. Informational; absent means 0.
-    #[serde(default)]
-    pub iat: u64,
+    /// Issue time, seconds since the Unix epoch; a fraction is kept (`plait token` writes
+    /// milliseconds) so that a token minted just after a revocation of its subject is told from
+    /// one minted just before. Absent means 0 (issued before any revocation).
+    #[serde(default, serialize_with = "whole_if_possible")]
+    pub iat: f64,
 }
 
 impl Claims {
@@ -96,14 +100,16 @@ impl Claims {
 
 /// What a verified token grants for the one document it was checked against. The connection keeps
 /// it to drop a read-only client's updates and to close the socket when the token expires.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Access {
     /// Read or write.
     pub mode: Mode,
     /// When the token stops being valid (its `exp`, without the skew allowance).
     pub expires_at: SystemTime,
-    /// The token's `sub` claim, for logs.
+    /// The token's `sub` claim, for logs and revocations.
     pub subject: Option<String>,
+    /// The token's `iat`, seconds since the Unix epoch (0 if absent).
+    pub issued_at: f64,
 }
 
 impl Access {
@@ -174,6 +180,7 @@ impl Authenticator {
             mode: claims.mode,
             expires_at,
             subject: claims.sub,
+            issued_at: claims.iat,
         })
     }
 
@@ -219,15 +226,17 @@ impl Authenticator {
         mode: Mode,
         ttl: Duration,
     ) -> Result<String, AuthError> {
-        let iat = unix_seconds(SystemTime::now());
+        let now = SystemTime::now();
+        let iat = unix_seconds(now);
         // Round a sub-second remainder up so `--ttl 500ms` does not mint an already-expired token.
         let ttl_secs = ttl.as_secs() + u64::from(ttl.subsec_nanos() > 0);
+        let millis = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
         self.sign(&Claims {
             sub,
             doc: doc_scope.to_owned(),
             mode,
             exp: iat.saturating_add(ttl_secs),
-            iat,
+            iat: millis as f64 / 1000.0,
         })
     }
 
@@ -273,6 +282,15 @@ fn header_alg(token: &str) -> Option<String> {
     let json = URL_SAFE_NO_PAD.decode(header.trim_end_matches('=')).ok()?;
     let value: serde_json::Value = serde_json::from_slice(&json).ok()?;
     value.get("alg")?.as_str().map(str::to_owned)
+}
+
+/// `iat` as an integer when it is one (what every JWT library writes), else with its fraction.
+fn whole_if_possible<S: serde::Serializer>(iat: &f64, serializer: S) -> Result<S::Ok, S::Error> {
+    if iat.fract() == 0.0 && *iat >= 0.0 && *iat < u64::MAX as f64 {
+        serializer.serialize_u64(*iat as u64)
+    } else {
+        serializer.serialize_f64(*iat)
+    }
 }
 
 fn unix_seconds(t: SystemTime) -> u64 {

@@ -92,8 +92,30 @@ impl AppError {
     }
 }
 
+impl AppError {
+    /// The `reason` label of [`crate::metrics::REFUSALS`].
+    fn reason_label(&self) -> &'static str {
+        match self {
+            AppError::BadName(_) | AppError::BadPath(_) => "name",
+            AppError::BadUpdate(ProtocolError::DocumentTooLarge { .. }) => "document_size",
+            AppError::BadUpdate(ProtocolError::TooLarge { .. }) => "message_size",
+            AppError::BadUpdate(_) => "invalid_update",
+            AppError::NotFound => "not_found",
+            AppError::Unavailable(_) | AppError::Storage(_) => "unavailable",
+            AppError::Auth(_) => "auth",
+            AppError::OriginNotAllowed => "origin",
+            AppError::TooManyConnections(_) => "connections",
+            AppError::Penalized(_) => "penalty",
+            AppError::Backlog => "backlog",
+            AppError::BadQuery(_) => "bad_request",
+            AppError::NotSupported(_) => "not_supported",
+        }
+    }
+}
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
+        crate::metrics::refused(self.reason_label());
         let status = match &self {
             AppError::BadUpdate(ProtocolError::DocumentTooLarge { .. }) => {
                 StatusCode::PAYLOAD_TOO_LARGE

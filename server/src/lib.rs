@@ -6,6 +6,7 @@
 //! - `accept`: the accept loop (TCP_NODELAY, header read timeout, peer address).
 //! - `linger`: a closed connection's socket is read to its end, so its close frame arrives.
 //! - `auth`: access tokens (JWT) and the origin check.
+//! - [`backup`]: `plait export`, `plait import` and `plait check` (backups and moves).
 //! - `rate`: the per-connection message rate limit (token bucket).
 //! - `penalty`: refuses quick reconnects after a permanent (44xx) refusal.
 //! - `database_url`: database URLs without their password (logs, the unsaved file).
@@ -21,6 +22,7 @@
 
 mod accept;
 pub mod auth;
+pub mod backup;
 pub mod client_addr;
 mod cluster;
 pub mod config;
@@ -30,6 +32,8 @@ mod document;
 pub mod error;
 mod hocuspocus;
 mod linger;
+pub mod metrics;
+mod openapi;
 mod penalty;
 mod rate;
 mod registry;
@@ -76,8 +80,11 @@ pub fn app(state: AppState) -> Router {
             "/api/docs/{doc}/stateless",
             post(routes::hocuspocus::post_stateless),
         )
+        .route("/api/revocations", post(routes::revocations::revoke))
         .route("/healthz", get(routes::healthz))
+        .merge(metrics_route(&state))
         .route("/readyz", get(routes::readyz))
+        .route("/api/openapi.json", get(openapi::json))
         .route("/api/changes", get(routes::changes::list))
         .route("/api/changes/stream", get(routes::changes::stream))
         .route("/api/docs/{doc}", get(routes::get_stats))
@@ -93,6 +100,50 @@ pub fn app(state: AppState) -> Router {
             tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
         }))
         .with_state(state)
+}
+
+/// Every revocation so far, into the server's memory (the bus hears the later ones).
+async fn load_revocations(state: &AppState) -> Result<(), ServerError> {
+    let Some(log) = state.store.revocation_log() else {
+        return Ok(());
+    };
+    for (subject, at) in log.latest().await? {
+        state.revocations.revoke(&subject, at);
+    }
+    Ok(())
+}
+
+/// `GET /metrics` on the main address, unless `--metrics-bind` gives it its own.
+fn metrics_route(state: &AppState) -> Router<AppState> {
+    metrics::handle();
+    match state.config.metrics_bind {
+        Some(_) => Router::new(),
+        None => Router::new().route("/metrics", get(routes::metrics::render)),
+    }
+}
+
+/// Serves `GET /metrics` alone on `--metrics-bind` until `shutdown`.
+async fn serve_metrics(
+    addr: std::net::SocketAddr,
+    state: AppState,
+    shutdown: CancellationToken,
+) -> Result<(), ServerError> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| ServerError::Config(format!("cannot listen on {addr} for metrics: {e}")))?;
+    info!(%addr, "metrics at /metrics");
+    let router = Router::new()
+        .route("/metrics", get(routes::metrics::render))
+        .with_state(state);
+    tokio::spawn(async move {
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await;
+        if let Err(error) = served {
+            warn!(%error, "the metrics listener failed");
+        }
+    });
+    Ok(())
 }
 
 /// How long shutdown waits for the document tasks to stop (each only closes its connections and
@@ -143,6 +194,8 @@ pub async fn run_with_store(
     bus: Option<Arc<dyn Bus>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    // Before anything counts: what is counted before the recorder exists is lost.
+    metrics::handle();
     let auth = config
         .auth_secret()
         .map_err(|e| ServerError::Config(e.to_string()))?
@@ -170,11 +223,18 @@ pub async fn run_with_store(
     if let Some(bus) = bus {
         let registry = state.registry.clone();
         let nodes = bus.carries_nodes();
-        let broadcaster = cluster::start(bus, store, registry, token.clone()).await;
+        let revocations = state.revocations.clone();
+        let broadcaster =
+            cluster::start(bus, store.clone(), registry, revocations, token.clone()).await;
         // On SQLite the bus only hears other programs: the documents broadcast to no one.
         if nodes {
             state.registry.set_broadcaster(broadcaster);
         }
+    }
+    // After the bus listens: a revocation added meanwhile is in one or the other.
+    load_revocations(&state).await?;
+    if let Some(addr) = state.config.metrics_bind {
+        serve_metrics(addr, state.clone(), token.clone()).await?;
     }
     let router = app(state.clone());
     info!(addr = ?listener.local_addr().ok(), "serving");

@@ -227,6 +227,7 @@ impl Registry {
         name: DocName,
         slot: Weak<OnceCell<DocHandle>>,
     ) -> Result<DocHandle, LoadError> {
+        let started = std::time::Instant::now();
         let stored = self.store.load(name.as_str()).await.map_err(|e| {
             warn!(doc = %name, error = %e, "loading document failed");
             LoadError::Storage(e)
@@ -236,6 +237,8 @@ impl Registry {
             None => DocState::with_limits(yrs::Doc::new(), self.limits),
         };
         info!(doc = %name, "document loaded");
+        metrics::histogram!(crate::metrics::DOCUMENT_LOAD_SECONDS)
+            .record(started.elapsed().as_secs_f64());
         let broadcaster = self.broadcaster.get().cloned();
         if let Some(broadcaster) = &broadcaster {
             broadcaster.opened(&name, true);

@@ -3,6 +3,8 @@
 
 pub mod changes;
 pub mod hocuspocus;
+pub mod metrics;
+pub mod revocations;
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -18,9 +20,12 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use axum::Json;
 use plait_protocol::name::DocName;
-use plait_storage::store::rebuild_blocking;
-use serde_json::json;
+use plait_storage::store::{rebuild_blocking, DocStats, Seq};
+use serde::{Deserialize, Serialize};
 use tracing::{debug_span, info, Instrument};
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::{ObjectBuilder, Required, Type};
+use utoipa::ToSchema;
 
 use crate::auth::{origin_allowed, token_from_request, Access, AuthError};
 use crate::connection::{self, ConnParams};
@@ -53,9 +58,88 @@ impl<S: Send + Sync> FromRequestParts<S> for DocPath {
     }
 }
 
+/// How the OpenAPI description shows the `{doc}` of the `/api/docs/{doc}...` routes.
+impl utoipa::IntoParams for DocPath {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        let name = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1));
+        vec![ParameterBuilder::new()
+            .name("doc")
+            .parameter_in(ParameterIn::Path)
+            .required(Required::True)
+            .description(Some(
+                "The document name, percent-encoded: a name with `/` is sent as `%2F` \
+                 (`team-a%2Fnotes`). Once decoded: 1 to 255 bytes of UTF-8, no control \
+                 characters and no invisible format characters (bidi overrides, zero-width \
+                 spaces); a name that breaks these rules answers 400.",
+            ))
+            .schema(Some(name))
+            .example(Some(serde_json::json!("team-a%2Fnotes")))
+            .build()]
+    }
+}
+
+/// The body of every refusal: `{"error": "..."}`, as `AppError` answers (see `crate::error`).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorBody {
+    /// Why, in a sentence.
+    #[schema(example = "document not found")]
+    pub error: String,
+}
+
+/// A JSON body written as the API always wrote it: through a [`serde_json::Value`], whose objects
+/// list their keys in alphabetical order whatever the order of the struct's fields.
+pub(crate) fn json_body<T: Serialize>(body: &T) -> Json<serde_json::Value> {
+    // Cannot fail: the bodies are structs of strings, numbers and booleans.
+    Json(serde_json::to_value(body).unwrap_or_default())
+}
+
 /// `GET /ws/{doc}`: the y-websocket endpoint. Everything that can be refused is refused here,
 /// before the upgrade, with an HTTP status and a reason: a refused upgrade also makes stock
 /// providers back off, which a closed WebSocket does not always do.
+#[utoipa::path(
+    get,
+    path = "/ws/{doc}",
+    operation_id = "openWebSocket",
+    tag = "websocket",
+    summary = "Open a document over a WebSocket (y-websocket protocol)",
+    description = "The endpoint of a stock y-websocket `WebsocketProvider` \
+        (`new WebsocketProvider('ws://host:1234/ws', 'notes', ydoc)`). Everything that can be \
+        refused is refused before the upgrade, with an HTTP status and a JSON reason. After the \
+        upgrade the socket carries the y-websocket protocol in binary frames (sync and awareness \
+        messages); the server closes it with a 4xxx code and a reason when it must (an expired \
+        token: 4401; a read-only token that writes: 4403; a frame over `--max-message-size`: \
+        4413; too many messages: 4429).",
+    params(
+        ("doc" = String, Path, description = "The document name, appended to the URL as y-websocket \
+            does: `/` may stand as is (`/ws/team-a/notes`) or percent-encoded. Once decoded: 1 to \
+            255 bytes of UTF-8, no control characters and no invisible format characters."),
+        ("Upgrade" = String, Header, description = "`websocket`"),
+        ("Connection" = String, Header, description = "`Upgrade`"),
+        ("Sec-WebSocket-Version" = String, Header, description = "`13`"),
+        ("Sec-WebSocket-Key" = String, Header, description = "The client's handshake key"),
+        ("Origin" = Option<String>, Header, description = "A browser's origin: with \
+            `--allowed-origins` set, only those origins may connect"),
+    ),
+    security((), ("bearer" = []), ("token" = [])),
+    responses(
+        (status = 101, description = "Switching Protocols: the WebSocket is open (y-websocket protocol)"),
+        (status = 400, description = "An invalid document name (JSON), or not a WebSocket upgrade request (plain text)",
+            content((ErrorBody = "application/json"), (String = "text/plain"))),
+        (status = 401, description = "Authentication is on and the token is missing, malformed, not signed with the server's secret, expired or revoked", body = ErrorBody),
+        (status = 403, description = "The `Origin` is not allowed (`--allowed-origins`), or the token does not cover this document", body = ErrorBody),
+        (status = 426, description = "The connection cannot be upgraded", body = String, content_type = "text/plain"),
+        (status = 429, description = "This client was closed for a size or rate violation moments ago and reconnects too soon", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "The server's or the document's connection limit is reached \
+            (`--max-connections`, `--max-connections-per-doc`), or the database is down and the server \
+            holds as many unsaved edits as it may (`--max-pending-updates`, with `Retry-After`; read-only \
+            tokens may still connect)", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait (the unsaved-edits refusal only)"))),
+    )
+)]
 pub async fn websocket(
     State(state): State<AppState>,
     // Before the upgrade's own checks, so a bad name gets its reason even from a plain HTTP client.
@@ -96,7 +180,8 @@ pub async fn websocket(
     };
     let params = ConnParams {
         read_only,
-        expires_at: access.map(|a| a.expires_at),
+        expires_at: access.as_ref().map(|a| a.expires_at),
+        access,
         peer,
         linger: linger.map(|Extension(linger)| linger),
     };
@@ -132,9 +217,12 @@ fn authorize(
         return Ok(None);
     };
     let token = token_from_request(headers, uri.query()).ok_or(AuthError::Missing)?;
-    let access = auth.verify(&token, name.as_str()).inspect_err(|e| {
-        info!(doc = %name, reason = e.reason(), "access refused");
-    })?;
+    let access = auth
+        .verify(&token, name.as_str())
+        .and_then(|access| state.revocations.check(&access).map(|()| access))
+        .inspect_err(|e| {
+            info!(doc = %name, reason = e.reason(), "access refused");
+        })?;
     Ok(Some(access))
 }
 
@@ -152,37 +240,90 @@ pub(crate) fn authorize_write(
 }
 
 /// `GET /healthz`: the process is up and serving.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "healthz",
+    tag = "operations",
+    summary = "Liveness: the process is up and serving",
+    responses((status = 200, description = "Always `ok`", body = String, content_type = "text/plain", example = "ok")),
+)]
 pub async fn healthz() -> &'static str {
     "ok"
 }
 
+/// `GET /readyz`'s body: what the server's readiness depends on.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ok`, or `unreachable` when the database did not answer a ping within 2 s.
+    #[schema(example = "ok")]
+    database: &'static str,
+    /// `ok`, or `retrying` while the writer fails to store what it holds.
+    #[schema(example = "ok")]
+    writer: &'static str,
+    /// Updates applied in memory and not yet stored (the writer's queue), plus those documents
+    /// hold back behind other nodes' updates.
+    pending_updates: usize,
+    /// False once `--max-pending-updates` is reached: edits are refused until the backlog drains.
+    accepting_edits: bool,
+    /// PostgreSQL only: the nodes sharing the database that this one hears from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    other_nodes: Option<usize>,
+}
+
 /// `GET /readyz`: the database answers and nothing is stuck waiting to be written.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    operation_id = "readyz",
+    tag = "operations",
+    summary = "Readiness: the database answers and nothing is stuck waiting to be written",
+    responses(
+        (status = 200, description = "Ready", body = Readiness),
+        (status = 503, description = "Not ready (the database does not answer, the writer is \
+            retrying, or the server is shutting down); the body says which", body = Readiness),
+    )
+)]
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let ping = tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await;
     let db_ok = matches!(ping, Ok(Ok(())));
     let writer_ok = state.writer.is_healthy();
-    let mut body = json!({
-        "database": if db_ok { "ok" } else { "unreachable" },
-        "writer": if writer_ok { "ok" } else { "retrying" },
-        // The writer's queue, and what documents hold back behind other nodes' updates.
-        "pending_updates": state.writer.pending() + state.registry.held(),
-        // False once `--max-pending-updates` is reached: edits are refused until the backlog
-        // drains.
-        "accepting_edits": !state.writer.is_full(),
-    });
-    if let Some(nodes) = state.registry.other_nodes() {
-        // PostgreSQL only: the nodes sharing the database that this one hears from.
-        body["other_nodes"] = json!(nodes);
-    }
+    let body = Readiness {
+        database: if db_ok { "ok" } else { "unreachable" },
+        writer: if writer_ok { "ok" } else { "retrying" },
+        pending_updates: state.writer.pending() + state.registry.held(),
+        accepting_edits: !state.writer.is_full(),
+        other_nodes: state.registry.other_nodes(),
+    };
     let status = if db_ok && writer_ok && !state.shutdown.is_cancelled() {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, Json(body)).into_response()
+    (status, json_body(&body)).into_response()
 }
 
 /// `GET /api/docs/{doc}/update`: the full state as one Yjs v1 update.
+#[utoipa::path(
+    get,
+    path = "/api/docs/{doc}/update",
+    operation_id = "getDocumentUpdate",
+    tag = "documents",
+    summary = "Read a document as one Yjs update",
+    description = "The document's whole state as one Yjs v1 update \
+        (`Y.applyUpdate(ydoc, new Uint8Array(body))`), with what connected clients have sent \
+        and the database may not have stored yet.",
+    params(DocPath),
+    security((), ("bearer" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "The state as a Yjs v1 update", content(("application/octet-stream"))),
+        (status = 400, description = "An invalid document name", body = ErrorBody),
+        (status = 401, description = "Authentication is on and the token is missing, malformed, not signed with the server's secret, expired or revoked", body = ErrorBody),
+        (status = 403, description = "The token does not cover this document", body = ErrorBody),
+        (status = 404, description = "The document was never written", body = ErrorBody),
+        (status = 503, description = "The database is unavailable", body = ErrorBody),
+    )
+)]
 pub async fn get_update(
     State(state): State<AppState>,
     DocPath(name): DocPath,
@@ -213,7 +354,62 @@ async fn stored_state(state: &AppState, name: &DocName) -> Result<Option<Vec<u8>
     Ok(Some(rebuilt.state))
 }
 
+/// `POST /api/docs/{doc}/update`'s body once the update is applied (200, 202).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UpdateOutcome {
+    /// Whether the update changed the document (false: it held nothing the document lacked).
+    applied: bool,
+    /// Whether it is stored in the database (false: applied in memory and queued; the server
+    /// keeps retrying until it is stored).
+    durable: bool,
+    /// The log position it was stored at, when it was stored now (a change-feed cursor).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<i64>)]
+    seq: Option<Seq>,
+}
+
+/// `POST /api/docs/{doc}/update`'s body when the update depends on content the document lacks
+/// (409).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UpdateIncomplete {
+    /// Why.
+    error: &'static str,
+    /// Whether the part that could be integrated was (it is being stored).
+    applied: bool,
+}
+
 /// `POST /api/docs/{doc}/update`: apply a Yjs v1 update from the body; connected clients get it.
+#[utoipa::path(
+    post,
+    path = "/api/docs/{doc}/update",
+    operation_id = "postDocumentUpdate",
+    tag = "documents",
+    summary = "Apply a Yjs update to a document",
+    description = "Applies the Yjs v1 update in the body (`Y.encodeStateAsUpdate(ydoc)`, or any \
+        update) to the document, creating it if needed; every connected client receives it. \
+        200 once it is stored in the database; 202 if applied but the database has not taken it \
+        within 10 s (the server keeps retrying). A malformed update changes nothing.",
+    params(DocPath),
+    request_body(description = "One Yjs v1 update, at most `--max-message-size` bytes",
+        content(("application/octet-stream"))),
+    security((), ("bearer" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "Applied and stored (or it held nothing new: `applied` is false)", body = UpdateOutcome),
+        (status = 202, description = "Applied and sent to the connected clients; not stored yet (`durable` is false)", body = UpdateOutcome),
+        (status = 400, description = "An invalid document name, or a malformed update (nothing changes)", body = ErrorBody),
+        (status = 401, description = "Authentication is on and the token is missing, malformed, not signed with the server's secret, expired or revoked", body = ErrorBody),
+        (status = 403, description = "The token does not cover this document, or is read-only", body = ErrorBody),
+        (status = 409, description = "The update depends on content the document does not have; \
+            what could be integrated was (`applied`)", body = UpdateIncomplete),
+        (status = 413, description = "The body is over `--max-message-size` (plain text), or the \
+            document would grow over `--max-doc-size` (JSON)",
+            content((ErrorBody = "application/json"), (String = "text/plain"))),
+        (status = 503, description = "The document could not be loaded (database unavailable, \
+            shutting down), or the database is down and the server holds as many unsaved edits as \
+            it may (`--max-pending-updates`, with `Retry-After`)", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait (the unsaved-edits refusal only)"))),
+    )
+)]
 pub async fn post_update(
     State(state): State<AppState>,
     DocPath(name): DocPath,
@@ -233,39 +429,105 @@ pub async fn post_update(
         .map_err(|_| AppError::Unavailable(LoadError::ShuttingDown))??;
     if outcome.incomplete {
         // What could be integrated was (and is being stored); the rest needs content first.
-        return Ok((
-            StatusCode::CONFLICT,
-            Json(json!({
-                "error": "the update depends on content this document does not have; \
-                          apply its dependencies first",
-                "applied": outcome.durable.is_some(),
-            })),
-        )
-            .into_response());
+        let body = UpdateIncomplete {
+            error: "the update depends on content this document does not have; \
+                    apply its dependencies first",
+            applied: outcome.durable.is_some(),
+        };
+        return Ok((StatusCode::CONFLICT, json_body(&body)).into_response());
     }
-    let response = match outcome.durable {
+    let (status, body) = match outcome.durable {
         None => (
             StatusCode::OK,
-            Json(json!({ "applied": false, "durable": true })),
+            UpdateOutcome {
+                applied: false,
+                durable: true,
+                seq: None,
+            },
         ),
         Some(durable) => match tokio::time::timeout(DURABLE_WAIT, durable).await {
             Ok(Ok(seq)) => (
                 StatusCode::OK,
-                Json(json!({ "applied": true, "durable": true, "seq": seq })),
+                UpdateOutcome {
+                    applied: true,
+                    durable: true,
+                    seq: Some(seq),
+                },
             ),
             // Applied in memory and queued; the writer keeps retrying until it is in SQL.
             _ => (
                 StatusCode::ACCEPTED,
-                Json(json!({ "applied": true, "durable": false })),
+                UpdateOutcome {
+                    applied: true,
+                    durable: false,
+                    seq: None,
+                },
             ),
         },
     };
-    Ok(response.into_response())
+    Ok((status, json_body(&body)).into_response())
+}
+
+/// `GET /api/docs/{doc}`'s body: the document's storage figures and where it is open.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DocumentStats {
+    /// The document's name.
+    name: String,
+    /// Log rows not yet folded into the snapshot.
+    log_updates: u64,
+    /// Bytes of those rows.
+    log_bytes: u64,
+    /// Size of the compacted snapshot (0 if none).
+    snapshot_bytes: u64,
+    /// The log position the snapshot covers.
+    #[schema(value_type = i64)]
+    snapshot_seq: Seq,
+    /// The highest log position written for this document.
+    #[schema(value_type = i64)]
+    last_seq: Seq,
+    /// When the document was first written (RFC 3339).
+    #[schema(value_type = Option<String>, format = DateTime)]
+    created_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// When the document was last appended to (RFC 3339).
+    #[schema(value_type = Option<String>, format = DateTime)]
+    last_write_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Stored updates that could not be applied, moved to the table `quarantined_updates` with
+    /// the reason.
+    quarantined: u64,
+    /// Whether the document was ever written (false: every figure above is zero).
+    stored: bool,
+    /// Whether this node has it in memory.
+    loaded: bool,
+    /// This node's connections to it.
+    connections: usize,
+    /// Its updates applied in memory and not yet stored.
+    pending: usize,
+    /// PostgreSQL only: the other nodes that have it open.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    other_nodes: Option<usize>,
 }
 
 /// `GET /api/docs/{doc}`: how the document is stored (for the demo's storage panel). A document
 /// never written answers 200 with `"stored": false` and zero figures, so a page can poll it
 /// from the first keystroke without error responses.
+#[utoipa::path(
+    get,
+    path = "/api/docs/{doc}",
+    operation_id = "getDocumentStats",
+    tag = "documents",
+    summary = "How a document is stored, and where it is open",
+    description = "A document never written answers 200 with `stored: false` and zero figures, \
+        so a page can poll it from the first keystroke.",
+    params(DocPath),
+    security((), ("bearer" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "The document's figures", body = DocumentStats),
+        (status = 400, description = "An invalid document name", body = ErrorBody),
+        (status = 401, description = "Authentication is on and the token is missing, malformed, not signed with the server's secret, expired or revoked", body = ErrorBody),
+        (status = 403, description = "The token does not cover this document", body = ErrorBody),
+        (status = 503, description = "The database is unavailable", body = ErrorBody),
+    )
+)]
 pub async fn get_stats(
     State(state): State<AppState>,
     DocPath(name): DocPath,
@@ -279,26 +541,44 @@ pub async fn get_stats(
     };
     let stats = state.store.stats(name.as_str()).await?;
     let stored = stats.is_some();
-    let mut body = match stats.map(serde_json::to_value) {
-        Some(Ok(value)) => value,
-        _ => json!({
-            "name": name.as_str(), "log_updates": 0, "log_bytes": 0, "snapshot_bytes": 0,
-            "snapshot_seq": 0, "last_seq": 0, "created_at": null, "last_write_at": null,
-            "quarantined": 0,
-        }),
+    // Every field named: a figure added to `DocStats` must be added here too.
+    let DocStats {
+        name: stored_name,
+        log_updates,
+        log_bytes,
+        snapshot_bytes,
+        snapshot_seq,
+        last_seq,
+        created_at,
+        last_write_at,
+        quarantined,
+    } = stats.unwrap_or_else(|| DocStats {
+        name: name.as_str().to_owned(),
+        log_updates: 0,
+        log_bytes: 0,
+        snapshot_bytes: 0,
+        snapshot_seq: 0,
+        last_seq: 0,
+        created_at: None,
+        last_write_at: None,
+        quarantined: 0,
+    });
+    let body = DocumentStats {
+        name: stored_name,
+        log_updates,
+        log_bytes,
+        snapshot_bytes,
+        snapshot_seq,
+        last_seq,
+        created_at,
+        last_write_at,
+        quarantined,
+        stored,
+        loaded: figures.is_some(),
+        connections: figures.map_or(0, |f| f.connections),
+        pending: figures.map_or(0, |f| f.pending),
+        // PostgreSQL only: the other nodes that have the document open.
+        other_nodes: state.registry.open_elsewhere(&name),
     };
-    if let Some(object) = body.as_object_mut() {
-        object.insert("stored".into(), json!(stored));
-        object.insert("loaded".into(), json!(figures.is_some()));
-        object.insert(
-            "connections".into(),
-            json!(figures.map_or(0, |f| f.connections)),
-        );
-        object.insert("pending".into(), json!(figures.map_or(0, |f| f.pending)));
-        if let Some(nodes) = state.registry.open_elsewhere(&name) {
-            // PostgreSQL only: the other nodes that have the document open.
-            object.insert("other_nodes".into(), json!(nodes));
-        }
-    }
-    Ok(Json(body).into_response())
+    Ok(json_body(&body).into_response())
 }

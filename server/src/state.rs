@@ -7,6 +7,7 @@ use plait_storage::store::DocStore;
 use plait_storage::writer::Writer;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::revocations::Revocations;
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::penalty::PenaltyBox;
@@ -28,6 +29,8 @@ pub struct AppState {
     pub connections: Arc<AtomicUsize>,
     /// Peers recently closed for size or rate, refused at the upgrade for a while.
     pub penalties: Arc<PenaltyBox>,
+    /// Revoked subjects, and the open connections a revocation closes.
+    pub revocations: Arc<Revocations>,
 }
 
 impl AppState {
@@ -49,6 +52,7 @@ impl AppState {
             auth: auth.map(Arc::new),
             connections: Arc::new(AtomicUsize::new(0)),
             penalties: Arc::new(PenaltyBox::default()),
+            revocations: Arc::default(),
         }
     }
 }

@@ -22,6 +22,7 @@
 //! - [`log_head`]: the highest committed position known, which the change feed waits on.
 //! - [`changes`]: the change feed over the log (`ChangeLog`), with snapshots where rows were
 //!   compacted.
+//! - [`check`]: `plait check`'s diagnosis, from a consistent cut (`sea_store::cut`), read-only.
 //! - [`unsaved`]: the local file that keeps what shutdown could not store until the next start.
 //! - [`error`]: [`StorageError`], the one error type.
 //! - [`backoff`]: [`backoff::Backoff`], the doubling wait between retries (the writer, the
@@ -36,11 +37,13 @@
 pub mod backoff;
 pub mod bus;
 pub mod changes;
+pub mod check;
 pub mod entities;
 pub mod error;
 pub mod faulty;
 pub mod log_head;
 pub mod memory;
+pub mod metrics;
 pub mod migration;
 pub mod own_writes;
 pub mod pg_bus;

@@ -55,6 +55,7 @@ impl Bus for SqliteBus {
         let mut conn = options.connect().await?;
         let version = data_version(&mut conn).await?;
         let seen = max_seq(&mut conn).await?;
+        let revoked = last_revocation(&mut conn).await?;
         self.head.advanced(Some(seen));
         Ok(Box::new(SqliteFeed {
             conn,
@@ -63,6 +64,7 @@ impl Bus for SqliteBus {
             head: self.head.clone(),
             version,
             seen,
+            revoked,
         }))
     }
 
@@ -93,10 +95,19 @@ pub struct SqliteFeed {
     version: i64,
     /// The highest position looked at.
     seen: Seq,
+    /// The highest `revocations.id` looked at.
+    revoked: i64,
 }
 
 async fn data_version(conn: &mut SqliteConnection) -> Result<i64, StorageError> {
     let row = sea_orm::sqlx::query("PRAGMA data_version")
+        .fetch_one(&mut *conn)
+        .await?;
+    row.try_get(0).map_err(StorageError::from)
+}
+
+async fn last_revocation(conn: &mut SqliteConnection) -> Result<i64, StorageError> {
+    let row = sea_orm::sqlx::query("SELECT coalesce(max(id), 0) FROM revocations")
         .fetch_one(&mut *conn)
         .await?;
     row.try_get(0).map_err(StorageError::from)
@@ -127,11 +138,35 @@ impl SqliteFeed {
             .collect())
     }
 
+    /// The next revocation after the last one looked at, if any (any process may add one).
+    async fn next_revocation(&mut self) -> Result<Option<NodeEvent>, StorageError> {
+        let row = sea_orm::sqlx::query(
+            "SELECT id, subject, revoked_at_ms FROM revocations WHERE id > ? ORDER BY id LIMIT 1",
+        )
+        .bind(self.revoked)
+        .fetch_optional(&mut self.conn)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        self.revoked = row.try_get(0)?;
+        // A row of the wrong types (written by hand) revokes nothing.
+        let (Ok(subject), Ok(at_ms)) = (row.try_get::<String, _>(1), row.try_get::<i64, _>(2))
+        else {
+            return Ok(None);
+        };
+        Ok(Some(NodeEvent::Revoked { subject, at_ms }))
+    }
+
     /// Looks once: `None` if no other program appended.
     async fn look(&mut self) -> Result<Option<NodeEvent>, StorageError> {
         let version = data_version(&mut self.conn).await?;
         if version == self.version {
             return Ok(None);
+        }
+        // One revocation per look; the version is not taken as seen until none is left.
+        if let Some(revoked) = self.next_revocation().await? {
+            return Ok(Some(revoked));
         }
         // Usually the commit was this process's own (its pool's connections are "other
         // connections" too): when its appends account for every new position, one MAX() and

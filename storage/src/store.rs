@@ -192,6 +192,11 @@ pub trait DocStore: Send + Sync + 'static {
     fn outbox(&self) -> Option<crate::sea_store::outbox::Outbox> {
         None
     }
+    /// The revocations table in the same database; `None` for stores without one (memory:
+    /// revocations then live in the process only).
+    fn revocation_log(&self) -> Option<crate::sea_store::revocations::RevocationLog> {
+        None
+    }
 }
 
 #[async_trait::async_trait]
@@ -234,5 +239,8 @@ impl<T: DocStore + ?Sized> DocStore for Arc<T> {
     }
     fn outbox(&self) -> Option<crate::sea_store::outbox::Outbox> {
         (**self).outbox()
+    }
+    fn revocation_log(&self) -> Option<crate::sea_store::revocations::RevocationLog> {
+        (**self).revocation_log()
     }
 }

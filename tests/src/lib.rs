@@ -5,6 +5,8 @@
 //! # Layout
 //! - [`server`]: an in-process server on `127.0.0.1:0` with a shutdown trigger.
 //! - [`process`]: the built `plait` binary as a child process (for `kill -9`).
+//! - [`backup`]: a fresh database of either kind, checksums apart from the exporter's.
+//! - [`cli`]: the binary's one-shot commands (`export`, `import`, `check`) run to their end.
 //! - [`client`]: [`client::YClient`], a y-websocket client holding a yrs `Doc` and `Awareness`.
 //! - [`raw`]: [`raw::RawClient`], a bare WebSocket for hostile input and byte-exact checks.
 //! - [`http`]: a tiny HTTP/1.1 client for the REST routes and the probes.
@@ -14,6 +16,8 @@
 //! - [`gated`]: a store whose `append` waits until the test opens a gate.
 //! - [`tcp_ws`]: a hand-spoken WebSocket over TCP for clients that never read or never pong.
 
+pub mod backup;
+pub mod cli;
 pub mod client;
 pub mod gated;
 pub mod http;

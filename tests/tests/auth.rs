@@ -42,7 +42,7 @@ fn token_expiring_in(doc: &str, offset: i64) -> Result<String> {
         doc: doc.to_owned(),
         mode: Mode::Write,
         exp,
-        iat: exp.saturating_sub(3600),
+        iat: exp.saturating_sub(3600) as f64,
     })?)
 }
 

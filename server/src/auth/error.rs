@@ -43,6 +43,10 @@ pub enum AuthError {
         /// The document that was to be changed.
         doc: String,
     },
+    /// Its subject was revoked after it was issued (`plait revoke`, `POST /api/revocations`, a
+    /// row in `revocations`).
+    #[error("the access token was revoked")]
+    Revoked,
     /// `mint` was given an empty document scope.
     #[error("a token must name a document or a prefix (\"team-a/*\"), not an empty scope")]
     EmptyScope,
@@ -60,7 +64,8 @@ impl AuthError {
             | AuthError::Malformed
             | AuthError::WrongAlgorithm { .. }
             | AuthError::BadSignature
-            | AuthError::Expired => StatusCode::UNAUTHORIZED,
+            | AuthError::Expired
+            | AuthError::Revoked => StatusCode::UNAUTHORIZED,
             AuthError::OutOfScope { .. } | AuthError::ReadOnly { .. } => StatusCode::FORBIDDEN,
             AuthError::EmptyScope | AuthError::Signing(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -75,6 +80,7 @@ impl AuthError {
             AuthError::WrongAlgorithm { .. } => "access token must be signed with HS256",
             AuthError::BadSignature => "invalid access token signature",
             AuthError::Expired => "access token expired",
+            AuthError::Revoked => "access token revoked",
             AuthError::OutOfScope { .. } => "access token does not cover this document",
             AuthError::ReadOnly { .. } => "access token is read-only",
             AuthError::EmptyScope | AuthError::Signing(_) => "could not create access token",

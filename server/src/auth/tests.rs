@@ -69,7 +69,7 @@ fn expired_tokens_are_refused_after_a_few_seconds_of_skew() {
             doc: "d".into(),
             mode: Mode::Write,
             exp,
-            iat: exp - 10,
+            iat: (exp - 10) as f64,
         })
         .unwrap();
     let err = a.verify(&token, "d").unwrap_err();
@@ -202,7 +202,7 @@ fn claims_json_shape_is_stable() {
         doc: "team-a/*".into(),
         mode: Mode::Read,
         exp: 20,
-        iat: 10,
+        iat: 10.0,
     };
     assert_eq!(
         serde_json::to_string(&claims).unwrap(),

@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::broadcaster::Broadcaster;
+use crate::auth::revocations::Revocations;
 use crate::document::Command;
 use crate::registry::{Lookup, Registry};
 
@@ -35,6 +36,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 pub(super) struct Inbound {
     pub bus: Arc<dyn Bus>,
     pub registry: Arc<Registry>,
+    /// Revocations any node or program adds (closing the subject's connections here).
+    pub revocations: Arc<Revocations>,
     pub broadcaster: Broadcaster,
     /// Documents to read whole (see [`catch_up_task`]).
     pub catch_up: flume::Sender<DocName>,
@@ -106,6 +109,9 @@ impl Inbound {
             }
             NodeEvent::Update { doc, update, .. } => {
                 self.deliver(&doc, Bytes::from(update), false);
+            }
+            NodeEvent::Revoked { subject, at_ms } => {
+                self.revocations.revoke(&subject, at_ms);
             }
             NodeEvent::Presence { doc, update, .. } => {
                 self.deliver_presence(&doc, Bytes::from(update));

@@ -16,6 +16,7 @@ use plait_storage::store::DocStore;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use crate::auth::revocations::Revocations;
 use crate::registry::Registry;
 use broadcaster::Broadcaster;
 use inbound::{catch_up_task, Inbound};
@@ -28,6 +29,7 @@ pub async fn start(
     bus: Arc<dyn Bus>,
     store: Arc<dyn DocStore>,
     registry: Arc<Registry>,
+    revocations: Arc<Revocations>,
     shutdown: CancellationToken,
 ) -> Broadcaster {
     let feed = match bus.listen().await {
@@ -53,6 +55,7 @@ pub async fn start(
     let inbound = Inbound {
         bus,
         registry,
+        revocations,
         broadcaster: broadcaster.clone(),
         catch_up,
     };

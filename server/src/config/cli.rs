@@ -1,13 +1,17 @@
-//! The `plait` command line: `serve` (the default) and `token`.
+//! The `plait` command line: `serve` (the default), `token`, `healthcheck`, and the backup
+//! commands `export`, `import` and `check`.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use super::revoke::RevokeArgs;
 use super::secret::SecretArgs;
 use super::serve::Config;
 use super::values::positive_duration;
 use crate::auth::Mode;
+use crate::backup::args::{CheckArgs, ExportArgs, ImportArgs};
 
 /// The `plait` command line.
 #[derive(Debug, Parser)]
@@ -31,6 +35,25 @@ pub enum Command {
     Serve(Box<Config>),
     /// Mint an access token with the server's secret and print it on stdout.
     Token(TokenArgs),
+    /// Probe a running server: exit 0 if its `/readyz` answers 200, else 1 (a container's
+    /// HEALTHCHECK, where there is no curl).
+    Healthcheck {
+        /// The server's address; 0.0.0.0 or [::] means this host.
+        #[arg(long, env = "PLAIT_BIND", default_value = "127.0.0.1:1234")]
+        bind: SocketAddr,
+    },
+    /// Write every document's state and a manifest into a new directory, from one consistent
+    /// read of the database (a server may keep running on it): a backup, or a move.
+    Export(ExportArgs),
+    /// Check an export's files, then add its documents to a database through the normal
+    /// storage path; refuses documents the database already has, unless --merge.
+    Import(ImportArgs),
+    /// Read every document and report rows that do not decode and documents whose log and
+    /// snapshot disagree, without changing anything; exit status 1 if there is any.
+    Check(CheckArgs),
+    /// Revoke a subject's tokens issued before now: every server on the database closes its
+    /// open connections (4401) and refuses those tokens.
+    Revoke(RevokeArgs),
 }
 
 /// What the binary was asked to do, with the options each action needs.
@@ -40,6 +63,16 @@ pub enum Action {
     Serve(Box<Config>),
     /// Print one token.
     Token(TokenArgs),
+    /// Probe `/readyz` at this address.
+    Healthcheck(SocketAddr),
+    /// `plait export`.
+    Export(ExportArgs),
+    /// `plait import`.
+    Import(ImportArgs),
+    /// `plait check`.
+    Check(CheckArgs),
+    /// `plait revoke`.
+    Revoke(RevokeArgs),
 }
 
 impl Cli {
@@ -48,7 +81,15 @@ impl Cli {
     pub fn into_config(self) -> Config {
         match self.command {
             Some(Command::Serve(config)) => *config,
-            Some(Command::Token(_)) | None => self.serve,
+            Some(
+                Command::Token(_)
+                | Command::Healthcheck { .. }
+                | Command::Export(_)
+                | Command::Import(_)
+                | Command::Check(_)
+                | Command::Revoke(_),
+            )
+            | None => self.serve,
         }
     }
 
@@ -64,6 +105,11 @@ impl Cli {
                 }
                 Action::Token(args)
             }
+            Some(Command::Healthcheck { bind }) => Action::Healthcheck(bind),
+            Some(Command::Export(args)) => Action::Export(args),
+            Some(Command::Import(args)) => Action::Import(args),
+            Some(Command::Check(args)) => Action::Check(args),
+            Some(Command::Revoke(args)) => Action::Revoke(args),
         }
     }
 }
@@ -85,7 +131,8 @@ pub struct TokenArgs {
     #[arg(long, default_value = "1h", value_parser = positive_duration)]
     pub ttl: Duration,
 
-    /// Optional subject (`sub` claim), e.g. a user name; it only appears in server logs.
+    /// Optional subject (`sub` claim), e.g. a user name: shown in server logs, and what
+    /// `plait revoke --sub` names to cut the user off.
     #[arg(long)]
     pub sub: Option<String>,
 

@@ -9,9 +9,11 @@ mod serve;
 mod values;
 mod webhook;
 
+mod revoke;
 pub use cli::{Action, Cli, Command, TokenArgs};
+pub use revoke::RevokeArgs;
 pub use secret::{Secret, SecretArgs, SecretError, MIN_SECRET_LEN};
-pub use serve::Config;
+pub use serve::{Config, LogFormat};
 pub use values::AllowedOrigins;
 pub use webhook::WebhookArgs;
 

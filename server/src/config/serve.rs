@@ -14,6 +14,15 @@ use super::values::{nesting_depth, positive_duration, positive_usize, AllowedOri
 use super::webhook::WebhookArgs;
 use crate::client_addr::TrustedProxies;
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines (the default).
+    Text,
+    /// One JSON object per line, with the same fields.
+    Json,
+}
+
 /// Everything the server needs to run. Built by clap, or by tests with [`Config::for_tests`].
 #[derive(Debug, Clone, Args)]
 pub struct Config {
@@ -150,6 +159,15 @@ pub struct Config {
     #[arg(long, env = "PLAIT_IDLE_TIMEOUT", default_value = "60s", value_parser = positive_duration)]
     pub idle_timeout: Duration,
 
+    /// Serve `GET /metrics` (Prometheus) on this address only, instead of on `--bind`, so that it
+    /// need not be public (e.g. `127.0.0.1:9100`).
+    #[arg(long, env = "PLAIT_METRICS_BIND")]
+    pub metrics_bind: Option<SocketAddr>,
+
+    /// Log lines as text (for people) or one JSON object per line (for log collectors).
+    #[arg(long, env = "PLAIT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
     /// Webhooks: signed POSTs to `--webhook-url`s when documents are created and changed.
     #[command(flatten)]
     pub webhooks: WebhookArgs,
@@ -188,6 +206,8 @@ impl Config {
             message_burst: 1000,
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
+            metrics_bind: None,
+            log_format: LogFormat::Text,
             webhooks: WebhookArgs::default(),
         }
     }

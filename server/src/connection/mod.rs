@@ -21,6 +21,7 @@ use plait_protocol::name::DocName;
 use tokio::time::Instant;
 use tracing::debug;
 
+use crate::auth::Access;
 use crate::document::{outbound_queue, Acks, CloseReason, ConnId, ConnLink, OutboundSender};
 use crate::error::LoadError;
 use crate::linger::Linger;
@@ -43,6 +44,8 @@ pub struct ConnParams {
     pub read_only: bool,
     /// When the access token expires (authentication on); the connection is closed then.
     pub expires_at: Option<SystemTime>,
+    /// The token's grant (authentication on): a revocation of its subject closes the connection.
+    pub access: Option<Access>,
     /// For the penalty box.
     pub peer: IpAddr,
     /// Marks the socket to be read to its end once the server closed it (see `crate::linger`).
@@ -75,6 +78,7 @@ pub fn serve(
     async move {
         state.connections.fetch_add(1, Ordering::AcqRel);
         let _counted = Counted(&state);
+        let _open = crate::metrics::connection_opened(crate::metrics::Protocol::YWebsocket);
         let (outbound_tx, outbound) = outbound_queue(
             state.config.outbound_queue,
             state.config.outbound_queue_bytes,
@@ -90,6 +94,12 @@ pub fn serve(
             Acks::Echo,
         ))
         .await;
+        // A revocation of the token's subject closes it through the same channel as the
+        // document does. (The document's queue still disconnects when it drops us.)
+        let _watched = match (&joined, &params.access) {
+            (Ok(_), Some(access)) => state.revocations.watch(access, close_tx.clone()),
+            _ => None,
+        };
         // Only the document task keeps senders now, so both queues disconnect when it drops us.
         drop((outbound_tx, close_tx));
         let (attached, conn_id) = match joined {

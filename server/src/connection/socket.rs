@@ -119,7 +119,11 @@ impl Connection<'_> {
                     let now = Instant::now();
                     deadlines.heard(now);
                     let data = match self.binary_payload(next) {
-                        Ok(Some(data)) => data,
+                        Ok(Some(data)) => {
+                            metrics::counter!(crate::metrics::BYTES_RECEIVED, "protocol" => "y-websocket")
+                                .increment(data.len() as u64);
+                            data
+                        }
                         // A ping or pong costs a token too: a flood of them was answered
                         // without limit (3 million in 6.7 s, a core's worth).
                         Ok(None) if bucket.take(now) => continue,
@@ -162,6 +166,7 @@ impl Connection<'_> {
 
     /// The connection sent more messages than its rate allows: closed with 4429.
     fn rate_limited(&self) -> CloseReason {
+        crate::metrics::refused("rate");
         warn!(doc = %self.doc, peer = %self.peer, conn_id = self.conn_id, "message rate limit exceeded; closing connection");
         CloseReason::new(codes::RATE_LIMITED, "message rate limit exceeded")
     }
@@ -279,8 +284,10 @@ async fn write_queued(
         Write::Queued(entry) => Some(entry),
     };
     let mut written = 0;
+    let mut bytes = 0;
     while let Some(current) = entry.take() {
         for frame in current.frames() {
+            bytes += frame.len();
             socket.feed(WsMessage::Binary(frame.clone())).await?;
         }
         queue.written(&current);
@@ -289,6 +296,8 @@ async fn write_queued(
             entry = queue.try_recv().ok();
         }
     }
+    metrics::counter!(crate::metrics::BYTES_SENT, "protocol" => "y-websocket")
+        .increment(bytes as u64);
     socket.flush().await
 }
 
@@ -304,6 +313,7 @@ pub(crate) async fn close_socket(
     reason: Option<CloseReason>,
     linger: Option<&Linger>,
 ) {
+    crate::metrics::closed(reason.as_ref().map(|r| r.code));
     if let Some(CloseReason { code, reason }) = reason {
         // The client may still be sending: its socket is read to the end once dropped, or the
         // close frame would be lost to a reset (see `crate::linger`).

@@ -114,6 +114,7 @@ impl DocTask {
         match self.state.integrate_stored(&update) {
             Ok(integrated) => {
                 if let Some(delta) = integrated.delta {
+                    metrics::counter!(crate::metrics::NODE_UPDATES).increment(1);
                     let delta = Bytes::from(delta);
                     self.broadcast(Bytes::from(encode_update(&delta)));
                     if !stored {

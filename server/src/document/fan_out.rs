@@ -53,13 +53,22 @@ impl DocTask {
             Some(update) if plan.needs_merged_frame() => Some(Bytes::from(encode_update(update))),
             _ => None,
         };
-        self.send_each(|id| match plan.delivery(id) {
-            Delivery::Merged => merged_frame.clone().map(Outbound::Frame),
-            Delivery::Frames(pick) => frames
-                .clone()
-                .map(|frames| Outbound::Drain { frames, pick }),
-            Delivery::Nothing => None,
+        let relayed = std::cell::Cell::new(0u64);
+        self.send_each(|id| {
+            let entry = match plan.delivery(id) {
+                Delivery::Merged => merged_frame.clone().map(Outbound::Frame),
+                Delivery::Frames(pick) => frames
+                    .clone()
+                    .map(|frames| Outbound::Drain { frames, pick }),
+                Delivery::Nothing => None,
+            };
+            relayed.set(relayed.get() + u64::from(entry.is_some()));
+            entry
         });
+        metrics::counter!(crate::metrics::FRAMES_RELAYED).increment(relayed.get());
+        metrics::counter!(crate::metrics::UPDATES_APPLIED).increment(batch.len() as u64);
+        let bytes: usize = batch.iter().map(|(_, update)| update.len()).sum();
+        metrics::counter!(crate::metrics::UPDATE_BYTES_APPLIED).increment(bytes as u64);
         self.pending_durable += batch.len();
         let durable = Durable {
             seq: 0,

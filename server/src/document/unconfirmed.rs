@@ -80,7 +80,11 @@ impl<T> Unconfirmed<T> {
     /// Returns the drains that no longer wait, in order.
     pub fn stored(&mut self, row: &[u8]) -> Vec<T> {
         if let Some(at) = self.foreign.iter().position(|f| f.sent[..] == *row) {
-            self.foreign.remove(at);
+            let confirmed = self.foreign.remove(at);
+            if let Some(confirmed) = confirmed {
+                metrics::histogram!(crate::metrics::NODE_UNCONFIRMED_SECONDS)
+                    .record(confirmed.received.elapsed().as_secs_f64());
+            }
         }
         self.release()
     }

@@ -26,7 +26,10 @@ impl HpSocket {
         let Some(auth) = &self.state.auth else {
             return Granted::Yes(None);
         };
-        match auth.verify(token, name.as_str()) {
+        let verified = auth
+            .verify(token, name.as_str())
+            .and_then(|access| self.state.revocations.check(&access).map(|()| access));
+        match verified {
             Ok(access) => Granted::Yes(Some(access)),
             Err(error) => {
                 info!(doc = %name, reason = error.reason(), "Hocuspocus access refused");
@@ -36,6 +39,7 @@ impl HpSocket {
     }
 
     async fn deny(&mut self, address: &str, reason: &str) -> Result<(), Stop> {
+        crate::metrics::refused("hocuspocus_document");
         self.docs.take_waiting(address);
         let frame = hocuspocus::permission_denied(address, reason);
         self.write(vec![WsMessage::Binary(Bytes::from(frame))])
@@ -87,10 +91,13 @@ impl HpSocket {
         let frame = hocuspocus::authenticated(address, read_only);
         self.write(vec![WsMessage::Binary(Bytes::from(frame))])
             .await?;
-        let expires_at = access.map(|a| a.expires_at);
+        let expires_at = access.as_ref().map(|a| a.expires_at);
+        let watched = access
+            .as_ref()
+            .and_then(|a| self.state.revocations.watch(a, self.revoked.0.clone()));
         let slot = self
             .docs
-            .start_joining(address, name.clone(), read_only, expires_at);
+            .start_joining(address, name.clone(), read_only, expires_at, watched);
         let state = self.state.clone();
         self.joins
             .push(Box::pin(join_doc(state, name, read_only, slot)));
@@ -113,7 +120,11 @@ impl HpSocket {
             Granted::Yes(access) => {
                 let now_read_only = access.as_ref().is_some_and(|a| !a.mode.can_write());
                 if now_read_only == read_only {
+                    let watched = access
+                        .as_ref()
+                        .and_then(|a| self.state.revocations.watch(a, self.revoked.0.clone()));
                     if let Some(joined) = self.docs.joined.get_mut(&slot) {
+                        joined.watched = watched;
                         let expires_at = access.map(|a| a.expires_at);
                         // The same token again (a provider with a fixed token): not asked again,
                         // or the requests would come ever closer together until it expires.

@@ -13,6 +13,7 @@ use plait_protocol::hocuspocus::Body;
 use plait_protocol::name::DocName;
 use tokio::time::Instant;
 
+use crate::auth::revocations::Watched;
 use crate::document::ConnId;
 use crate::registry::Attached;
 
@@ -30,6 +31,8 @@ pub struct Joined {
     /// When its token expires (authentication on), and whether a fresh one was asked for.
     pub expires_at: Option<SystemTime>,
     pub refresh_at: Option<Instant>,
+    /// Registered with the revocations while its token has a subject.
+    pub watched: Option<Watched>,
 }
 
 /// A document the provider named that is not joined yet.
@@ -42,6 +45,7 @@ pub enum Waiting {
         name: DocName,
         read_only: bool,
         expires_at: Option<SystemTime>,
+        watched: Option<Watched>,
         held: Vec<Held>,
     },
 }
@@ -147,6 +151,7 @@ impl Docs {
         name: DocName,
         read_only: bool,
         expires_at: Option<SystemTime>,
+        watched: Option<Watched>,
     ) -> u64 {
         let held = match self.waiting.remove(address) {
             Some(mut waiting) => std::mem::take(waiting.held_mut()),
@@ -161,6 +166,7 @@ impl Docs {
                 name,
                 read_only,
                 expires_at,
+                watched,
                 held,
             },
         );
@@ -232,7 +238,7 @@ mod tests {
         let mut docs = Docs::new(1, 1000);
         docs.hold("d\0s", body(), 5).unwrap();
         let name = DocName::parse("d").unwrap();
-        let slot = docs.start_joining("d\0s", name, false, None);
+        let slot = docs.start_joining("d\0s", name, false, None, None);
         assert!(!docs.has_room());
         docs.hold("d\0s", body(), 5).unwrap();
         let (address, waiting) = docs.finish_joining(slot).expect("joining");

@@ -88,6 +88,7 @@ impl HpSocket {
                         if reason.code == codes::DOCUMENT_TOO_LARGE {
                             self.state.penalties.strike(self.peer, joined.name.as_str());
                         }
+                        crate::metrics::closed(Some(reason.code));
                         out.push(binary(hocuspocus::close(&joined.address, &reason.reason)));
                         leave(&joined).await;
                         Ok(())
@@ -116,6 +117,7 @@ impl HpSocket {
             name,
             read_only,
             expires_at,
+            watched,
             held,
             ..
         } = waiting
@@ -145,6 +147,7 @@ impl HpSocket {
                 read_only,
                 expires_at,
                 refresh_at: expires_at.map(refresh_at),
+                watched,
             },
         );
         for (body, _) in held {

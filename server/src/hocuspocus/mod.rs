@@ -48,6 +48,7 @@ impl Drop for Counted {
 pub async fn serve(socket: WebSocket, state: AppState, peer: IpAddr, linger: Option<Linger>) {
     state.connections.fetch_add(1, Ordering::AcqRel);
     let _counted = Counted(state.clone());
+    let _open = crate::metrics::connection_opened(crate::metrics::Protocol::Hocuspocus);
     let config = &state.config;
     let docs = Docs::new(config.max_documents_per_socket, config.max_message_size);
     let mut hp = HpSocket {
@@ -58,6 +59,7 @@ pub async fn serve(socket: WebSocket, state: AppState, peer: IpAddr, linger: Opt
         docs,
         events: SelectAll::new(),
         joins: FuturesUnordered::new(),
+        revoked: flume::bounded(1),
         pings: false,
         next_app_ping: Instant::now(),
     };

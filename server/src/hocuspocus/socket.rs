@@ -44,6 +44,9 @@ pub(super) struct HpSocket {
     pub docs: Docs,
     pub events: SelectAll<BoxStream<'static, (u64, DocEvent)>>,
     pub joins: FuturesUnordered<futures_util::future::BoxFuture<'static, JoinResult>>,
+    /// A revocation of a subject whose token opened one of this socket's documents closes the
+    /// socket (4401) through this channel.
+    pub revoked: (flume::Sender<CloseReason>, flume::Receiver<CloseReason>),
     /// A provider that sent its version (4.x) answers application pings.
     pub pings: bool,
     pub next_app_ping: Instant,
@@ -77,6 +80,7 @@ impl HpSocket {
                 _ = self.state.shutdown.cancelled() => {
                     return Err(Some(CloseReason::new(codes::GOING_AWAY, "server shutting down")));
                 }
+                reason = self.revoked.1.recv_async() => return Err(reason.ok()),
                 Some((slot, event)) = self.events.next(), if !self.events.is_empty() => {
                     self.on_doc_event(slot, event).await?;
                 }
@@ -99,7 +103,11 @@ impl HpSocket {
                     deadlines.heard(now);
                     let data = match next {
                         None | Some(Ok(WsMessage::Close(_))) => return Err(None),
-                        Some(Ok(WsMessage::Binary(data))) => data,
+                        Some(Ok(WsMessage::Binary(data))) => {
+                            metrics::counter!(crate::metrics::BYTES_RECEIVED, "protocol" => "hocuspocus")
+                                .increment(data.len() as u64);
+                            data
+                        }
                         Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => {
                             if bucket.take(now) {
                                 continue;
@@ -143,6 +151,7 @@ impl HpSocket {
     }
 
     fn rate_limited(&self) -> CloseReason {
+        crate::metrics::refused("rate");
         warn!(peer = %self.peer, "message rate limit exceeded; closing Hocuspocus connection");
         CloseReason::new(codes::RATE_LIMITED, "message rate limit exceeded")
     }
@@ -306,6 +315,15 @@ impl HpSocket {
         if frames.is_empty() {
             return Ok(());
         }
+        let bytes: usize = frames
+            .iter()
+            .map(|frame| match frame {
+                WsMessage::Binary(data) => data.len(),
+                _ => 0,
+            })
+            .sum();
+        metrics::counter!(crate::metrics::BYTES_SENT, "protocol" => "hocuspocus")
+            .increment(bytes as u64);
         let socket = &mut self.socket;
         let written = async move {
             for frame in frames {

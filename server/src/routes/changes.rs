@@ -12,7 +12,6 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use base64::Engine as _;
 use futures_util::Stream;
 use plait_storage::changes::{Change, ChangeLog, NameFilter};
@@ -20,7 +19,9 @@ use plait_storage::store::{DocStore, Seq};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
+use utoipa::{IntoParams, ToSchema};
 
+use super::{json_body, ErrorBody};
 use crate::auth::{token_from_request, AuthError};
 use crate::error::AppError;
 use crate::state::AppState;
@@ -39,22 +40,56 @@ const RECONNECT: Duration = Duration::from_secs(1);
 /// Pages a stream reads ahead of a slow consumer.
 const STREAM_AHEAD: usize = 2;
 
-#[derive(Debug, Deserialize)]
+/// The query of `GET /api/changes` (the stream reads `after` and `prefix` only).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ChangesQuery {
+    /// The cursor to read after (a page's `next`, or a change's `cursor`); omitted: from the
+    /// beginning.
+    #[param(example = "41")]
     after: Option<String>,
+    /// The most changes in the page: 1 to 10 000 (more is read as 10 000); default 1000.
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 10000)]
     limit: Option<String>,
+    /// Only documents whose name starts with this (within the token's `doc` scope).
+    #[param(example = "team-a/")]
     prefix: Option<String>,
 }
 
 /// One change as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Change)]
 struct ChangeJson<'a> {
+    /// This change's cursor: pass it as `after` to read what follows it. Opaque.
+    #[schema(example = "57")]
     cursor: String,
+    /// The document's name.
+    #[schema(value_type = String, example = "team-a/notes")]
     doc: &'a str,
+    /// The change's log position.
+    #[schema(value_type = i64)]
     seq: Seq,
+    /// When it was stored (RFC 3339, UTC, milliseconds).
+    #[schema(format = DateTime, example = "2026-12-06T14:05:01.233Z")]
     at: String,
+    /// `update`: one stored Yjs update; `snapshot`: the document's whole state at this position
+    /// (its earlier rows were compacted).
+    #[schema(value_type = String, pattern = "^(update|snapshot)$", example = "update")]
     kind: &'static str,
+    /// The base64 of a Yjs v1 update.
+    #[schema(content_encoding = "base64")]
     update: String,
+}
+
+/// A page of the change feed.
+#[derive(Debug, Serialize, ToSchema)]
+struct ChangesPage<'a> {
+    /// The changes after the cursor, in commit order.
+    changes: Vec<ChangeJson<'a>>,
+    /// The cursor of the last change in the page (the request's `after` if the page is empty):
+    /// the next page's `after`.
+    #[schema(example = "57")]
+    next: String,
 }
 
 impl<'a> From<&'a Change> for ChangeJson<'a> {
@@ -112,9 +147,12 @@ fn reader(
         });
     };
     let token = token_from_request(headers, uri.query()).ok_or(AuthError::Missing)?;
-    let claims = auth.verify_claims(&token).inspect_err(|e| {
-        info!(reason = e.reason(), "change feed access refused");
-    })?;
+    let claims = auth
+        .verify_claims(&token)
+        .and_then(|claims| state.revocations.check_claims(&claims).map(|()| claims))
+        .inspect_err(|e| {
+            info!(reason = e.reason(), "change feed access refused");
+        })?;
     let expires = UNIX_EPOCH.checked_add(Duration::from_secs(claims.exp));
     Ok(Reader {
         names: within_scope(&claims.doc, wanted),
@@ -148,6 +186,26 @@ fn change_log(store: &dyn DocStore) -> Result<&dyn ChangeLog, AppError> {
 }
 
 /// `GET /api/changes?after=&limit=&prefix=`.
+#[utoipa::path(
+    get,
+    path = "/api/changes",
+    operation_id = "listChanges",
+    tag = "changes",
+    summary = "Read a page of the change feed",
+    description = "A page of the log in commit order: every update stored to every document the \
+        token covers, whoever wrote it (a client, `POST .../update`, SQL). A consumer that starts \
+        from the beginning, or from any cursor it was given, and applies every change in order, \
+        ends with every document equal to the server's.",
+    params(ChangesQuery),
+    security((), ("bearer" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "A page of changes", body = ChangesPage),
+        (status = 400, description = "An invalid cursor or limit", body = ErrorBody),
+        (status = 401, description = "Authentication is on and the token is missing, malformed, not signed with the server's secret, expired or revoked", body = ErrorBody),
+        (status = 501, description = "The store keeps no change feed (the `memory:` database)", body = ErrorBody),
+        (status = 503, description = "The database is unavailable", body = ErrorBody),
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     Query(query): Query<ChangesQuery>,
@@ -175,13 +233,45 @@ pub async fn list(
         None => Vec::new(),
     };
     let next = changes.last().map_or(after, |c| c.seq);
-    let body: Vec<ChangeJson> = changes.iter().map(ChangeJson::from).collect();
-    Ok(Json(serde_json::json!({ "changes": body, "next": cursor(next) })).into_response())
+    let body = ChangesPage {
+        changes: changes.iter().map(ChangeJson::from).collect(),
+        next: cursor(next),
+    };
+    Ok(json_body(&body).into_response())
 }
 
 /// `GET /api/changes/stream?after=&prefix=`: every change after the cursor (or after the
 /// `Last-Event-ID` a reconnecting `EventSource` sends, which wins), then each new one as it
 /// commits; `:` comments keep an idle stream open.
+#[utoipa::path(
+    get,
+    path = "/api/changes/stream",
+    operation_id = "streamChanges",
+    tag = "changes",
+    summary = "Follow the change feed as server-sent events",
+    description = "Every change after the cursor, then each new one as it commits, as \
+        server-sent events: each event's `id` is the change's cursor and its `data` a `Change` \
+        object as JSON. A reconnecting `EventSource` resumes after the last event it saw \
+        (`Last-Event-ID`); `:` comments keep an idle stream open. The stream ends when the \
+        token expires.",
+    params(
+        ("after" = Option<String>, Query, description = "The cursor to read after; omitted: from \
+            the beginning. `Last-Event-ID` wins over it."),
+        ("prefix" = Option<String>, Query, description = "Only documents whose name starts with \
+            this (within the token's `doc` scope)."),
+        ("Last-Event-ID" = Option<String>, Header, description = "Sent by a reconnecting \
+            `EventSource`: the cursor of the last event it saw."),
+    ),
+    security((), ("bearer" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "An endless `text/event-stream`: `retry: 1000`, then one \
+            event per change (`id`: its cursor, `data`: the change as JSON, see `Change`)",
+            body = String, content_type = "text/event-stream"),
+        (status = 400, description = "An invalid cursor", body = ErrorBody),
+        (status = 401, description = "Authentication is on and the token is missing, malformed, not signed with the server's secret, expired or revoked", body = ErrorBody),
+        (status = 501, description = "The store keeps no change feed (the `memory:` database)", body = ErrorBody),
+    )
+)]
 pub async fn stream(
     State(state): State<AppState>,
     Query(query): Query<ChangesQuery>,
@@ -199,13 +289,19 @@ pub async fn stream(
     let reader = reader(&state, &headers, &uri, query.prefix)?;
     change_log(state.store.as_ref())?;
     let (events, received) = flume::bounded(STREAM_AHEAD * DEFAULT_LIMIT as usize);
-    tokio::spawn(feed_stream(
+    let streams = crate::metrics::FEED_STREAMS;
+    metrics::gauge!(streams).increment(1.0);
+    let feed = feed_stream(
         state.store.clone(),
         reader,
         after,
         events,
         state.shutdown.clone(),
-    ));
+    );
+    tokio::spawn(async move {
+        feed.await;
+        metrics::gauge!(streams).decrement(1.0);
+    });
     Ok(Sse::new(received.into_stream()).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
 }
 
@@ -320,7 +416,7 @@ mod tests {
                         doc: scope.clone(),
                         mode: crate::auth::Mode::Read,
                         exp: 0,
-                        iat: 0,
+                        iat: 0.0,
                     };
                     proptest::prop_assert!(claims.covers(&name));
                     proptest::prop_assert!(name.starts_with(&wanted));

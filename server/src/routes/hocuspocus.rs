@@ -10,12 +10,13 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
+use axum::Extension;
 use plait_cluster::payload::broadcast_capacity;
-use serde_json::json;
+use serde::Serialize;
 use tracing::{debug_span, info, Instrument};
+use utoipa::ToSchema;
 
-use super::{authorize_write, DocPath, READ_BUFFER, WRITE_BUFFER};
+use super::{authorize_write, json_body, DocPath, ErrorBody, READ_BUFFER, WRITE_BUFFER};
 use crate::auth::origin_allowed;
 use crate::document::Command;
 use crate::error::AppError;
@@ -26,6 +27,36 @@ use crate::state::AppState;
 /// `GET /hocuspocus`: the Hocuspocus endpoint. No document in the path: the provider names them
 /// in its frames, and sends each document's token in them too, so only what concerns the
 /// socket is refused here (origin, the connection limit, a recent size or rate violation).
+#[utoipa::path(
+    get,
+    path = "/hocuspocus",
+    operation_id = "openHocuspocus",
+    tag = "websocket",
+    summary = "Open a WebSocket in the Hocuspocus protocol",
+    description = "The endpoint of a stock `HocuspocusProvider` (or Tiptap's collaboration \
+        extension): `url: 'ws://host:1234/hocuspocus'`. No document in the path: the provider \
+        names its documents in its frames, and sends each document's token in them too \
+        (refused per document with a permission-denied message), so only what concerns the \
+        socket is refused here: the origin, the connection limit, a recent size or rate \
+        violation. Several documents may share one socket.",
+    params(
+        ("Upgrade" = String, Header, description = "`websocket`"),
+        ("Connection" = String, Header, description = "`Upgrade`"),
+        ("Sec-WebSocket-Version" = String, Header, description = "`13`"),
+        ("Sec-WebSocket-Key" = String, Header, description = "The client's handshake key"),
+        ("Origin" = Option<String>, Header, description = "A browser's origin: with \
+            `--allowed-origins` set, only those origins may connect"),
+    ),
+    responses(
+        (status = 101, description = "Switching Protocols: the WebSocket is open (Hocuspocus protocol)"),
+        (status = 400, description = "Not a WebSocket upgrade request", body = String, content_type = "text/plain"),
+        (status = 403, description = "The `Origin` is not allowed (`--allowed-origins`)", body = ErrorBody),
+        (status = 426, description = "The connection cannot be upgraded", body = String, content_type = "text/plain"),
+        (status = 429, description = "This client was closed for a size or rate violation moments ago and reconnects too soon", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "The server's connection limit is reached (`--max-connections`)", body = ErrorBody),
+    )
+)]
 pub async fn upgrade(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -66,6 +97,29 @@ pub async fn upgrade(
 /// `POST /api/docs/{doc}/stateless`: the body (UTF-8 text, as is) goes to every Hocuspocus
 /// provider of the document, on this node and on the others (`onStateless`). 202: sent to the
 /// documents' connections as they are now; a provider that is not connected does not get it.
+#[utoipa::path(
+    post,
+    path = "/api/docs/{doc}/stateless",
+    operation_id = "sendStateless",
+    tag = "documents",
+    summary = "Send a stateless message to a document's Hocuspocus providers",
+    description = "The body (UTF-8 text, as is) goes as a stateless message to every Hocuspocus \
+        provider of the document, on this node and on the others (`onStateless`). Accepted: sent \
+        to the document's connections as they are now; a provider that is not connected does not \
+        get it.",
+    params(DocPath),
+    request_body(description = "UTF-8 text, at most `--max-message-size` bytes (with several \
+        nodes, at most what one cluster message holds)", content = String, content_type = "text/plain"),
+    security((), ("bearer" = []), ("token" = [])),
+    responses(
+        (status = 202, description = "Sent to the document's connections on every node", body = StatelessSent),
+        (status = 400, description = "An invalid document name, a body that is not UTF-8, or (with \
+            several nodes) a body larger than one cluster message holds", body = ErrorBody),
+        (status = 401, description = "Authentication is on and the token is missing, malformed, not signed with the server's secret, expired or revoked", body = ErrorBody),
+        (status = 403, description = "The token does not cover this document, or is read-only", body = ErrorBody),
+        (status = 413, description = "The body is over `--max-message-size`", body = String, content_type = "text/plain"),
+    )
+)]
 pub async fn post_stateless(
     State(state): State<AppState>,
     DocPath(name): DocPath,
@@ -95,6 +149,22 @@ pub async fn post_stateless(
     if let Some(broadcaster) = broadcaster {
         broadcaster.stateless(&name, &payload);
     }
-    let body = json!({ "doc": name.as_str(), "bytes": payload.len(), "loaded_here": here });
-    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+    let body = StatelessSent {
+        doc: name.as_str(),
+        bytes: payload.len(),
+        loaded_here: here,
+    };
+    Ok((StatusCode::ACCEPTED, json_body(&body)).into_response())
+}
+
+/// `POST /api/docs/{doc}/stateless`'s body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatelessSent<'a> {
+    /// The document's name.
+    #[schema(value_type = String)]
+    doc: &'a str,
+    /// The payload's length in bytes.
+    bytes: usize,
+    /// Whether the document is loaded on this node (its providers here got the message).
+    loaded_here: bool,
 }

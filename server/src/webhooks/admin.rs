@@ -1,61 +1,102 @@
 //! The admin endpoints: `GET /api/webhooks/failed`, `GET /api/webhooks/pending`,
 //! `POST /api/webhooks/{id}/retry`. With authentication on, only a token whose `doc` scope is
 //! `*` may use them (and a write token to requeue): events name every document.
+//!
+//! Each route is registered from its OpenAPI annotation (`utoipa_axum::routes!`), so the router
+//! and the description (`GET /api/openapi.json`) list the same routes.
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, SecondsFormat, Utc};
 use plait_storage::sea_store::outbox::{Outbox, OutboxEvent};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::deliver::webhook_id;
 use crate::auth::{token_from_request, AuthError};
 use crate::error::AppError;
+use crate::routes::{json_body, ErrorBody};
 use crate::state::AppState;
 
 /// Events listed by default, and at most.
 const DEFAULT_LIMIT: u64 = 100;
 const MAX_LIMIT: u64 = 1000;
 
-/// The admin routes, merged into the app's router.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/webhooks/failed", get(failed))
-        .route("/api/webhooks/pending", get(pending))
-        .route("/api/webhooks/{id}/retry", post(retry))
+/// The admin routes, merged into the app's router (an `OpenApiRouter` turns into an axum
+/// `Router`), with their OpenAPI description (`OpenApiRouter::into_openapi`).
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(failed))
+        .routes(routes!(pending))
+        .routes(routes!(retry))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// The most events listed: 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u64>,
 }
 
 /// One event as the admin endpoints show it. Times are RFC 3339 (UTC).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = WebhookEvent)]
 struct EventView {
     /// The `webhook-id` receivers see (`evt_<n>`).
+    #[schema(example = "evt_12")]
     id: String,
+    /// The document's name.
     doc: String,
+    /// `document.created` or `document.changed`.
+    #[schema(example = "document.changed")]
     kind: String,
     /// The log positions covered (`document.changed`).
     #[serde(skip_serializing_if = "Option::is_none")]
     first_seq: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     last_seq: Option<i64>,
+    /// The updates the event covers.
     updates: i64,
+    /// Delivery attempts so far.
     attempts: i64,
+    /// Why the last attempt failed.
     last_error: Option<String>,
     /// Still collecting changes (its debounce is not over).
     open: bool,
+    /// The first change it covers.
+    #[schema(format = DateTime)]
     first_change: String,
+    /// The last change it covers.
+    #[schema(format = DateTime)]
     last_change: String,
+    /// The first delivery attempt.
+    #[schema(format = DateTime)]
     first_attempt: Option<String>,
     /// When it is due next (pending events).
+    #[schema(format = DateTime)]
     next_attempt: Option<String>,
+    /// When it was given up on (failed events).
+    #[schema(format = DateTime)]
     failed_at: Option<String>,
+}
+
+/// `GET /api/webhooks/failed` and `GET /api/webhooks/pending`'s body.
+#[derive(Debug, Serialize, ToSchema)]
+struct EventList {
+    events: Vec<EventView>,
+}
+
+/// `POST /api/webhooks/{id}/retry`'s body.
+#[derive(Debug, Serialize, ToSchema)]
+struct Requeued {
+    /// The event's `webhook-id`.
+    #[schema(example = "evt_12")]
+    requeued: String,
 }
 
 impl From<OutboxEvent> for EventView {
@@ -95,6 +136,25 @@ enum Listing {
 }
 
 /// `GET /api/webhooks/failed?limit=N`: events given up on after the retry window, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/webhooks/failed",
+    operation_id = "listFailedWebhooks",
+    tag = "webhooks",
+    summary = "List the webhook events given up on",
+    description = "Events whose delivery failed for the whole retry window (24 h), newest first. \
+        With authentication on: a token whose `doc` scope is `*`.",
+    params(ListQuery),
+    security((), ("bearer" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "The events", body = EventList),
+        (status = 400, description = "A `limit` that is not a number", body = String, content_type = "text/plain"),
+        (status = 401, description = "Authentication is on and the token is missing, malformed, not signed with the server's secret, expired or revoked", body = ErrorBody),
+        (status = 403, description = "The token's `doc` scope is not `*`", body = ErrorBody),
+        (status = 404, description = "Webhooks need a SQL database (not `memory:`)", body = ErrorBody),
+        (status = 503, description = "The database is unavailable", body = ErrorBody),
+    )
+)]
 async fn failed(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -106,6 +166,25 @@ async fn failed(
 
 /// `GET /api/webhooks/pending?limit=N`: events not yet delivered (open, due, or being
 /// retried), oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/webhooks/pending",
+    operation_id = "listPendingWebhooks",
+    tag = "webhooks",
+    summary = "List the webhook events not yet delivered",
+    description = "Events still open (debouncing), due, or being retried, oldest first. With \
+        authentication on: a token whose `doc` scope is `*`.",
+    params(ListQuery),
+    security((), ("bearer" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "The events", body = EventList),
+        (status = 400, description = "A `limit` that is not a number", body = String, content_type = "text/plain"),
+        (status = 401, description = "Authentication is on and the token is missing, malformed, not signed with the server's secret, expired or revoked", body = ErrorBody),
+        (status = 403, description = "The token's `doc` scope is not `*`", body = ErrorBody),
+        (status = 404, description = "Webhooks need a SQL database (not `memory:`)", body = ErrorBody),
+        (status = 503, description = "The database is unavailable", body = ErrorBody),
+    )
+)]
 async fn pending(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -135,6 +214,25 @@ async fn listing(
 
 /// `POST /api/webhooks/{id}/retry` (`id` as `evt_12` or `12`): a failed event is due again at
 /// once, with a new retry window; receivers that had accepted it are not called again.
+#[utoipa::path(
+    post,
+    path = "/api/webhooks/{id}/retry",
+    operation_id = "retryWebhook",
+    tag = "webhooks",
+    summary = "Deliver a failed webhook event again",
+    description = "The failed event is due again at once, with a new retry window; receivers \
+        that had accepted it are not called again. With authentication on: a write token whose \
+        `doc` scope is `*`.",
+    params(("id" = String, Path, description = "The event's `webhook-id` (`evt_12`) or its number (`12`)", example = "evt_12")),
+    security((), ("bearer" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "Requeued", body = Requeued),
+        (status = 401, description = "Authentication is on and the token is missing, malformed, not signed with the server's secret, expired or revoked", body = ErrorBody),
+        (status = 403, description = "The token's `doc` scope is not `*`, or it is read-only", body = ErrorBody),
+        (status = 404, description = "No failed event has this id, or the database is `memory:` (webhooks need SQL)", body = ErrorBody),
+        (status = 503, description = "The database is unavailable", body = ErrorBody),
+    )
+)]
 async fn retry(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -149,7 +247,10 @@ async fn retry(
         return Err(AppError::NotFound);
     };
     if outbox.requeue(id).await? {
-        Ok(Json(serde_json::json!({ "requeued": webhook_id(id) })).into_response())
+        let body = Requeued {
+            requeued: webhook_id(id),
+        };
+        Ok(json_body(&body).into_response())
     } else {
         Err(AppError::NotFound)
     }
@@ -160,7 +261,9 @@ fn outbox(state: &AppState) -> Option<Outbox> {
 }
 
 fn no_outbox() -> Response {
-    let body = serde_json::json!({ "error": "webhooks need a SQL database (not `memory:`)" });
+    let body = ErrorBody {
+        error: "webhooks need a SQL database (not `memory:`)".to_owned(),
+    };
     (StatusCode::NOT_FOUND, Json(body)).into_response()
 }
 
@@ -169,8 +272,10 @@ fn limit(query: &ListQuery) -> u64 {
 }
 
 fn list(events: Vec<OutboxEvent>) -> Response {
-    let events: Vec<EventView> = events.into_iter().map(EventView::from).collect();
-    Json(serde_json::json!({ "events": events })).into_response()
+    let events = EventList {
+        events: events.into_iter().map(EventView::from).collect(),
+    };
+    json_body(&events).into_response()
 }
 
 /// With authentication on: a valid token whose scope is `*` (and write mode if `write`).
@@ -185,6 +290,7 @@ fn require_admin(
     };
     let token = token_from_request(headers, uri.query()).ok_or(AuthError::Missing)?;
     let claims = auth.verify_claims(&token)?;
+    state.revocations.check_claims(&claims)?;
     if claims.doc != "*" {
         return Err(AuthError::OutOfScope {
             doc: "*".to_owned(),

@@ -144,6 +144,11 @@ impl Task {
                 }
             }
         }
+        let delivered = answers.len() - failures.len();
+        metrics::counter!(crate::metrics::WEBHOOK_DELIVERIES, "outcome" => "delivered")
+            .increment(delivered as u64);
+        metrics::counter!(crate::metrics::WEBHOOK_DELIVERIES, "outcome" => "failed")
+            .increment(failures.len() as u64);
         if failures.is_empty() {
             if !self.outbox.mark_delivered(event).await? {
                 debug!(event = %webhook_id(event.id), "delivered after the claim ran out");

@@ -3,5 +3,6 @@
 pub mod document;
 pub mod document_update;
 pub mod quarantined_update;
+pub mod revocation;
 pub mod webhook_delivery;
 pub mod webhook_outbox;

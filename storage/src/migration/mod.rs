@@ -7,6 +7,7 @@ mod m20261206_000001_quarantine;
 pub mod m20261206_000002_change_triggers;
 mod m20261206_000003_webhook_delivery;
 mod m20261206_000004_snapshot_seq_index;
+pub mod m20261206_000005_revocations;
 
 /// The ordered list of schema migrations; exists so `connect` can bring any database up to date.
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000002_change_triggers::Migration),
             Box::new(m20261206_000003_webhook_delivery::Migration),
             Box::new(m20261206_000004_snapshot_seq_index::Migration),
+            Box::new(m20261206_000005_revocations::Migration),
         ]
     }
 }

@@ -176,6 +176,9 @@ impl PgFeed {
                         return Ok(NodeEvent::Update { node, doc, update });
                     }
                 }
+                Payload::Revoked { subject, at_ms, .. } => {
+                    return Ok(NodeEvent::Revoked { subject, at_ms });
+                }
                 Payload::Stored {
                     first, last, docs, ..
                 } => {

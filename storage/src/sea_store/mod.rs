@@ -10,14 +10,19 @@
 //! - `tolerant`: reading rows whose values may not have the schema's types;
 //! - `quarantine`: moving stored updates that cannot be applied out of the log.
 //! - `outbox`: the webhook outbox's queries (close, claim, retry, prune).
+//! - `open`: opening an existing database to read it only (no file created, no migration);
+//! - `cut`: the whole database read in one consistent transaction (backups, checks).
 
 mod append;
 mod changes;
 pub(crate) mod compact;
 mod connect;
+pub mod cut;
+pub mod open;
 pub mod outbox;
 mod quarantine;
 mod read;
+pub mod revocations;
 pub(crate) mod tolerant;
 
 use std::collections::HashMap;
@@ -208,6 +213,10 @@ impl DocStore for SeaStore {
 
     fn outbox(&self) -> Option<outbox::Outbox> {
         Some(outbox::Outbox::new(self.db.clone()))
+    }
+
+    fn revocation_log(&self) -> Option<revocations::RevocationLog> {
+        Some(revocations::RevocationLog::new(self.db.clone()))
     }
 
     fn change_log(&self) -> Option<&dyn ChangeLog> {

@@ -165,6 +165,11 @@ impl Writer {
         self.shared().pending.load(Ordering::SeqCst)
     }
 
+    /// Bytes of the updates submitted but not yet committed.
+    pub fn pending_bytes(&self) -> usize {
+        self.shared().pending_bytes.load(Ordering::SeqCst)
+    }
+
     /// True while [`Writer::pending`] is at [`WriterConfig::max_pending`] or above, or their
     /// bytes at [`WriterConfig::max_pending_bytes`]: only when the
     /// store has been failing long enough for the backlog to reach it.

@@ -13,6 +13,7 @@ use super::plan::{next_batch, LogGrowth};
 use super::shared::{Queued, Shared};
 use crate::backoff::Backoff;
 use crate::error::StorageError;
+use crate::metrics::{COMMIT_ROWS, COMMIT_SECONDS, DATABASE_ERRORS};
 use crate::store::{DocStore, NewUpdate, Seq};
 
 /// The write-behind task.
@@ -168,10 +169,14 @@ impl Task {
 
     /// One group commit. Returns true on success.
     async fn append(&mut self, batch: Vec<NewUpdate>, attempt: u64) -> bool {
-        self.last_flush_start = Some(Instant::now());
+        let started = Instant::now();
+        self.last_flush_start = Some(started);
         let count = batch.len();
-        match self.append_watched(&batch).await {
+        let appended = self.append_watched(&batch).await;
+        metrics::histogram!(COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
+        match appended {
             Ok(seqs) => {
+                metrics::histogram!(COMMIT_ROWS).record(count as f64);
                 if seqs.len() != count {
                     tracing::error!(
                         expected = count,
@@ -225,6 +230,7 @@ impl Task {
                 if error.is_refusal() {
                     self.batch_limit = (count / 2).max(1);
                 }
+                metrics::counter!(DATABASE_ERRORS, "operation" => "append").increment(1);
                 let next = self.backoff.failed();
                 self.shared.healthy.store(false, Ordering::SeqCst);
                 let pending = self.shared.pending.load(Ordering::SeqCst);
@@ -283,6 +289,7 @@ impl Task {
                     }
                 }
                 Err(error) => {
+                    metrics::counter!(DATABASE_ERRORS, "operation" => "compact").increment(1);
                     tracing::warn!(doc = %doc, %error, "compaction failed; will retry later");
                 }
             }
