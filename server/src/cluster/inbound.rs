@@ -38,6 +38,8 @@ pub(super) struct Inbound {
     pub registry: Arc<Registry>,
     /// Revocations any node or program adds (closing the subject's connections here).
     pub revocations: Arc<Revocations>,
+    /// Where revocations said while the feed was down are read again.
+    pub store: Arc<dyn DocStore>,
     pub broadcaster: Broadcaster,
     /// Documents to read whole (see [`catch_up_task`]).
     pub catch_up: flume::Sender<DocName>,
@@ -132,8 +134,24 @@ impl Inbound {
             }
             NodeEvent::Lost => {
                 warn!("lost the connection that hears other nodes' updates; catching up");
+                self.reload_revocations().await;
                 self.rejoin().await;
             }
+        }
+    }
+
+    /// Reads every revocation again: one added while the feed was down was not heard.
+    async fn reload_revocations(&self) {
+        let Some(log) = self.store.revocation_log() else {
+            return;
+        };
+        match log.latest().await {
+            Ok(latest) => {
+                for (subject, at) in latest {
+                    self.revocations.revoke(&subject, at);
+                }
+            }
+            Err(error) => warn!(%error, "could not read the revocations again"),
         }
     }
 

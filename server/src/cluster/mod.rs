@@ -46,7 +46,7 @@ pub async fn start(
     let broadcaster = Broadcaster::start(bus.clone(), shutdown.clone());
     let (catch_up, wanted) = flume::unbounded();
     tokio::spawn(catch_up_task(
-        store,
+        store.clone(),
         registry.clone(),
         wanted,
         catch_up.clone(),
@@ -56,6 +56,7 @@ pub async fn start(
         bus,
         registry,
         revocations,
+        store: store.clone(),
         broadcaster: broadcaster.clone(),
         catch_up,
     };
