@@ -77,6 +77,12 @@ pub fn handle() -> &'static PrometheusHandle {
         let _ = metrics::set_global_recorder(recorder);
         describe();
         plait_storage::metrics::describe();
+        // Shown from the first scrape, at zero, rather than only once something happened.
+        for protocol in [Protocol::YWebsocket, Protocol::Hocuspocus] {
+            metrics::gauge!(CONNECTIONS, "protocol" => protocol.label()).increment(0.0);
+            metrics::counter!(CONNECTIONS_OPENED, "protocol" => protocol.label()).increment(0);
+        }
+        metrics::counter!(UPDATES_APPLIED).increment(0);
         handle
     })
 }
