@@ -8,6 +8,11 @@
 # $OUT/<server>.<step>.<rep>.json next to its full output (.log); scripts/bench/summarize.py turns
 # the directory into median (min-max) tables.
 #
+# Servers (SERVERS): plait (y-websocket protocol at /ws/{doc}), plait-hocus (the same binary and
+# arguments, a fresh SQLite file too, driven over the Hocuspocus protocol at the fixed path
+# /hocuspocus: the document name travels inside every frame, not in the URL), plait-mem (added to
+# max1x50 when plait is listed: --database-url memory:), ywss, hocus, ysweet.
+#
 # Usage: scripts/bench.sh [STEP...]      (default: every step)
 #   fixed      1 room x 50 clients @ 10 updates/s each: latency p50/p99
 #   max1x50    1x50 find-max (deliveries/s with p99 <= 50 ms); also Plait with persistence off
@@ -25,7 +30,7 @@
 #              page by page and as SSE: changes/s
 #
 # Environment (defaults in brackets):
-#   REPS [3]  OUT [target/bench/results]  SERVERS ["plait ywss hocus ysweet"]
+#   REPS [3]  OUT [target/bench/results]  SERVERS ["plait ywss hocus ysweet"; also plait-hocus]
 #   PEERS [target/bench/peers]  YWSS_DIR [$PEERS/ywss]  HOCUS_DIR [$PEERS/hocus]
 #   YSWEET_BIN [$PEERS/ysweet/bin/y-sweet]  PLAIT_BIN [target/release/plait]
 #   BENCH_BIN [target/release/plait-bench]  BENCH_TRACE [../shared/bench/data/automerge-paper.json.gz]
@@ -67,7 +72,7 @@ mkdir -p "$OUT"
 # installed NAME: true if the server can be started (prints why not otherwise).
 installed() {
   case "$1" in
-    plait|plait-mem) [ -x "$PLAIT_BIN" ] || { echo "-- skip $1: $PLAIT_BIN not built"; return 1; } ;;
+    plait|plait-mem|plait-hocus) [ -x "$PLAIT_BIN" ] || { echo "-- skip $1: $PLAIT_BIN not built"; return 1; } ;;
     ywss) [ -f "$YWSS_DIR/node_modules/@y/websocket-server/src/server.js" ] \
             || { echo "-- skip ywss: not installed in $YWSS_DIR"; return 1; } ;;
     hocus) [ -d "$HOCUS_DIR/node_modules/@hocuspocus/server" ] \
@@ -78,18 +83,21 @@ installed() {
 }
 
 # start_server NAME [DB]: starts NAME on CPU $SERVER_CPU; sets SRV_PID, URL, PROTO, PORT.
-# Plait uses a fresh SQLite file unless DB (a path) is given; plait-mem keeps nothing.
+# Plait (and plait-hocus) uses a fresh SQLite file unless DB (a path) is given; plait-mem keeps
+# nothing. plait-hocus: no {doc} in the URL, so every client connects to /hocuspocus and
+# plait-bench's Hocuspocus framing puts the document name in each frame.
 start_server() {
   local name="$1" db="${2:-}" log="$OUT/server.$1.log"
   case "$name" in
-    plait|plait-mem)
+    plait|plait-mem|plait-hocus)
       URL='ws://127.0.0.1:8000/ws/{doc}'; PROTO=yws; PORT=8000
+      if [ "$name" = plait-hocus ]; then URL='ws://127.0.0.1:8000/hocuspocus'; PROTO=hocuspocus; fi
       local dburl="memory:"
-      if [ "$name" = plait ] && [ "$PLAIT_DB" = pg ] && [ -z "$db" ]; then
+      if [ "$name" != plait-mem ] && [ "$PLAIT_DB" = pg ] && [ -z "$db" ]; then
         PG_RUN_DB="plait_bench_${RUN//-/_}_$((++PG_RUNS))"
         pg_create "$PG_RUN_DB"
         dburl="$PG/$PG_RUN_DB"
-      elif [ "$name" = plait ]; then
+      elif [ "$name" != plait-mem ]; then
         if [ -z "$db" ]; then db="$SCRATCH/plait-bench-$RUN.db"; rm -f "$db" "$db-wal" "$db-shm"; fi
         dburl="sqlite://$db?mode=rwc"
       fi

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Summarizes scripts/bench.sh results: one Markdown table per step, each cell the
-median (min-max) over the repetitions, plus Plait's ratio to the best peer.
+median (min-max) over the repetitions, plus Plait's ratio to the best peer; with plait-hocus
+(Plait over the Hocuspocus protocol) in the results, also its ratios to Hocuspocus and to Plait.
 
 Usage: python3 scripts/bench/summarize.py [RESULTS_DIR]   (default /tmp/plait-bench-results)
        python3 scripts/bench/summarize.py --compare DIR_A DIR_B ...   Plait's rows, one column per
@@ -14,11 +15,12 @@ import os
 import statistics
 import sys
 
-SERVERS = ["plait", "plait-mem", "ywss", "hocus", "ysweet"]
+SERVERS = ["plait", "plait-mem", "plait-hocus", "ywss", "hocus", "ysweet"]
 PEERS = ["ywss", "hocus", "ysweet"]
 NAMES = {
     "plait": "Plait (SQLite)",
     "plait-mem": "Plait (memory:)",
+    "plait-hocus": "Plait (Hocuspocus protocol)",
     "ywss": "@y/websocket-server 0.1.1",
     "hocus": "Hocuspocus 4.7.0",
     "ysweet": "y-sweet 0.9.1",
@@ -137,7 +139,7 @@ def compare(dirs):
     print(f"Plait: median (min–max) per directory; ratio = {dirs[-1]} / {dirs[0]}.\n")
     print("| row | " + " | ".join(os.path.basename(d.rstrip("/")) for d in dirs) + " | ratio |")
     print("|---" * (len(dirs) + 2) + "|")
-    for server in ("plait", "plait-mem"):
+    for server in ("plait", "plait-mem", "plait-hocus"):
         for step, label, fn, _higher, fmt in ROWS:
             cols = [values(r, server, step, fn) for r in all_runs]
             if not any(cols):
@@ -157,8 +159,11 @@ def main():
     runs = load(out)
     present = [s for s in SERVERS if any(k[0] == s for k in runs)]
     print(f"Results from {out}: median (min–max) over the repetitions; n = repetitions.\n")
-    print("| scenario | " + " | ".join(NAMES[s] for s in present) + " | Plait / best peer |")
-    print("|---" * (len(present) + 2) + "|")
+    # Plait over the Hocuspocus protocol: against Hocuspocus itself and against Plait's y-websocket.
+    extra = [("plait-hocus", "hocus"), ("plait-hocus", "plait")] if "plait-hocus" in present else []
+    extra_heads = "".join(f" {a} / {b} |" for a, b in extra)
+    print("| scenario | " + " | ".join(NAMES[s] for s in present) + " | Plait / best peer |" + extra_heads)
+    print("|---" * (len(present) + 2 + len(extra)) + "|")
     for step, label, fn, higher, fmt in ROWS:
         cells, medians, counts = [], {}, []
         for s in present:
@@ -176,6 +181,9 @@ def main():
             best = (max if higher else min)(peer_meds, key=peer_meds.get)
             if peer_meds[best]:
                 ratio = f"{medians['plait'] / peer_meds[best]:.2f}× {best}"
+        for a, b in extra:
+            ok = higher is not None and medians.get(a) is not None and medians.get(b)
+            ratio += f" | {medians[a] / medians[b]:.2f}×" if ok else " | –"
         n = max(counts)
         print(f"| {label} (n={n}) | " + " | ".join(cells) + f" | {ratio} |")
     if "plait" in medians_of(runs, "max1x50") and "plait-mem" in medians_of(runs, "max1x50"):
