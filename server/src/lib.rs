@@ -87,10 +87,10 @@ pub fn app(state: AppState) -> Router {
         .route("/api/openapi.json", get(openapi::json))
         .route("/api/changes", get(routes::changes::list))
         .route("/api/changes/stream", get(routes::changes::stream))
-        .route("/api/docs/{doc}", get(routes::get_stats))
+        .route("/api/docs/{doc}", get(routes::docs::get_stats))
         .route(
             "/api/docs/{doc}/update",
-            get(routes::get_update).post(routes::post_update),
+            get(routes::docs::get_update).post(routes::docs::post_update),
         )
         .layer(DefaultBodyLimit::max(body_limit))
         .merge(web_demo::router())
