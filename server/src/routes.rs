@@ -235,6 +235,34 @@ pub(crate) fn authorize_write(
     Ok(())
 }
 
+/// With authentication on: a valid token whose scope is `*` (and write mode if `write`).
+pub(crate) fn authorize_admin(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: &Uri,
+    write: bool,
+) -> Result<(), AppError> {
+    let Some(auth) = &state.auth else {
+        return Ok(());
+    };
+    let token = token_from_request(headers, uri.query()).ok_or(AuthError::Missing)?;
+    let claims = auth.verify_claims(&token)?;
+    state.revocations.check_claims(&claims)?;
+    if claims.doc != "*" {
+        return Err(AuthError::OutOfScope {
+            doc: "*".to_owned(),
+        }
+        .into());
+    }
+    if write && !claims.mode.can_write() {
+        return Err(AuthError::ReadOnly {
+            doc: "*".to_owned(),
+        }
+        .into());
+    }
+    Ok(())
+}
+
 /// `GET /healthz`: the process is up and serving.
 #[utoipa::path(
     get,

@@ -10,8 +10,7 @@ use plait_storage::sea_store::revocations::MAX_SUBJECT_BYTES;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::ErrorBody;
-use crate::auth::{token_from_request, AuthError, Mode};
+use super::{authorize_admin, ErrorBody};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -67,7 +66,7 @@ pub async fn revoke(
     uri: Uri,
     body: Result<Json<RevokeRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, AppError> {
-    require_admin_writer(&state, &headers, &uri)?;
+    authorize_admin(&state, &headers, &uri, true)?;
     let Json(request) = body.map_err(|e| AppError::BadQuery(e.body_text()))?;
     if request.sub.is_empty() || request.sub.len() > MAX_SUBJECT_BYTES {
         return Err(AppError::BadQuery(format!(
@@ -96,27 +95,4 @@ fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-/// With authentication on: a token with scope `*` and mode `write`, not itself revoked.
-fn require_admin_writer(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<(), AppError> {
-    let Some(auth) = &state.auth else {
-        return Ok(());
-    };
-    let token = token_from_request(headers, uri.query()).ok_or(AuthError::Missing)?;
-    let claims = auth.verify_claims(&token)?;
-    state.revocations.check_claims(&claims)?;
-    if claims.doc != "*" {
-        return Err(AuthError::OutOfScope {
-            doc: "*".to_owned(),
-        }
-        .into());
-    }
-    if claims.mode != Mode::Write {
-        return Err(AuthError::ReadOnly {
-            doc: "*".to_owned(),
-        }
-        .into());
-    }
-    Ok(())
 }

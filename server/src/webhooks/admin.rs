@@ -17,9 +17,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::deliver::webhook_id;
-use crate::auth::{token_from_request, AuthError};
 use crate::error::AppError;
-use crate::routes::{json_body, ErrorBody};
+use crate::routes::{authorize_admin, json_body, ErrorBody};
 use crate::state::AppState;
 
 /// Events listed by default, and at most.
@@ -201,7 +200,7 @@ async fn listing(
     query: &ListQuery,
     which: Listing,
 ) -> Result<Response, AppError> {
-    require_admin(state, headers, uri, false)?;
+    authorize_admin(state, headers, uri, false)?;
     let Some(outbox) = outbox(state) else {
         return Ok(no_outbox());
     };
@@ -239,7 +238,7 @@ async fn retry(
     uri: Uri,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    require_admin(&state, &headers, &uri, true)?;
+    authorize_admin(&state, &headers, &uri, true)?;
     let Some(outbox) = outbox(&state) else {
         return Ok(no_outbox());
     };
@@ -276,32 +275,4 @@ fn list(events: Vec<OutboxEvent>) -> Response {
         events: events.into_iter().map(EventView::from).collect(),
     };
     json_body(&events).into_response()
-}
-
-/// With authentication on: a valid token whose scope is `*` (and write mode if `write`).
-fn require_admin(
-    state: &AppState,
-    headers: &HeaderMap,
-    uri: &Uri,
-    write: bool,
-) -> Result<(), AppError> {
-    let Some(auth) = &state.auth else {
-        return Ok(());
-    };
-    let token = token_from_request(headers, uri.query()).ok_or(AuthError::Missing)?;
-    let claims = auth.verify_claims(&token)?;
-    state.revocations.check_claims(&claims)?;
-    if claims.doc != "*" {
-        return Err(AuthError::OutOfScope {
-            doc: "*".to_owned(),
-        }
-        .into());
-    }
-    if write && !claims.mode.can_write() {
-        return Err(AuthError::ReadOnly {
-            doc: "*".to_owned(),
-        }
-        .into());
-    }
-    Ok(())
 }
