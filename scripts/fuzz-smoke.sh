@@ -18,7 +18,7 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 
 status=0
-for target in decode_frame handle_message hocuspocus_frame nested_update replay_rows; do
+for target in decode_frame handle_message hocuspocus_frame nested_update replay_rows content_replace; do
     echo "=== $target: ${seconds}s"
     log="$(mktemp)"
     if "$root/protocol/fuzz/run.sh" "$target" "$seconds" >"$log" 2>&1; then
