@@ -15,6 +15,9 @@ pub enum BroadcastKind {
     Presence,
     /// A Hocuspocus stateless message for the document's providers (UTF-8 text).
     Stateless,
+    /// The document went to the trash: close its connections and stop serving it. The data is
+    /// the log position of its deletion (8 bytes, big-endian).
+    Deleted,
 }
 
 /// One thing a node tells the others at once, not stored.
@@ -48,6 +51,8 @@ pub enum NodeEvent {
         doc: DocName,
         payload: String,
     },
+    /// The document was deleted (by a node, through `DELETE /api/docs/{doc}`).
+    Deleted { node: String, doc: DocName },
     /// Another node announced itself: every few seconds while it runs, and asking the others to
     /// answer with what they have open when it starts or has lost what it knew of them.
     Hello { node: String, asks: bool },
@@ -83,6 +88,7 @@ impl NodeEvent {
             NodeEvent::Update { node, .. }
             | NodeEvent::Presence { node, .. }
             | NodeEvent::Stateless { node, .. }
+            | NodeEvent::Deleted { node, .. }
             | NodeEvent::Hello { node, .. }
             | NodeEvent::Interest { node, .. } => Some(node),
             NodeEvent::Stored { node, .. } => node.as_deref(),

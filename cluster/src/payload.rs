@@ -9,6 +9,7 @@
 //! <node> live <b64 doc> <b64 update> [<b64 MAC>]       an update relayed before its commit
 //! <node> presence <b64 doc> <b64 awareness> [<MAC>]    the node's own clients' presence
 //! <node> stateless <b64 doc> <b64 text> [<MAC>]        a Hocuspocus stateless message
+//! <node> deleted <b64 doc> <b64 position> [<MAC>]      the document went to the trash
 //! <node> revoked <b64 subject> <revoked_at_ms>         a revocation (by the table's trigger)
 //! <node> part <b64 doc> <id> <index> <count> <b64 chunk> [<MAC>]   one part of a large update
 //! <node> hello | <node> alive                          a node announces itself (asking, or not)
@@ -43,6 +44,7 @@ const NODE_ID_MAX: usize = 40;
 const LIVE: &str = "live";
 const PRESENCE: &str = "presence";
 const STATELESS: &str = "stateless";
+const DELETED: &str = "deleted";
 const PART: &str = "part";
 const HELLO: &str = "hello";
 const ALIVE: &str = "alive";
@@ -72,6 +74,7 @@ impl BroadcastKind {
             BroadcastKind::Update => LIVE,
             BroadcastKind::Presence => PRESENCE,
             BroadcastKind::Stateless => STATELESS,
+            BroadcastKind::Deleted => DELETED,
         }
     }
 }
@@ -316,6 +319,7 @@ pub fn parse<'a>(payload: &'a str, key: Option<&NodeKey>) -> Option<Payload<'a>>
         Some(LIVE) => Some(BroadcastKind::Update),
         Some(PRESENCE) => Some(BroadcastKind::Presence),
         Some(STATELESS) => Some(BroadcastKind::Stateless),
+        Some(DELETED) => Some(BroadcastKind::Deleted),
         _ => None,
     };
     if let Some(kind) = kind {

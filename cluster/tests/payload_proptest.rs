@@ -1,9 +1,12 @@
 //! The notification payloads, as any program on the channel may write them: parsing never
 //! panics, and every `stored` payload the trigger can write reads back as what it says.
 
+use plait_cluster::event::BroadcastKind;
 use plait_cluster::payload::{
-    parse, revoked_payload, stored_payload, Payload, StoredDocs, OTHER_PROGRAM,
+    broadcast_payload, parse, revoked_payload, stored_payload, Payload, StoredDocs, OTHER_PROGRAM,
 };
+use plait_cluster::NodeKey;
+use plait_protocol::name::DocName;
 use proptest::prelude::*;
 
 fn docs() -> impl Strategy<Value = StoredDocs> {
@@ -47,6 +50,33 @@ proptest! {
         if let Some(Payload::Revoked { subject, .. }) = parse(&text, None) {
             prop_assert!(!subject.is_empty());
         }
+    }
+
+    /// A deletion (signed, like every broadcast) reads back as the document and position it
+    /// names, for any document name; with another key it is refused.
+    #[test]
+    fn deleted_payloads_read_back_signed(
+        doc in "[^\\p{C}\\p{Cf}]{1,60}",
+        seq in 0i64..i64::MAX,
+    ) {
+        let Ok(doc) = DocName::parse(&doc) else { return Ok(()) };
+        let key = NodeKey::derive(b"secret");
+        let data = seq.to_be_bytes();
+        let text = broadcast_payload("n-1", BroadcastKind::Deleted, &doc, &data, Some(&key))
+            .expect("fits");
+        prop_assert_eq!(
+            parse(&text, Some(&key)),
+            Some(Payload::Broadcast { node: "n-1", kind: BroadcastKind::Deleted, doc: doc.clone(), data: data.to_vec() })
+        );
+        let other = NodeKey::derive(b"other");
+        prop_assert_eq!(parse(&text, Some(&other)), None);
+    }
+
+    #[test]
+    fn deleted_like_text_parses_or_is_refused_without_panicking(
+        words in proptest::collection::vec("[-A-Za-z0-9+/=]{0,30}", 0..5),
+    ) {
+        let _ = parse(&format!("n deleted {}", words.join(" ")), None);
     }
 
     #[test]

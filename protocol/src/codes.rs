@@ -43,6 +43,10 @@ pub const HANDSHAKE_TIMEOUT: u16 = 4002;
 pub const UNAUTHORIZED: u16 = 4401;
 /// Permanent: the token does not grant what the connection tried to do.
 pub const FORBIDDEN: u16 = 4403;
+/// Permanent: the document was deleted (`DELETE /api/docs/{doc}`). Do not reconnect; it can be
+/// restored with `POST /api/docs/{doc}/undelete` until the trash is emptied
+/// (`--trash-retention`), after which `provider.connect()` opens it again.
+pub const DELETED: u16 = 4410;
 /// Permanent: a message exceeded the server's message size limit (`--max-message-size`). The
 /// client's pending update will be refused again; split large edits or ask the operator to raise
 /// the limit.

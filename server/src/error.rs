@@ -38,6 +38,9 @@ pub enum LoadError {
     /// The server is shutting down.
     #[error("server is shutting down")]
     ShuttingDown,
+    /// The document is in the trash (`DELETE /api/docs/{doc}`); it is not served until undeleted.
+    #[error("document deleted (POST /api/docs/{{doc}}/undelete restores it)")]
+    Deleted,
 }
 
 /// Every error an HTTP handler can return, mapped to one status code each.
@@ -53,6 +56,9 @@ pub enum AppError {
     BadUpdate(#[from] ProtocolError),
     #[error("document not found")]
     NotFound,
+    /// `GET .../json?field=NAME` for a root the document does not have.
+    #[error("the document has no root type of that name (or its content is empty)")]
+    NoSuchField,
     #[error("{0}")]
     Unavailable(#[from] LoadError),
     #[error("storage error")]
@@ -100,7 +106,8 @@ impl AppError {
             AppError::BadUpdate(ProtocolError::DocumentTooLarge { .. }) => "document_size",
             AppError::BadUpdate(ProtocolError::TooLarge { .. }) => "message_size",
             AppError::BadUpdate(_) => "invalid_update",
-            AppError::NotFound => "not_found",
+            AppError::NotFound | AppError::NoSuchField => "not_found",
+            AppError::Unavailable(LoadError::Deleted) => "deleted",
             AppError::Unavailable(_) | AppError::Storage(_) => "unavailable",
             AppError::Auth(_) => "auth",
             AppError::OriginNotAllowed => "origin",
@@ -137,7 +144,8 @@ impl IntoResponse for AppError {
             AppError::Backlog => {
                 return self.retry_after(StatusCode::SERVICE_UNAVAILABLE, BACKLOG_RETRY_SECS);
             }
-            AppError::NotFound => StatusCode::NOT_FOUND,
+            AppError::NotFound | AppError::NoSuchField => StatusCode::NOT_FOUND,
+            AppError::Unavailable(LoadError::Deleted) => StatusCode::GONE,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Storage(e) => {
                 // The database's own message may carry connection details: log it, do not send it.

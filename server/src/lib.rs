@@ -35,11 +35,13 @@ mod linger;
 pub mod metrics;
 mod openapi;
 mod penalty;
+mod projection;
 mod rate;
 mod registry;
 mod routes;
 pub mod shutdown;
 mod state;
+mod trash;
 mod web_demo;
 mod webhooks;
 
@@ -87,7 +89,17 @@ pub fn app(state: AppState) -> Router {
         .route("/api/openapi.json", get(openapi::json))
         .route("/api/changes", get(routes::changes::list))
         .route("/api/changes/stream", get(routes::changes::stream))
-        .route("/api/docs/{doc}", get(routes::docs::get_stats))
+        .route("/api/docs", get(routes::catalog::list))
+        .route("/api/search", get(routes::catalog::search))
+        .route(
+            "/api/docs/{doc}",
+            get(routes::docs::get_stats).delete(routes::trash::delete),
+        )
+        .route(
+            "/api/docs/{doc}/json",
+            get(routes::content::get_json).put(routes::content::put_json),
+        )
+        .route("/api/docs/{doc}/undelete", post(routes::trash::undelete))
         .route(
             "/api/docs/{doc}/update",
             get(routes::docs::get_update).post(routes::docs::post_update),
@@ -233,6 +245,10 @@ pub async fn run_with_store(
     }
     // After the bus listens: a revocation added meanwhile is in one or the other.
     load_revocations(&state).await?;
+    if state.projector.is_some() {
+        tokio::spawn(projection::refresh::sweep(state.clone()));
+        tokio::spawn(trash::purge(state.clone()));
+    }
     if let Some(addr) = state.config.metrics_bind {
         serve_metrics(addr, state.clone(), token.clone()).await?;
     }

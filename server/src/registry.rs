@@ -22,6 +22,7 @@ use crate::cluster::broadcaster::Broadcaster;
 use crate::config::Config;
 use crate::document::{self, DocContext, DocHandle};
 use crate::error::LoadError;
+use crate::projection::Projector;
 
 type Slot = Arc<OnceCell<DocHandle>>;
 
@@ -48,6 +49,8 @@ pub struct Registry {
     /// Set when other nodes share the database (see [`crate::cluster`]): documents loaded from
     /// then on tell them of what they relay.
     broadcaster: OnceLock<Broadcaster>,
+    /// Renders loaded documents into the projection table (see [`crate::projection`]).
+    projector: Option<Arc<Projector>>,
 }
 
 /// Where a document is, for one that must not wait to find out (see [`Registry::lookup`]).
@@ -77,6 +80,7 @@ impl Registry {
         writer: Writer,
         config: &Config,
         shutdown: CancellationToken,
+        projector: Option<Arc<Projector>>,
     ) -> Arc<Self> {
         Arc::new(Registry {
             docs: DashMap::new(),
@@ -93,6 +97,7 @@ impl Registry {
             tasks: TaskTracker::new(),
             held: Arc::new(AtomicUsize::new(0)),
             broadcaster: OnceLock::new(),
+            projector,
         })
     }
 
@@ -233,6 +238,7 @@ impl Registry {
             LoadError::Storage(e)
         })?;
         let state = match stored {
+            Some(stored) if stored.deleted_at.is_some() => return Err(LoadError::Deleted),
             Some(stored) => self.replay(&name, stored).await?,
             None => DocState::with_limits(yrs::Doc::new(), self.limits),
         };
@@ -252,6 +258,7 @@ impl Registry {
             shutdown: self.shutdown.clone(),
             broadcaster,
             held: self.held.clone(),
+            projector: self.projector.clone(),
             unregister: Box::new(move || {
                 let (Some(registry), Some(slot)) = (registry.upgrade(), slot.upgrade()) else {
                     return true;

@@ -1,11 +1,15 @@
 //! HTTP handlers: the WebSocket upgrade, health probes and the document API. Handlers stay thin:
 //! they validate input and call the registry, the store or the connection module.
 
+pub mod catalog;
 pub mod changes;
+pub mod content;
 pub mod docs;
 pub mod hocuspocus;
 pub mod metrics;
 pub mod revocations;
+mod scope;
+pub mod trash;
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;

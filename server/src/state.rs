@@ -11,6 +11,7 @@ use crate::auth::revocations::Revocations;
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::penalty::PenaltyBox;
+use crate::projection::{Projector, Refresher};
 use crate::registry::Registry;
 
 /// Shared by all handlers; cheap to clone (everything inside is reference-counted).
@@ -31,6 +32,10 @@ pub struct AppState {
     pub penalties: Arc<PenaltyBox>,
     /// Revoked subjects, and the open connections a revocation closes.
     pub revocations: Arc<Revocations>,
+    /// Writes the projection table (none for a store without one).
+    pub projector: Option<Arc<Projector>>,
+    /// Renders the documents whose projection is stale (see [`crate::projection::refresh`]).
+    pub refresher: Arc<Refresher>,
 }
 
 impl AppState {
@@ -42,7 +47,14 @@ impl AppState {
         auth: Option<Authenticator>,
         shutdown: CancellationToken,
     ) -> Self {
-        let registry = Registry::new(store.clone(), writer.clone(), &config, shutdown.clone());
+        let projector = Projector::start(store.clone(), shutdown.clone());
+        let registry = Registry::new(
+            store.clone(),
+            writer.clone(),
+            &config,
+            shutdown.clone(),
+            projector.clone(),
+        );
         AppState {
             config: Arc::new(config),
             registry,
@@ -53,6 +65,8 @@ impl AppState {
             connections: Arc::new(AtomicUsize::new(0)),
             penalties: Arc::new(PenaltyBox::default()),
             revocations: Arc::default(),
+            projector,
+            refresher: Arc::default(),
         }
     }
 }

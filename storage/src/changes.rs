@@ -25,6 +25,10 @@ pub enum ChangeKind {
     Update,
     /// The document's whole state at this position (rows up to it were compacted).
     Snapshot,
+    /// The document went to the trash: no node serves it (its update is empty).
+    Delete,
+    /// The document came back from the trash (its update is empty).
+    Undelete,
 }
 
 impl ChangeKind {
@@ -33,6 +37,8 @@ impl ChangeKind {
         match self {
             ChangeKind::Update => "update",
             ChangeKind::Snapshot => "snapshot",
+            ChangeKind::Delete => "delete",
+            ChangeKind::Undelete => "undelete",
         }
     }
 }

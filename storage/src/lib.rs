@@ -20,6 +20,8 @@
 //!   file, seen through `PRAGMA data_version` ([`own_writes`] tells this process's own apart);
 //!   `stored_rows`: reading the rows they name.
 //! - [`log_head`]: the highest committed position known, which the change feed waits on.
+//! - [`catalog`]: documents as data: the projection (JSON and text in SQL), search, the list,
+//!   the trash.
 //! - [`changes`]: the change feed over the log (`ChangeLog`), with snapshots where rows were
 //!   compacted.
 //! - [`check`]: `plait check`'s diagnosis, from a consistent cut (`sea_store::cut`), read-only.
@@ -36,6 +38,7 @@
 
 pub mod backoff;
 pub mod bus;
+pub mod catalog;
 pub mod changes;
 pub mod check;
 pub mod entities;

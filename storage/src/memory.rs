@@ -62,6 +62,7 @@ impl DocStore for MemoryStore {
             snapshot_seq: d.snapshot_seq,
             updates: d.log.iter().map(|(s, b)| (*s, b.clone())).collect(),
             unreadable: Vec::new(),
+            deleted_at: None,
         }))
     }
 
@@ -105,6 +106,7 @@ impl DocStore for MemoryStore {
             snapshot_seq: entry.snapshot_seq,
             updates: std::mem::take(&mut entry.log).into_iter().collect(),
             unreadable: Vec::new(),
+            deleted_at: None,
         };
         let rebuilt = stored.rebuild();
         for reject in crate::sea_store::compact::rejects(&rebuilt.refused, &rebuilt.incomplete) {

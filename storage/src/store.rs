@@ -6,6 +6,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use plait_protocol::session::{replay, DocLimits, Refused, Replayed};
 
+use crate::catalog::Catalog;
 use crate::changes::ChangeLog;
 use crate::error::StorageError;
 
@@ -43,6 +44,9 @@ pub struct StoredDoc {
     /// type written into the table by hand): reported like refused rows, so they are moved out
     /// of the way instead of making the whole document unreadable.
     pub unreadable: Vec<Refused>,
+    /// When the document went to the trash (`None`: it is served). A deleted document keeps its
+    /// log until it is purged, but no node serves it.
+    pub deleted_at: Option<DateTime<Utc>>,
 }
 
 /// The whole document rebuilt from storage, as one Yjs v1 update, with what was refused.
@@ -187,6 +191,11 @@ pub trait DocStore: Send + Sync + 'static {
     fn change_log(&self) -> Option<&dyn ChangeLog> {
         None
     }
+    /// The documents as data (projection, search, list, trash), if this store keeps them (the
+    /// SQL store does; the memory store does not).
+    fn catalog(&self) -> Option<&dyn Catalog> {
+        None
+    }
     /// The webhook outbox in the same database, written by the database's own triggers in the
     /// transaction of every append; `None` for stores without one (memory): no webhooks there.
     fn outbox(&self) -> Option<crate::sea_store::outbox::Outbox> {
@@ -236,6 +245,9 @@ impl<T: DocStore + ?Sized> DocStore for Arc<T> {
 
     fn change_log(&self) -> Option<&dyn ChangeLog> {
         (**self).change_log()
+    }
+    fn catalog(&self) -> Option<&dyn Catalog> {
+        (**self).catalog()
     }
     fn outbox(&self) -> Option<crate::sea_store::outbox::Outbox> {
         (**self).outbox()

@@ -19,6 +19,7 @@
 pub mod backup;
 pub mod cli;
 pub mod client;
+pub mod docs_api;
 pub mod gated;
 pub mod http;
 pub mod process;

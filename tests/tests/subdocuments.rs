@@ -60,6 +60,7 @@ fn a_stored_row_holding_a_subdocument_is_quarantined_and_the_rest_served() {
         snapshot_seq: 3,
         updates: vec![(4, a_subdocument_in_a_map())],
         unreadable: Vec::new(),
+        deleted_at: None,
     }
     .rebuild();
     assert_eq!(rebuilt.refused.len(), 1, "{:?}", rebuilt.refused);
@@ -76,6 +77,7 @@ fn a_snapshot_holding_a_subdocument_is_quarantined_and_the_rows_after_it_served(
         snapshot_seq: 3,
         updates: vec![(4, some_text())],
         unreadable: Vec::new(),
+        deleted_at: None,
     }
     .rebuild();
     assert_eq!(rebuilt.refused.len(), 1, "{:?}", rebuilt.refused);

@@ -51,6 +51,7 @@ fn broadcast_payloads_round_trip_and_large_updates_have_none() {
         BroadcastKind::Update,
         BroadcastKind::Presence,
         BroadcastKind::Stateless,
+        BroadcastKind::Deleted,
     ] {
         let payload =
             broadcast_payload("node-1", kind, &name("notes/é 1"), &update, None).expect("fits");

@@ -86,6 +86,17 @@ impl Broadcaster {
         }
     }
 
+    /// `doc` went to the trash (at log position `seq`): the nodes that have it open close it.
+    pub fn deleted(&self, doc: &DocName, seq: i64) {
+        if self.wanted(doc) {
+            let _ = self.0.queue.try_send(Broadcast {
+                doc: doc.clone(),
+                kind: BroadcastKind::Deleted,
+                data: Bytes::copy_from_slice(&seq.to_be_bytes()),
+            });
+        }
+    }
+
     /// Whether another node has `doc` open, so that what happens to it here is worth telling.
     pub fn wanted(&self, doc: &DocName) -> bool {
         self.members().wants(doc)

@@ -124,6 +124,13 @@ impl Inbound {
                     let _ = handle.try_send(Command::Stateless { payload });
                 }
             }
+            NodeEvent::Deleted { doc, .. } => {
+                // Waiting for a load under way: it may have read the document before the
+                // deletion committed.
+                if let Some(handle) = self.registry.loaded(&doc).await {
+                    let _ = handle.send(Command::Delete).await;
+                }
+            }
             NodeEvent::Stored { rows, reload, .. } => {
                 for row in rows {
                     self.deliver(&row.doc, Bytes::from(row.data), true);

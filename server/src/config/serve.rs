@@ -52,6 +52,11 @@ pub struct Config {
     #[arg(long, env = "PLAIT_IDLE_UNLOAD", default_value = "30s", value_parser = humantime::parse_duration)]
     pub idle_unload: Duration,
 
+    /// How long a deleted document (`DELETE /api/docs/{doc}`) stays in the trash, restorable
+    /// with `POST /api/docs/{doc}/undelete`, before its log, snapshots and projection are purged.
+    #[arg(long, env = "PLAIT_TRASH_RETENTION", default_value = "7days", value_parser = humantime::parse_duration)]
+    pub trash_retention: Duration,
+
     /// Largest WebSocket message or HTTP update body accepted, in bytes.
     #[arg(long, env = "PLAIT_MAX_MESSAGE_SIZE", default_value_t = 16 * 1024 * 1024)]
     pub max_message_size: usize,
@@ -183,6 +188,7 @@ impl Config {
             flush_interval: Duration::from_millis(20),
             snapshot_threshold: 500,
             idle_unload: Duration::from_secs(30),
+            trash_retention: Duration::from_secs(7 * 24 * 3600),
             max_message_size: 16 * 1024 * 1024,
             outbound_queue: 4096,
             outbound_queue_bytes: 32 * 1024 * 1024,

@@ -107,6 +107,7 @@ pub fn serve(
             Err(error) => {
                 let code = match error {
                     LoadError::ShuttingDown => codes::GOING_AWAY,
+                    LoadError::Deleted => codes::DELETED,
                     LoadError::Storage(_) | LoadError::KeptUnloading => codes::TRY_AGAIN_LATER,
                 };
                 let reason = CloseReason::new(code, error.to_string());

@@ -93,6 +93,12 @@ impl DocTask {
                 }
             }
             Command::SharePresence => self.tell_nodes_presence(None),
+            Command::Project { reply } => {
+                if let Some(projection) = self.render() {
+                    let _ = reply.send(projection);
+                }
+            }
+            Command::Delete => self.deleted = true,
             Command::Stateless { payload } => {
                 let hocuspocus: Vec<ConnId> = self
                     .conns
@@ -114,6 +120,7 @@ impl DocTask {
         match self.state.integrate_stored(&update) {
             Ok(integrated) => {
                 if let Some(delta) = integrated.delta {
+                    self.changed(Instant::now());
                     metrics::counter!(crate::metrics::NODE_UPDATES).increment(1);
                     let delta = Bytes::from(delta);
                     self.broadcast(Bytes::from(encode_update(&delta)));

@@ -9,6 +9,7 @@ use plait_storage::writer::Writer;
 use tokio_util::sync::CancellationToken;
 
 use crate::cluster::broadcaster::Broadcaster;
+use crate::projection::Projector;
 
 /// What the document task needs from its surroundings.
 pub struct DocContext {
@@ -22,6 +23,9 @@ pub struct DocContext {
     /// Updates of every document held back from the writer behind other nodes' updates (see
     /// `unconfirmed`): waiting to be written as much as the writer's queue, for `/readyz`.
     pub held: Arc<AtomicUsize>,
+    /// Renders the document into the projection table a moment after its edits settle (none
+    /// for a store without one).
+    pub projector: Option<Arc<Projector>>,
     /// Called once the task decided to unload; removes the registry entry. Returns false if the
     /// entry must stay (someone attached meanwhile).
     pub unregister: Box<dyn Fn() -> bool + Send + Sync>,

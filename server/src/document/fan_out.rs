@@ -22,6 +22,7 @@ impl DocTask {
     ) {
         self.drain.push(from, update);
         self.drain_notify.extend(notify);
+        self.changed(tokio::time::Instant::now());
     }
 
     /// Sends and stores the updates applied during this drain: connections that sent none of them

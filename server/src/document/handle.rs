@@ -9,6 +9,7 @@ use plait_protocol::error::ProtocolError;
 use plait_protocol::name::DocName;
 use plait_protocol::session::Session;
 use plait_protocol::text::prefix;
+use plait_storage::catalog::Projection;
 use plait_storage::store::Seq;
 use tokio::sync::oneshot;
 use yrs::sync::Message;
@@ -129,6 +130,13 @@ pub enum Command {
     },
     /// Another node opened this document: tell it who of this node's clients is present.
     SharePresence,
+    /// Render the document for the projection table now (see [`crate::projection`]).
+    Project {
+        reply: oneshot::Sender<Projection>,
+    },
+    /// The document went to the trash (here or on another node): close every connection with
+    /// 4410 and stop; the next load finds it deleted.
+    Delete,
     /// A stateless message for the document's Hocuspocus connections (`POST .../stateless`, or
     /// another node's).
     Stateless {
@@ -189,6 +197,13 @@ impl DocHandle {
     pub async fn state(&self) -> Result<Option<Vec<u8>>, Gone> {
         let (reply, rx) = oneshot::channel();
         self.send(Command::GetState { reply }).await?;
+        rx.await.map_err(|_| Gone)
+    }
+
+    /// The document rendered for the projection table.
+    pub async fn project(&self) -> Result<Projection, Gone> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Project { reply }).await?;
         rx.await.map_err(|_| Gone)
     }
 

@@ -18,6 +18,7 @@
 //! - `connections`: the connection table, and closing those that cannot keep up.
 //! - `outbound`: what is queued for a connection's socket, bounded in entries and bytes.
 //! - `presence`: the presence tick.
+//! - `projection`, `settle`: when the document is rendered for the projection table.
 
 mod commands;
 mod connections;
@@ -28,6 +29,8 @@ mod fan_out;
 mod handle;
 mod outbound;
 mod presence;
+mod projection;
+mod settle;
 mod task;
 mod unconfirmed;
 
@@ -39,7 +42,7 @@ use tracing::{debug_span, Instrument};
 
 pub use context::DocContext;
 use durable::DocShared;
-pub use handle::{Acks, CloseReason, Command, ConnLink, DocHandle};
+pub use handle::{Acks, CloseReason, Command, ConnLink, DocHandle, PostOutcome};
 pub use outbound::{outbound_queue, ConnId, Outbound, OutboundReceiver, OutboundSender};
 use task::DocTask;
 

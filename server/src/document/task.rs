@@ -20,6 +20,7 @@ use super::context::DocContext;
 use super::durable::{DocShared, StoredDrain};
 use super::handle::{CloseReason, Command, Conn};
 use super::outbound::ConnId;
+use super::settle::Unprojected;
 use super::unconfirmed::Unconfirmed;
 
 /// Commands handled in one drain before the fan-out: bounds the latency a burst adds.
@@ -54,6 +55,10 @@ pub(super) struct DocTask {
     /// that the queue still disconnects when every handle is gone.
     pub wake: flume::WeakSender<Command>,
     pub shared: Arc<DocShared>,
+    /// Changes not rendered into the projection table yet (see `projection`).
+    pub unprojected: Option<Unprojected>,
+    /// The document was deleted: the task stops after this drain.
+    pub deleted: bool,
 }
 
 impl DocTask {
@@ -77,6 +82,8 @@ impl DocTask {
             idle_since: None,
             wake,
             shared,
+            unprojected: None,
+            deleted: false,
         }
     }
 
@@ -112,10 +119,15 @@ impl DocTask {
         loop {
             let unload_at = self.unload_at(Instant::now());
             let confirm_due = self.unconfirmed.as_ref().and_then(|u| u.due());
-            let deadline = [self.awareness_due, unload_at, confirm_due]
-                .into_iter()
-                .flatten()
-                .min();
+            let deadline = [
+                self.awareness_due,
+                unload_at,
+                confirm_due,
+                self.projection_due(),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             if let Some(deadline) = deadline {
                 timer.as_mut().reset(deadline);
             }
@@ -128,7 +140,13 @@ impl DocTask {
                     break;
                 }
                 command = rx.recv_async() => match command {
-                    Ok(command) => self.drain_queue(command, rx).await,
+                    Ok(command) => {
+                        self.drain_queue(command, rx).await;
+                        if self.deleted {
+                            self.stop_deleted(rx);
+                            return;
+                        }
+                    }
                     Err(_) => break,
                 },
                 _ = &mut timer, if deadline.is_some() => {
@@ -136,6 +154,7 @@ impl DocTask {
                     if confirm_due.is_some_and(|due| due <= now) {
                         self.store_unconfirmed(now, false);
                     }
+                    self.project_if_due(now);
                     if self.awareness_due.is_some_and(|due| due <= now) {
                         self.awareness_due = None;
                         self.flush_awareness();
@@ -182,8 +201,26 @@ impl DocTask {
         while let Ok(command) = rx.try_recv() {
             drop(command);
         }
+        if self.unprojected.is_some() {
+            self.project_now();
+        }
         self.ctx.writer.release(self.ctx.name.as_str());
         info!(doc = %self.ctx.name, "document unloaded after idle delay");
         true
+    }
+
+    /// The document was deleted: every connection is closed with 4410, what waits for the
+    /// database goes to the writer (the trash keeps it), and the task leaves the registry. A
+    /// command still queued is dropped: its sender looks the document up again and finds it
+    /// deleted.
+    fn stop_deleted(&mut self, rx: &flume::Receiver<Command>) {
+        self.close_all(CloseReason::new(codes::DELETED, "document deleted"));
+        self.store_unconfirmed(Instant::now(), true);
+        (self.ctx.unregister)();
+        while let Ok(command) = rx.try_recv() {
+            drop(command);
+        }
+        self.ctx.writer.release(self.ctx.name.as_str());
+        info!(doc = %self.ctx.name, "document deleted: connections closed, unloaded");
     }
 }

@@ -126,6 +126,7 @@ fn spawn_doc_with_queue(store: Arc<FaultyStore<MemoryStore>>, queue: usize) -> D
         shutdown: CancellationToken::new(),
         broadcaster: None,
         held: Arc::default(),
+        projector: None,
         unregister: Box::new(|| true),
     };
     spawn(

@@ -38,7 +38,7 @@ impl HpSocket {
         }
     }
 
-    async fn deny(&mut self, address: &str, reason: &str) -> Result<(), Stop> {
+    pub(super) async fn deny(&mut self, address: &str, reason: &str) -> Result<(), Stop> {
         crate::metrics::refused("hocuspocus_document");
         self.docs.take_waiting(address);
         let frame = hocuspocus::permission_denied(address, reason);

@@ -126,6 +126,12 @@ impl HpSocket {
         };
         let parts = match result {
             Ok(parts) => parts,
+            // A deleted document is refused on its own, as a refused token is: the socket's
+            // other documents go on.
+            Err(LoadError::Deleted) => {
+                let reason = LoadError::Deleted.to_string();
+                return self.deny(&address, &reason).await;
+            }
             Err(error) => {
                 let code = match error {
                     LoadError::ShuttingDown => codes::GOING_AWAY,

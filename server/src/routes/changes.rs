@@ -6,7 +6,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Uri};
@@ -14,15 +14,15 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use futures_util::Stream;
-use plait_storage::changes::{Change, ChangeLog, NameFilter};
+use plait_storage::changes::{Change, ChangeLog};
 use plait_storage::store::{DocStore, Seq};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::warn;
 use utoipa::{IntoParams, ToSchema};
 
+use super::scope::{reader, Reader};
 use super::{json_body, ErrorBody};
-use crate::auth::{token_from_request, AuthError};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -121,62 +121,6 @@ fn parse_cursor(text: &str) -> Result<Seq, AppError> {
 
 fn prefix(text: &str) -> String {
     text.chars().take(40).collect()
-}
-
-/// What the request may see: the query's prefix within the token's scope. `None` when the two
-/// cannot overlap (the answer is then empty), and when the token expires.
-struct Reader {
-    names: Option<NameFilter>,
-    expires: Option<SystemTime>,
-}
-
-fn reader(
-    state: &AppState,
-    headers: &HeaderMap,
-    uri: &Uri,
-    prefix: Option<String>,
-) -> Result<Reader, AppError> {
-    let wanted = prefix.unwrap_or_default();
-    let Some(auth) = &state.auth else {
-        return Ok(Reader {
-            names: Some(NameFilter {
-                prefix: wanted,
-                exact: None,
-            }),
-            expires: None,
-        });
-    };
-    let token = token_from_request(headers, uri.query()).ok_or(AuthError::Missing)?;
-    let claims = auth
-        .verify_claims(&token)
-        .and_then(|claims| state.revocations.check_claims(&claims).map(|()| claims))
-        .inspect_err(|e| {
-            info!(reason = e.reason(), "change feed access refused");
-        })?;
-    let expires = UNIX_EPOCH.checked_add(Duration::from_secs(claims.exp));
-    Ok(Reader {
-        names: within_scope(&claims.doc, wanted),
-        expires,
-    })
-}
-
-/// The names both a token's scope and the query's prefix cover.
-fn within_scope(scope: &str, wanted: String) -> Option<NameFilter> {
-    match scope.strip_suffix('*') {
-        Some(allowed) if wanted.starts_with(allowed) => Some(NameFilter {
-            prefix: wanted,
-            exact: None,
-        }),
-        Some(allowed) if allowed.starts_with(&wanted) => Some(NameFilter {
-            prefix: allowed.to_owned(),
-            exact: None,
-        }),
-        Some(_) => None,
-        None => scope.starts_with(&wanted).then(|| NameFilter {
-            prefix: wanted,
-            exact: Some(scope.to_owned()),
-        }),
-    }
 }
 
 fn change_log(store: &dyn DocStore) -> Result<&dyn ChangeLog, AppError> {
@@ -376,6 +320,7 @@ async fn wait_gone(events: &flume::Sender<Result<Event, Infallible>>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::routes::scope::within_scope;
 
     #[test]
     fn a_query_prefix_is_narrowed_to_the_token_scope_and_never_widened() {

@@ -13,6 +13,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{authorize, authorize_write, json_body, DocPath, ErrorBody};
+use crate::document::PostOutcome;
 use crate::error::{AppError, LoadError};
 use crate::state::AppState;
 
@@ -62,10 +63,17 @@ pub async fn get_update(
         .into_response())
 }
 
-async fn stored_state(state: &AppState, name: &DocName) -> Result<Option<Vec<u8>>, AppError> {
+/// The document's whole state as stored (`None`: never written); 410 for a deleted one.
+pub(super) async fn stored_state(
+    state: &AppState,
+    name: &DocName,
+) -> Result<Option<Vec<u8>>, AppError> {
     let Some(stored) = state.store.load(name.as_str()).await? else {
         return Ok(None);
     };
+    if stored.deleted_at.is_some() {
+        return Err(LoadError::Deleted.into());
+    }
     let rebuilt = rebuild_blocking(stored).await?;
     Ok(Some(rebuilt.state))
 }
@@ -143,6 +151,13 @@ pub async fn post_update(
         .post_update(body)
         .await
         .map_err(|_| AppError::Unavailable(LoadError::ShuttingDown))??;
+    Ok(answer_posted(outcome).await)
+}
+
+/// The answer to an update posted to a document (`POST .../update`, `PUT .../json`): 200 once
+/// it is stored, 202 if the database has not taken it within [`DURABLE_WAIT`], 409 if part of it
+/// needs content the document lacks.
+pub(super) async fn answer_posted(outcome: PostOutcome) -> Response {
     if outcome.incomplete {
         // What could be integrated was (and is being stored); the rest needs content first.
         let body = UpdateIncomplete {
@@ -150,7 +165,7 @@ pub async fn post_update(
                     apply its dependencies first",
             applied: outcome.durable.is_some(),
         };
-        return Ok((StatusCode::CONFLICT, json_body(&body)).into_response());
+        return (StatusCode::CONFLICT, json_body(&body)).into_response();
     }
     let (status, body) = match outcome.durable {
         None => (
@@ -181,7 +196,7 @@ pub async fn post_update(
             ),
         },
     };
-    Ok((status, json_body(&body)).into_response())
+    (status, json_body(&body)).into_response()
 }
 
 /// `GET /api/docs/{doc}`'s body: the document's storage figures and where it is open.

@@ -23,6 +23,8 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     /// Bumped by every append (and the row lock it takes orders appends against compaction).
     pub updated_at: DateTimeUtc,
+    /// When the document went to the trash (`DELETE /api/docs/{doc}`); NULL while it is served.
+    pub deleted_at: Option<DateTimeUtc>,
 }
 
 /// Links to the log.

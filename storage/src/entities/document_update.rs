@@ -16,6 +16,10 @@ pub struct Model {
     /// Raw Yjs v1 update.
     pub data: Vec<u8>,
     pub created_at: DateTimeUtc,
+    /// 0: a Yjs update; 1 and 2: the marker rows of a deletion and an undeletion (an empty
+    /// update, so a replay passes over them), which give the trash a position in the change
+    /// feed (migration `m20261206_000006_documents_as_data`).
+    pub kind: i16,
 }
 
 /// Links to the owning document.

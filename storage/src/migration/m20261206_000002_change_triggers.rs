@@ -50,26 +50,13 @@ pub const APPEND_LOCK_KEY: i64 = 0x706c_6169_7401;
 pub const PG_NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
 pub const SQLITE_NOW_MS: &str = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
 
-fn postgres_up() -> Vec<String> {
+/// The PostgreSQL function behind the log's `AFTER INSERT` trigger. `outbox_filter` is a
+/// `WHERE` on the new rows for the outbox (the trash's marker rows write events of their own,
+/// see `m20261206_000006_documents_as_data`).
+pub(super) fn log_appended_function(outbox_filter: &str) -> String {
     let now = PG_NOW_MS;
-    vec![
-        "CREATE UNIQUE INDEX IF NOT EXISTS idx_webhook_outbox_open ON webhook_outbox (document_id) \
-         WHERE is_open"
-            .into(),
-        format!(
-            "CREATE OR REPLACE FUNCTION plait_log_order() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  -- Positions come from a sequence, handed out in the order statements ask, not the order
-  -- their transactions commit. Holding this lock to the commit makes the two orders one.
-  PERFORM pg_advisory_xact_lock({APPEND_LOCK_KEY});
-  RETURN NULL;
-END $$"
-        ),
-        "CREATE OR REPLACE TRIGGER plait_log_order BEFORE INSERT ON document_updates \
-         FOR EACH STATEMENT EXECUTE FUNCTION plait_log_order()"
-            .into(),
-        format!(
-            "CREATE OR REPLACE FUNCTION plait_log_appended() RETURNS trigger LANGUAGE plpgsql AS $$
+    format!(
+        "CREATE OR REPLACE FUNCTION plait_log_appended() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
   first_seq bigint;
   last_seq bigint;
@@ -93,6 +80,7 @@ BEGIN
     SELECT r.document_id, d.name, 'document.changed', min(r.seq), max(r.seq), count(*),
            {now}, {now}, true, 0, 0
       FROM plait_new_rows r JOIN documents d ON d.id = r.document_id
+    {outbox_filter}
      GROUP BY r.document_id, d.name
     ON CONFLICT (document_id) WHERE is_open DO UPDATE
       SET last_seq = greatest(webhook_outbox.last_seq, excluded.last_seq),
@@ -101,7 +89,55 @@ BEGIN
           last_ms = excluded.last_ms;
   RETURN NULL;
 END $$"
+    )
+}
+
+/// `plait_write(doc_name, update)`, the function other programs call to append. `deleted_check`
+/// is PL/pgSQL run after the arguments are checked (the trash refuses writes to a deleted
+/// document, see `m20261206_000006_documents_as_data`).
+pub(super) fn plait_write_function(deleted_check: &str) -> String {
+    format!(
+        "CREATE OR REPLACE FUNCTION plait_write(doc_name text, \"update\" bytea) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+  doc_id bigint;
+  position bigint;
+BEGIN
+  IF doc_name IS NULL OR octet_length(doc_name) = 0 OR octet_length(doc_name) > 255 THEN
+    RAISE EXCEPTION 'plait_write: a document name is 1 to 255 bytes';
+  END IF;
+  IF \"update\" IS NULL OR octet_length(\"update\") = 0 THEN
+    RAISE EXCEPTION 'plait_write: the update is empty';
+  END IF;
+{deleted_check}  INSERT INTO documents (name, snapshot_seq, snapshot_format, created_at, updated_at)
+    VALUES (doc_name, 0, 1, now(), now()) ON CONFLICT (name) DO NOTHING;
+  UPDATE documents SET updated_at = now() WHERE name = doc_name RETURNING id INTO doc_id;
+  INSERT INTO document_updates (document_id, data, created_at)
+    VALUES (doc_id, \"update\", now()) RETURNING seq INTO position;
+  RETURN position;
+END $$"
+    )
+}
+
+pub(super) fn postgres_up() -> Vec<String> {
+    let now = PG_NOW_MS;
+    vec![
+        "CREATE UNIQUE INDEX IF NOT EXISTS idx_webhook_outbox_open ON webhook_outbox (document_id) \
+         WHERE is_open"
+            .into(),
+        format!(
+            "CREATE OR REPLACE FUNCTION plait_log_order() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  -- Positions come from a sequence, handed out in the order statements ask, not the order
+  -- their transactions commit. Holding this lock to the commit makes the two orders one.
+  PERFORM pg_advisory_xact_lock({APPEND_LOCK_KEY});
+  RETURN NULL;
+END $$"
         ),
+        "CREATE OR REPLACE TRIGGER plait_log_order BEFORE INSERT ON document_updates \
+         FOR EACH STATEMENT EXECUTE FUNCTION plait_log_order()"
+            .into(),
+        log_appended_function(""),
         "CREATE OR REPLACE TRIGGER plait_log_appended AFTER INSERT ON document_updates \
          REFERENCING NEW TABLE AS plait_new_rows \
          FOR EACH STATEMENT EXECUTE FUNCTION plait_log_appended()"
@@ -118,39 +154,17 @@ END $$"
         "CREATE OR REPLACE TRIGGER plait_document_created AFTER INSERT ON documents \
          FOR EACH ROW EXECUTE FUNCTION plait_document_created()"
             .into(),
-        "CREATE OR REPLACE FUNCTION plait_write(doc_name text, \"update\" bytea) RETURNS bigint
-LANGUAGE plpgsql AS $$
-DECLARE
-  doc_id bigint;
-  position bigint;
-BEGIN
-  IF doc_name IS NULL OR octet_length(doc_name) = 0 OR octet_length(doc_name) > 255 THEN
-    RAISE EXCEPTION 'plait_write: a document name is 1 to 255 bytes';
-  END IF;
-  IF \"update\" IS NULL OR octet_length(\"update\") = 0 THEN
-    RAISE EXCEPTION 'plait_write: the update is empty';
-  END IF;
-  INSERT INTO documents (name, snapshot_seq, snapshot_format, created_at, updated_at)
-    VALUES (doc_name, 0, 1, now(), now()) ON CONFLICT (name) DO NOTHING;
-  UPDATE documents SET updated_at = now() WHERE name = doc_name RETURNING id INTO doc_id;
-  INSERT INTO document_updates (document_id, data, created_at)
-    VALUES (doc_id, \"update\", now()) RETURNING seq INTO position;
-  RETURN position;
-END $$"
-            .into(),
+        plait_write_function(""),
     ]
 }
 
-fn sqlite_up() -> Vec<String> {
+/// The SQLite trigger that writes the outbox for each appended row; `when` is its `WHEN` clause
+/// (see [`log_appended_function`]).
+pub(super) fn log_appended_trigger(when: &str) -> String {
     let now = SQLITE_NOW_MS;
-    vec![
-        "CREATE UNIQUE INDEX IF NOT EXISTS idx_webhook_outbox_open ON webhook_outbox (document_id) \
-         WHERE is_open"
-            .into(),
-        // `WHERE true`-like filter on the SELECT: SQLite needs one before ON CONFLICT.
-        format!(
-            "CREATE TRIGGER IF NOT EXISTS plait_log_appended AFTER INSERT ON document_updates
-FOR EACH ROW BEGIN
+    format!(
+        "CREATE TRIGGER IF NOT EXISTS plait_log_appended AFTER INSERT ON document_updates
+FOR EACH ROW {when} BEGIN
   INSERT INTO webhook_outbox (document_id, doc_name, kind, first_seq, last_seq, updates,
                               first_ms, last_ms, is_open, attempts, next_attempt_ms)
     SELECT NEW.document_id, name, 'document.changed', NEW.seq, NEW.seq, 1, {now}, {now}, 1, 0, 0
@@ -161,7 +175,17 @@ FOR EACH ROW BEGIN
           updates = updates + 1,
           last_ms = excluded.last_ms;
 END"
-        ),
+    )
+}
+
+pub(super) fn sqlite_up() -> Vec<String> {
+    let now = SQLITE_NOW_MS;
+    vec![
+        "CREATE UNIQUE INDEX IF NOT EXISTS idx_webhook_outbox_open ON webhook_outbox (document_id) \
+         WHERE is_open"
+            .into(),
+        // `WHERE true`-like filter on the SELECT: SQLite needs one before ON CONFLICT.
+        log_appended_trigger(""),
         format!(
             "CREATE TRIGGER IF NOT EXISTS plait_document_created AFTER INSERT ON documents
 FOR EACH ROW BEGIN

@@ -169,6 +169,7 @@ impl PgFeed {
                             Ok(payload) => NodeEvent::Stateless { node, doc, payload },
                             Err(_) => continue,
                         },
+                        BroadcastKind::Deleted => NodeEvent::Deleted { node, doc },
                     });
                 }
                 Payload::Part { part, .. } => {

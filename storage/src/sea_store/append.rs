@@ -84,6 +84,7 @@ impl SeaStore {
                     document_id: Set(document_id),
                     data: Set(update.data.to_vec()),
                     created_at: Set(now),
+                    kind: NotSet,
                 });
             }
             let mut keys = document_update::Entity::insert_many(rows)
@@ -126,6 +127,7 @@ impl SeaStore {
             snapshot_format: Set(SNAPSHOT_FORMAT_V1),
             created_at: Set(now),
             updated_at: Set(now),
+            deleted_at: NotSet,
         };
         document::Entity::insert(row)
             .on_conflict_do_nothing_on([document::Column::Name])

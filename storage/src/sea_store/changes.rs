@@ -12,6 +12,7 @@ use super::SeaStore;
 use crate::changes::{Change, ChangeKind, NameFilter, MAX_PAGE_BYTES};
 use crate::entities::{document, document_update};
 use crate::error::StorageError;
+use crate::migration::m20261206_000006_documents_as_data::{KIND_DELETE, KIND_UNDELETE};
 use crate::store::Seq;
 
 impl SeaStore {
@@ -30,6 +31,7 @@ impl SeaStore {
             .column(document_update::Column::CreatedAt)
             .column(document::Column::UpdatedAt)
             .column(document_update::Column::Data)
+            .column(document_update::Column::Kind)
             .inner_join(document::Entity)
             .filter(document_update::Column::Seq.gt(after))
             .filter(name_filter(names))
@@ -104,9 +106,14 @@ fn read_change(row: &QueryResult, kind: ChangeKind) -> Option<Change> {
     let doc: String = row.try_get("", "name").ok()?;
     let update: Vec<u8> = row.try_get("", "data").ok()?;
     let updated: Option<DateTime<Utc>> = row.try_get("", "updated_at").ok();
+    let kind = match (kind, row.try_get::<i16>("", "kind")) {
+        (ChangeKind::Update, Ok(KIND_DELETE)) => ChangeKind::Delete,
+        (ChangeKind::Update, Ok(KIND_UNDELETE)) => ChangeKind::Undelete,
+        (kind, _) => kind,
+    };
     let at = match kind {
-        ChangeKind::Update => row.try_get("", "created_at").ok().or(updated),
         ChangeKind::Snapshot => updated,
+        _ => row.try_get("", "created_at").ok().or(updated),
     };
     Some(Change {
         seq,

@@ -34,6 +34,7 @@ impl SeaStore {
             snapshot_seq: head.snapshot_seq,
             updates: rows,
             unreadable,
+            deleted_at: head.deleted_at,
         };
         // Tens of milliseconds of CPU for a large document: off the async threads, so the
         // documents' tasks keep relaying meanwhile.

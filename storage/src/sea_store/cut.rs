@@ -123,6 +123,7 @@ impl Cut {
                 snapshot_seq: head.snapshot_seq,
                 updates,
                 unreadable,
+                deleted_at: head.deleted_at,
             },
         }))
     }

@@ -11,7 +11,8 @@
 //! - `quarantine`: moving stored updates that cannot be applied out of the log.
 //! - `outbox`: the webhook outbox's queries (close, claim, retry, prune).
 //! - `open`: opening an existing database to read it only (no file created, no migration);
-//! - `cut`: the whole database read in one consistent transaction (backups, checks).
+//! - `cut`: the whole database read in one consistent transaction (backups, checks);
+//! - `projections`, `search`, `trash`: documents as data (see [`crate::catalog`]).
 
 mod append;
 mod changes;
@@ -20,10 +21,13 @@ mod connect;
 pub mod cut;
 pub mod open;
 pub mod outbox;
+mod projections;
 mod quarantine;
 mod read;
 pub mod revocations;
+mod search;
 pub(crate) mod tolerant;
+mod trash;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -37,6 +41,7 @@ use sea_orm::{
 };
 
 use crate::bus::Bus;
+use crate::catalog::{Catalog, Listed, Projection, SearchHit, Trashed};
 use crate::changes::{Change, ChangeLog, NameFilter};
 use crate::error::StorageError;
 use crate::log_head::LogHead;
@@ -221,6 +226,62 @@ impl DocStore for SeaStore {
 
     fn change_log(&self) -> Option<&dyn ChangeLog> {
         Some(self)
+    }
+
+    fn catalog(&self) -> Option<&dyn Catalog> {
+        Some(self)
+    }
+}
+
+#[async_trait::async_trait]
+impl Catalog for SeaStore {
+    async fn write_projection(&self, projection: &Projection) -> Result<bool, StorageError> {
+        self.write_projection_row(projection).await
+    }
+
+    async fn last_position(&self) -> Result<Seq, StorageError> {
+        self.last_log_position().await
+    }
+
+    async fn stale_projections(&self, limit: u64) -> Result<Vec<String>, StorageError> {
+        self.stale_projection_names(limit).await
+    }
+
+    async fn projection(&self, doc: &str) -> Result<Option<Projection>, StorageError> {
+        self.projection_row(doc).await
+    }
+
+    async fn search(
+        &self,
+        query: &str,
+        names: &NameFilter,
+        limit: u64,
+    ) -> Result<Vec<SearchHit>, StorageError> {
+        self.search_projections(query, names, limit).await
+    }
+
+    async fn list(
+        &self,
+        names: &NameFilter,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<Listed>, StorageError> {
+        self.list_documents(names, after, limit).await
+    }
+
+    async fn delete(&self, doc: &str) -> Result<Trashed, StorageError> {
+        self.trash(doc, true).await
+    }
+
+    async fn undelete(&self, doc: &str) -> Result<Trashed, StorageError> {
+        self.trash(doc, false).await
+    }
+
+    async fn purge(
+        &self,
+        deleted_before: chrono::DateTime<Utc>,
+    ) -> Result<Vec<String>, StorageError> {
+        self.purge_trash(deleted_before).await
     }
 }
 

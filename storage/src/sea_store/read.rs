@@ -24,6 +24,7 @@ impl SeaStore {
             snapshot_seq: head.snapshot_seq,
             updates,
             unreadable,
+            deleted_at: head.deleted_at,
         }))
     }
 

@@ -26,6 +26,8 @@ pub(crate) struct Head {
     pub snapshot: Option<Vec<u8>>,
     /// The snapshot, if its value is not bytes.
     pub unreadable: Option<Refused>,
+    /// When the document went to the trash (a value that is not a date reads as not deleted).
+    pub deleted_at: Option<DateTime<Utc>>,
 }
 
 /// The `documents` row named `name`; `for_update` also locks it (PostgreSQL; SQLite's IMMEDIATE
@@ -40,6 +42,7 @@ pub(crate) async fn head(
         .column(document::Column::Id)
         .column(document::Column::SnapshotSeq)
         .column(document::Column::Snapshot)
+        .column(document::Column::DeletedAt)
         .filter(document::Column::Name.eq(name));
     if for_update {
         query = query.lock_exclusive();
@@ -68,11 +71,18 @@ pub(crate) async fn head(
             (None, Some(refused))
         }
     };
+    let deleted_at = row
+        .try_get::<Option<DateTime<Utc>>>("", "deleted_at")
+        .unwrap_or_else(|e| {
+            tracing::warn!(doc = name, error = %e, "documents.deleted_at is not a date; reading it as not deleted");
+            None
+        });
     Ok(Some(Head {
         id,
         snapshot_seq,
         snapshot,
         unreadable,
+        deleted_at,
     }))
 }
 

@@ -1,0 +1,111 @@
+//! Stale projections: documents whose log moved past their row while no task of this node
+//! rendered them (changed while unloaded, by an HTTP post, another node or `plait_write`).
+//! Rendered by their task if this node holds them, else from storage. Run before a search
+//! answers and every [`SWEEP`](super::SWEEP) in the background.
+
+use std::time::Duration;
+
+use plait_protocol::name::DocName;
+use plait_protocol::session::DocLimits;
+use plait_storage::catalog::Catalog;
+use plait_storage::error::StorageError;
+use tokio::time::Instant;
+use tracing::{debug, warn};
+
+use super::{Projector, SWEEP};
+use crate::state::AppState;
+
+/// Documents asked for at a time.
+const BATCH: u64 = 64;
+/// The longest one refresh renders before it lets its caller go on (the rest wait for the
+/// next): a search never waits minutes behind a bulk import.
+const BUDGET: Duration = Duration::from_secs(5);
+
+/// Renders the stale documents (up to [`BUDGET`]). Nothing for a store without projections.
+pub async fn refresh(state: &AppState) -> Result<(), StorageError> {
+    let (Some(_), Some(catalog)) = (&state.projector, state.store.catalog()) else {
+        return Ok(());
+    };
+    let mut clean_at = state.refresher.clean_at.lock().await;
+    // From the database, not what this node heard: a row another program committed a moment
+    // ago must count. Read before looking: a row committed meanwhile moves it past.
+    let head = catalog.last_position().await?;
+    if *clean_at == Some(head) {
+        return Ok(());
+    }
+    let deadline = Instant::now() + BUDGET;
+    let mut failed = false;
+    loop {
+        let stale = catalog.stale_projections(BATCH).await?;
+        for name in &stale {
+            if let Err(error) = render_one(state, catalog, name).await {
+                warn!(doc = %name, %error, "could not render a stale projection");
+                failed = true;
+            }
+        }
+        if (stale.len() as u64) < BATCH || failed || Instant::now() >= deadline {
+            // Clean only if every stale document was rendered (one that fails is retried).
+            if (stale.len() as u64) < BATCH && !failed {
+                *clean_at = Some(head);
+            }
+            return Ok(());
+        }
+    }
+}
+
+async fn render_one(
+    state: &AppState,
+    catalog: &dyn Catalog,
+    name: &str,
+) -> Result<(), StorageError> {
+    let Ok(doc) = DocName::parse(name) else {
+        // A name written by another program that Plait would refuse: nothing can serve it.
+        debug!(doc = name, "not rendering a document whose name is invalid");
+        return Ok(());
+    };
+    if let Some(handle) = state.registry.running(&doc) {
+        if let Ok(projection) = handle.project().await {
+            catalog.write_projection(&projection).await?;
+            return Ok(());
+        }
+    }
+    let Some(stored) = state.store.load(name).await? else {
+        return Ok(());
+    };
+    if stored.deleted_at.is_some() {
+        return Ok(());
+    }
+    let seq = stored
+        .updates
+        .last()
+        .map_or(0, |(seq, _)| *seq)
+        .max(stored.snapshot_seq);
+    let limits = DocLimits {
+        max_size: state.config.max_doc_size,
+        max_nesting: state.config.max_nesting_depth,
+    };
+    let owned = name.to_owned();
+    // Replaying and rendering are CPU work in proportion to the document.
+    let projection = tokio::task::spawn_blocking(move || {
+        let replayed = stored.replay(limits);
+        Projector::render(&owned, replayed.state.doc(), seq)
+    })
+    .await
+    .map_err(|e| StorageError::Snapshot(format!("rendering task failed: {e}")))?;
+    catalog.write_projection(&projection).await?;
+    Ok(())
+}
+
+/// Every [`SWEEP`], the stale documents, so that the table is current for SQL readers that
+/// never call the API; until shutdown.
+pub async fn sweep(state: AppState) {
+    loop {
+        tokio::select! {
+            _ = state.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(SWEEP) => {}
+        }
+        if let Err(error) = refresh(&state).await {
+            warn!(%error, "could not look for stale projections");
+        }
+    }
+}
