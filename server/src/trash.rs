@@ -20,6 +20,11 @@ pub async fn delete(state: &AppState, name: &DocName) -> Result<Trashed, AppErro
     let catalog = state.store.catalog().ok_or(AppError::NotSupported(
         "this server's store keeps no trash (the `memory:` database)",
     ))?;
+    // What this node holds of the document and has not stored yet (its first edits may still
+    // be on their way to the database, where the deletion looks) is stored first.
+    if state.registry.running(name).is_some() {
+        state.writer.flush().await?;
+    }
     let outcome = catalog.delete(name.as_str()).await?;
     if let Trashed::Done { seq, .. } = outcome {
         info!(doc = %name, seq, "document deleted");

@@ -316,8 +316,42 @@ mod cases {
             .iter()
             .any(|c| c.doc == "gone" && c.kind == ChangeKind::Undelete));
 
-        // Purge: only what is deleted and older than the cutoff.
+        // A compaction folds the updates but keeps the markers: the feed still tells a consumer
+        // from before the deletion that it happened, then gives the snapshot.
+        store.append(&[update("gone", 7, "again")]).await?;
+        store.compact("gone").await?;
+        let kinds: Vec<ChangeKind> = log
+            .changes(0, 100, &all())
+            .await?
+            .into_iter()
+            .filter(|c| c.doc == "gone")
+            .map(|c| c.kind)
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ChangeKind::Delete,
+                ChangeKind::Undelete,
+                ChangeKind::Snapshot
+            ]
+        );
+        let state = common::rebuilt(store.load("gone").await?.expect("kept"));
+        let text = common::text_of(state.doc());
+        assert!(
+            text.contains("secret plans") && text.contains("again"),
+            "{text}"
+        );
+
+        // Purge: only what is deleted and older than the cutoff. A compaction leaves the trash
+        // as it is.
         cat.delete("gone").await?;
+        let before = store.load("gone").await?.expect("in the trash");
+        store.compact("gone").await?;
+        let after_compaction = store.load("gone").await?.expect("in the trash");
+        assert_eq!(
+            after_compaction.updates, before.updates,
+            "nothing folded in the trash"
+        );
         let past = chrono::Utc::now() - chrono::Duration::hours(1);
         assert!(cat.purge(past).await?.is_empty(), "deleted moments ago");
         let future = chrono::Utc::now() + chrono::Duration::hours(1);

@@ -4,29 +4,15 @@ import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import {
   assertNoConsoleErrors, docUrl, freePort, freshDatabase, launchBrowser, openPage, pill, screenshot,
-  startServer, text, typeAtEnd, uniqueDoc, until, waitConnected, waitSaved
+  startServer, text, typeAtEnd, uniqueDoc, until, waitConnected, waitSaved, withServerIn
 } from './harness.js'
 
 let browser
 before(async () => { browser = await launchBrowser() })
 after(async () => { await browser?.close() })
 
-/** Runs `body` with a fresh server and closes every context it opened, whatever happens. */
-async function withServer (body) {
-  const server = await startServer({ port: await freePort(), databaseUrl: freshDatabase() })
-  const contexts = []
-  const newContext = async (opts) => {
-    const ctx = await browser.newContext(opts)
-    contexts.push(ctx)
-    return ctx
-  }
-  try {
-    await body({ server, newContext })
-  } finally {
-    for (const ctx of contexts) await ctx.close().catch(() => {})
-    await server.stop()
-  }
-}
+/** Runs `body` with a fresh server (see harness.js). */
+const withServer = (body) => withServerIn(browser, body)
 
 test('two pages on one document see each other type and each other\'s caret', async () => {
   await withServer(async ({ server, newContext }) => {

@@ -189,3 +189,21 @@ export async function screenshot (page, name) {
 export function assertNoConsoleErrors (assert, ...pages) {
   for (const page of pages) assert.deepEqual(page.consoleErrors, [], 'console errors')
 }
+
+/** Runs `body({ server, newContext })` with a fresh server and a way to open browser contexts in
+ * `browser`; closes every context it opened and the server, whatever happens. */
+export async function withServerIn (browser, body) {
+  const server = await startServer({ port: await freePort(), databaseUrl: freshDatabase() })
+  const contexts = []
+  const newContext = async (opts) => {
+    const ctx = await browser.newContext(opts)
+    contexts.push(ctx)
+    return ctx
+  }
+  try {
+    await body({ server, newContext })
+  } finally {
+    for (const ctx of contexts) await ctx.close().catch(() => {})
+    await server.stop()
+  }
+}

@@ -63,7 +63,9 @@ impl SeaStore {
                     .filter_map(|row| read_change(row, ChangeKind::Snapshot)),
             )
             .collect();
-        // A snapshot and a row never share a position (the rows up to a snapshot's are gone).
+        // A snapshot and a row never share a position: the update rows up to a snapshot's are
+        // gone, and a snapshot's position is an update row's (the trash's marker rows, kept by
+        // the compaction, are never folded).
         changes.sort_by_key(|c| c.seq);
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
         let mut bytes = 0;

@@ -4,11 +4,12 @@
 use chrono::Utc;
 use plait_protocol::session::Refused;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect};
 
 use super::{quarantine, tolerant, SeaStore, SNAPSHOT_FORMAT_V1};
 use crate::entities::{document, document_update};
 use crate::error::StorageError;
+use crate::migration::m20261206_000006_documents_as_data::KIND_UPDATE;
 use crate::store::{rebuild_blocking, Seq, StoredDoc};
 
 impl SeaStore {
@@ -20,8 +21,20 @@ impl SeaStore {
             txn.commit().await?;
             return Ok(0);
         };
+        if head.deleted_at.is_some() {
+            // The trash keeps a document as it was deleted: its log and its marker row in the
+            // change feed, until an undelete or the purge.
+            txn.commit().await?;
+            return Ok(head.snapshot.as_ref().map_or(0, |s| s.len() as u64));
+        }
+        // The position folded to is the last *update* row's: the trash's marker rows stay in the
+        // log (see below), so no snapshot shares a position with one.
+        let Some(last_update) = last_update(&txn, head.id, head.snapshot_seq).await? else {
+            txn.commit().await?;
+            return Ok(head.snapshot.as_ref().map_or(0, |s| s.len() as u64));
+        };
         let (rows, mut unreadable) =
-            tolerant::log_rows(&txn, head.id, head.snapshot_seq, None, None).await?;
+            tolerant::log_rows(&txn, head.id, head.snapshot_seq, Some(last_update), None).await?;
         let last = rows.last().map(|r| r.0);
         let last_unreadable = unreadable.iter().map(|r| r.seq).max();
         let Some(upto) = last.max(last_unreadable) else {
@@ -56,14 +69,35 @@ impl SeaStore {
             .exec(&txn)
             .await?;
         // Only rows this transaction read (seq <= P) go: rows other nodes append later survive.
+        // The trash's marker rows stay: they are the change feed's record of a deletion and an
+        // undeletion, which no snapshot holds (an empty update each; a load skips them).
         document_update::Entity::delete_many()
             .filter(document_update::Column::DocumentId.eq(head.id))
             .filter(document_update::Column::Seq.lte(upto))
+            .filter(document_update::Column::Kind.eq(KIND_UPDATE))
             .exec(&txn)
             .await?;
         txn.commit().await?;
         Ok(bytes)
     }
+}
+
+/// The highest position of an update row (not a trash marker) of document `id` after `after`.
+async fn last_update(
+    txn: &DatabaseTransaction,
+    id: i64,
+    after: Seq,
+) -> Result<Option<Seq>, StorageError> {
+    let last: Option<Option<Seq>> = document_update::Entity::find()
+        .select_only()
+        .column_as(document_update::Column::Seq.max(), "last")
+        .filter(document_update::Column::DocumentId.eq(id))
+        .filter(document_update::Column::Seq.gt(after))
+        .filter(document_update::Column::Kind.eq(KIND_UPDATE))
+        .into_tuple()
+        .one(txn)
+        .await?;
+    Ok(last.flatten())
 }
 
 /// The rows a rebuild could not apply, with those left incomplete, as one list to quarantine.
