@@ -23,3 +23,15 @@ pub(crate) struct Chunk {
     /// this list into a text node's `marks`, so the order is part of the output.
     pub attrs: Vec<(Arc<str>, Any)>,
 }
+
+/// One visible item of a text.
+pub(crate) enum RawPiece {
+    /// A run of characters between two other items.
+    Str(String),
+    /// An embedded JSON-like value.
+    Embed(Any),
+    /// A formatting item: the attribute's key and the value it sets from here on (null unsets).
+    Format(Arc<str>, Any),
+    /// A shared type embedded in the text, as the original document's branch.
+    Type(BranchPtr),
+}

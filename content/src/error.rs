@@ -1,6 +1,7 @@
 //! Why an edit is refused: [`EditError`], and the nesting limit it names.
 
 use crate::kind::RootKind;
+use crate::scratch::ScratchError;
 
 /// How deeply a written value may nest: ProseMirror nodes below the document, or a map's or an
 /// array's JSON values. Far beyond what editors write; it bounds this crate's recursion. (A
@@ -118,4 +119,30 @@ pub(crate) fn describe(value: &serde_json::Value) -> &'static str {
         }
         Value::Object(_) => "an object",
     }
+}
+
+/// Why [`crate::restore()`] refused. The document is unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RestoreError {
+    /// The version is not a Yjs v1 update yrs can load.
+    #[error("the version does not load: {0}")]
+    Version(ScratchError),
+    /// A text of the version whose items cannot be read in order: the version holds legacy JSON
+    /// content (which yrs 0.28 cannot encode back), or items whose origins contradict each
+    /// other (see `text_items`).
+    #[error("root \"{root}\" of the version holds a text whose items cannot be read in order")]
+    Unreadable { root: String },
+    /// The version holds, where the document differs, something that cannot be written anew.
+    #[error("root \"{root}\" of the version holds {what}, which cannot be restored")]
+    Unsupported { root: String, what: String },
+    /// This `Doc` declared the root's type, and the version holds another kind there.
+    #[error("root \"{root}\" is declared as {} in this document but holds {} in the version", declared.described(), version.described())]
+    KindConflict {
+        root: String,
+        declared: RootKind,
+        version: RootKind,
+    },
+    /// yrs refused the transaction (another one is open on this document).
+    #[error("the document is busy: {0}")]
+    Busy(String),
 }

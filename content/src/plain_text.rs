@@ -9,7 +9,7 @@
 
 use yrs::branch::{BranchID, BranchPtr};
 use yrs::types::TypeRef;
-use yrs::{Array, ArrayRef, GetString, Out, ReadTxn, TextRef};
+use yrs::{GetString, Out, ReadTxn, TextRef};
 
 use crate::kind::{branch_kind, RootKind};
 
@@ -92,7 +92,7 @@ fn is_hard_break(name: &str) -> bool {
 
 /// The shared types among a list's visible items.
 fn children<'t, T: ReadTxn>(txn: &'t T, branch: BranchPtr) -> impl Iterator<Item = BranchPtr> + 't {
-    ArrayRef::from(branch)
-        .iter(txn)
+    crate::sequence::items(txn, branch)
+        .into_iter()
         .filter_map(|out: Out| out.try_branch().map(BranchPtr::from))
 }

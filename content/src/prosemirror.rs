@@ -18,7 +18,7 @@
 use serde_json::{Map as JsonMap, Value};
 use yrs::branch::BranchPtr;
 use yrs::types::TypeRef;
-use yrs::{Array, ArrayRef, Out, ReadTxn, Xml, XmlElementRef};
+use yrs::{Out, ReadTxn, Xml, XmlElementRef};
 
 use crate::any_json::any_to_json;
 use crate::chunk::{Chunk, Insert};
@@ -28,8 +28,8 @@ use crate::values::{out_json, type_json};
 
 /// `{"type": "doc", "content": [...]}` of an XmlFragment (or any list-like root read as one).
 pub(crate) fn fragment_json<T: ReadTxn>(ctx: &Ctx<'_, T>, branch: BranchPtr) -> Value {
-    let content: Vec<Value> = ArrayRef::from(branch)
-        .iter(ctx.txn)
+    let content: Vec<Value> = crate::sequence::items(ctx.txn, branch)
+        .into_iter()
         .filter_map(|child| match node(ctx, child)? {
             Node::Element(element) => Some(element),
             Node::Text(texts) => Some(Value::Array(texts)),
@@ -76,7 +76,7 @@ fn element<T: ReadTxn>(ctx: &Ctx<'_, T>, branch: BranchPtr, name: String) -> Val
             .collect();
         out.insert("attrs".to_owned(), Value::Object(attrs));
     }
-    let children: Vec<Out> = ArrayRef::from(branch).iter(ctx.txn).collect();
+    let children: Vec<Out> = crate::sequence::items(ctx.txn, branch);
     if !children.is_empty() {
         let mut content = Vec::new();
         for child in children {

@@ -1,5 +1,5 @@
 //! The marked copy of a document (see [`crate::transcode`]): where a text's formatting
-//! attributes are read in Yjs' order.
+//! attributes are read in Yjs' order, and its formatting items one by one.
 
 use std::sync::Arc;
 
@@ -8,7 +8,7 @@ use yrs::types::text::YChange;
 use yrs::updates::decoder::Decode;
 use yrs::{Any, Doc, Out, ReadTxn, StateVector, Text, TextRef, Transact, Update};
 
-use crate::chunk::{Chunk, Insert};
+use crate::chunk::{Chunk, Insert, RawPiece};
 use crate::transcode::mark_formats;
 
 /// A document loaded from the marked encoding of another.
@@ -60,6 +60,33 @@ impl Shadow {
             });
         }
         Some(chunks)
+    }
+
+    /// The visible items of the text `id` names, in order: what a text holds item by item, which
+    /// its chunks do not tell (a formatting item that changes nothing still ends a chunk in Yjs'
+    /// `toDelta()`, and the order of the attributes is the order of their items). A shared type
+    /// embedded in the text is handed out as the original document's (`orig`). Unchecked: see
+    /// [`crate::text_items`].
+    pub(crate) fn pieces<T: ReadTxn>(&self, orig: &T, id: &BranchID) -> Option<Vec<RawPiece>> {
+        let txn = self.doc.transact();
+        let branch = id.get_branch(&txn)?;
+        let mut pieces = Vec::new();
+        for diff in TextRef::from(branch).diff(&txn, YChange::identity) {
+            pieces.push(match diff.insert {
+                Out::Any(Any::String(s)) => RawPiece::Str(s.to_string()),
+                Out::Any(Any::Array(marker)) => match &marker[..] {
+                    [Any::String(key), value] => RawPiece::Format(key.clone(), value.clone()),
+                    [value] => RawPiece::Embed(value.clone()),
+                    _ => continue, // not a marker `transcode` writes
+                },
+                Out::Any(_) | Out::YDoc(_) => continue,
+                other => {
+                    let shadow_branch = other.try_branch().map(BranchPtr::from)?;
+                    RawPiece::Type(shadow_branch.id().get_branch(orig)?)
+                }
+            });
+        }
+        Some(pieces)
     }
 }
 

@@ -3,7 +3,7 @@
 use serde_json::{Map as JsonMap, Value};
 use yrs::branch::BranchPtr;
 use yrs::types::TypeRef;
-use yrs::{Array, ArrayRef, GetString, Map, MapRef, Out, ReadTxn, TextRef};
+use yrs::{GetString, Map, MapRef, Out, ReadTxn, TextRef};
 
 use crate::any_json::any_to_json;
 use crate::xml_string::xml_string;
@@ -52,8 +52,8 @@ pub(crate) fn map_json<T: ReadTxn>(txn: &T, branch: BranchPtr) -> Value {
 /// A Y.Array's items.
 pub(crate) fn array_json<T: ReadTxn>(txn: &T, branch: BranchPtr) -> Value {
     Value::Array(
-        ArrayRef::from(branch)
-            .iter(txn)
+        crate::sequence::items(txn, branch)
+            .into_iter()
             .map(|v| out_json(txn, v))
             .collect(),
     )

@@ -4,7 +4,7 @@
 use yrs::branch::BranchPtr;
 use yrs::types::text::YChange;
 use yrs::types::TypeRef;
-use yrs::{Any, Array, ArrayRef, GetString, Out, ReadTxn, Text, TextRef, Xml, XmlElementRef};
+use yrs::{Any, GetString, Out, ReadTxn, Text, TextRef, Xml, XmlElementRef};
 
 use crate::js::{js_less, js_string};
 
@@ -49,7 +49,7 @@ fn write_type<T: ReadTxn>(txn: &T, branch: BranchPtr, out: &mut String) {
 }
 
 fn write_children<T: ReadTxn>(txn: &T, branch: BranchPtr, out: &mut String) {
-    for child in ArrayRef::from(branch).iter(txn) {
+    for child in crate::sequence::items(txn, branch) {
         write_value(txn, child, out);
     }
 }

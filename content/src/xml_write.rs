@@ -101,7 +101,7 @@ fn marks_before(keys: &[Arc<str>], name: &str) -> usize {
 }
 
 /// One item's content, inserted as is (yrs' `insert_embed` takes any `Prelim`).
-struct Raw(ItemContent);
+pub(crate) struct Raw(pub(crate) ItemContent);
 
 impl Prelim for Raw {
     type Return = Unused;

@@ -7,6 +7,10 @@ use base64::Engine as _;
 use serde_json::Value;
 use yrs::Doc;
 
+pub mod plan;
+pub mod restoring;
+pub mod same;
+
 /// One file of `content/tests/fixtures/` (see `tests/js/content-fixtures.mjs` for its fields).
 pub struct Fixture {
     pub name: String,
