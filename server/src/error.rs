@@ -56,6 +56,9 @@ pub enum AppError {
     BadUpdate(#[from] ProtocolError),
     #[error("document not found")]
     NotFound,
+    /// Something the request names does not exist (a version), with what.
+    #[error("{0}")]
+    NotFoundBecause(&'static str),
     /// `GET .../json?field=NAME` for a root the document does not have.
     #[error("the document has no root type of that name (or its content is empty)")]
     NoSuchField,
@@ -106,7 +109,9 @@ impl AppError {
             AppError::BadUpdate(ProtocolError::DocumentTooLarge { .. }) => "document_size",
             AppError::BadUpdate(ProtocolError::TooLarge { .. }) => "message_size",
             AppError::BadUpdate(_) => "invalid_update",
-            AppError::NotFound | AppError::NoSuchField => "not_found",
+            AppError::NotFound | AppError::NoSuchField | AppError::NotFoundBecause(_) => {
+                "not_found"
+            }
             AppError::Unavailable(LoadError::Deleted) => "deleted",
             AppError::Unavailable(_) | AppError::Storage(_) => "unavailable",
             AppError::Auth(_) => "auth",
@@ -144,7 +149,9 @@ impl IntoResponse for AppError {
             AppError::Backlog => {
                 return self.retry_after(StatusCode::SERVICE_UNAVAILABLE, BACKLOG_RETRY_SECS);
             }
-            AppError::NotFound | AppError::NoSuchField => StatusCode::NOT_FOUND,
+            AppError::NotFound | AppError::NoSuchField | AppError::NotFoundBecause(_) => {
+                StatusCode::NOT_FOUND
+            }
             AppError::Unavailable(LoadError::Deleted) => StatusCode::GONE,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Storage(e) => {

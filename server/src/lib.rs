@@ -42,6 +42,7 @@ mod routes;
 pub mod shutdown;
 mod state;
 mod trash;
+mod versions;
 mod web_demo;
 mod webhooks;
 
@@ -100,6 +101,27 @@ pub fn app(state: AppState) -> Router {
             get(routes::content::get_json).put(routes::content::put_json),
         )
         .route("/api/docs/{doc}/undelete", post(routes::trash::undelete))
+        .route("/api/docs/{doc}/history", get(routes::history::get))
+        .route(
+            "/api/docs/{doc}/versions",
+            get(routes::versions::list).post(routes::versions::create),
+        )
+        .route(
+            "/api/docs/{doc}/versions/{id}",
+            axum::routing::delete(routes::versions::delete),
+        )
+        .route(
+            "/api/docs/{doc}/versions/{id}/update",
+            get(routes::versions::get_update),
+        )
+        .route(
+            "/api/docs/{doc}/versions/{id}/json",
+            get(routes::versions::get_json),
+        )
+        .route(
+            "/api/docs/{doc}/versions/{id}/restore",
+            post(routes::versions::restore),
+        )
         .route(
             "/api/docs/{doc}/update",
             get(routes::docs::get_update).post(routes::docs::post_update),
@@ -248,6 +270,7 @@ pub async fn run_with_store(
     if state.projector.is_some() {
         tokio::spawn(projection::refresh::sweep(state.clone()));
         tokio::spawn(trash::purge(state.clone()));
+        tokio::spawn(versions::auto(state.clone()));
     }
     if let Some(addr) = state.config.metrics_bind {
         serve_metrics(addr, state.clone(), token.clone()).await?;

@@ -47,6 +47,13 @@ use crate::routes::ErrorBody;
         crate::routes::catalog::search,
         crate::routes::trash::delete,
         crate::routes::trash::undelete,
+        crate::routes::history::get,
+        crate::routes::versions::list,
+        crate::routes::versions::create,
+        crate::routes::versions::get_update,
+        crate::routes::versions::get_json,
+        crate::routes::versions::restore,
+        crate::routes::versions::delete,
         crate::routes::revocations::revoke,
         json,
     ),
@@ -55,6 +62,7 @@ use crate::routes::ErrorBody;
     tags(
         (name = "documents", description = "Read, write and message documents over HTTP"),
         (name = "websocket", description = "The WebSocket endpoints editors connect to"),
+        (name = "history", description = "Versions of a document: list, cut, read, restore"),
         (name = "changes", description = "The change feed: every stored update, in commit order"),
         (name = "webhooks", description = "Webhook delivery, for operators (a `*` token)"),
         (name = "operations", description = "Health, readiness, metrics, revocations and this \

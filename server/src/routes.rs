@@ -5,11 +5,13 @@ pub mod catalog;
 pub mod changes;
 pub mod content;
 pub mod docs;
+pub mod history;
 pub mod hocuspocus;
 pub mod metrics;
 pub mod revocations;
 mod scope;
 pub mod trash;
+pub mod versions;
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -226,17 +228,20 @@ pub(crate) fn authorize(
     Ok(Some(access))
 }
 
-/// Like [`authorize`], for an HTTP request that changes the document.
+/// Like [`authorize`], for an HTTP request that changes the document. Returns who makes the
+/// change, as the log records it (see `document::author`).
 pub(crate) fn authorize_write(
     state: &AppState,
     headers: &HeaderMap,
     uri: &Uri,
     name: &DocName,
-) -> Result<(), AppError> {
-    if let Some(access) = authorize(state, headers, uri, name)? {
+) -> Result<std::sync::Arc<str>, AppError> {
+    let access = authorize(state, headers, uri, name)?;
+    if let Some(access) = &access {
         access.require_write(name.as_str())?;
     }
-    Ok(())
+    let subject = access.as_ref().and_then(|a| a.subject.as_deref());
+    Ok(crate::document::author(subject, "http"))
 }
 
 /// With authentication on: a valid token whose scope is `*` (and write mode if `write`).

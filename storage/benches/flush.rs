@@ -35,6 +35,7 @@ fn batch() -> Vec<NewUpdate> {
         .map(|i| NewUpdate {
             doc: format!("bench-doc-{}", i % 10),
             data: Bytes::from(format!("update payload #{i:>6} of a small yjs edit").into_bytes()),
+            authors: None,
         })
         .collect()
 }

@@ -22,6 +22,8 @@
 //! - [`log_head`]: the highest committed position known, which the change feed waits on.
 //! - [`catalog`]: documents as data: the projection (JSON and text in SQL), search, the list,
 //!   the trash.
+//! - [`history`]: versions of a document (its whole state at a position, kept apart from the
+//!   log).
 //! - [`changes`]: the change feed over the log (`ChangeLog`), with snapshots where rows were
 //!   compacted.
 //! - [`check`]: `plait check`'s diagnosis, from a consistent cut (`sea_store::cut`), read-only.
@@ -44,6 +46,7 @@ pub mod check;
 pub mod entities;
 pub mod error;
 pub mod faulty;
+pub mod history;
 pub mod log_head;
 pub mod memory;
 pub mod metrics;

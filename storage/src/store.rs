@@ -9,6 +9,7 @@ use plait_protocol::session::{replay, DocLimits, Refused, Replayed};
 use crate::catalog::Catalog;
 use crate::changes::ChangeLog;
 use crate::error::StorageError;
+use crate::history::History;
 
 /// Database-assigned log position (`document_updates.seq`, an autoincrement primary key).
 ///
@@ -26,6 +27,8 @@ pub struct NewUpdate {
     pub doc: String,
     /// Raw Yjs v1 update.
     pub data: Bytes,
+    /// Who wrote it, as stored in `document_updates.authors` (a JSON array); `None`: unknown.
+    pub authors: Option<Arc<str>>,
 }
 
 /// What the database holds for one document: the compacted snapshot plus the log tail.
@@ -196,6 +199,10 @@ pub trait DocStore: Send + Sync + 'static {
     fn catalog(&self) -> Option<&dyn Catalog> {
         None
     }
+    /// The documents' versions, if this store keeps them (the SQL store does).
+    fn history(&self) -> Option<&dyn History> {
+        None
+    }
     /// The webhook outbox in the same database, written by the database's own triggers in the
     /// transaction of every append; `None` for stores without one (memory): no webhooks there.
     fn outbox(&self) -> Option<crate::sea_store::outbox::Outbox> {
@@ -248,6 +255,9 @@ impl<T: DocStore + ?Sized> DocStore for Arc<T> {
     }
     fn catalog(&self) -> Option<&dyn Catalog> {
         (**self).catalog()
+    }
+    fn history(&self) -> Option<&dyn History> {
+        (**self).history()
     }
     fn outbox(&self) -> Option<crate::sea_store::outbox::Outbox> {
         (**self).outbox()

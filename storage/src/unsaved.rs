@@ -195,6 +195,7 @@ fn decode_record(cursor: &mut Cursor<'_>) -> Option<Record> {
         update: NewUpdate {
             doc,
             data: bytes::Bytes::copy_from_slice(data),
+            authors: None,
         },
     })
 }

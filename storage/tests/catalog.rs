@@ -14,6 +14,7 @@ fn update(doc: &str, client: u64, text: &str) -> NewUpdate {
     NewUpdate {
         doc: doc.to_owned(),
         data: plait_testkit::ydoc::text_update(client, "t", text).into(),
+        authors: None,
     }
 }
 

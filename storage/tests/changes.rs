@@ -23,6 +23,7 @@ fn update(doc: &str, data: Vec<u8>) -> NewUpdate {
     NewUpdate {
         doc: doc.to_owned(),
         data: Bytes::from(data),
+        authors: None,
     }
 }
 

@@ -18,6 +18,7 @@ fn update(doc: &str, text: &str) -> NewUpdate {
     NewUpdate {
         doc: doc.to_owned(),
         data: Bytes::from(edit(&Doc::new(), text)),
+        authors: None,
     }
 }
 

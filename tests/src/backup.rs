@@ -131,6 +131,7 @@ pub fn update(name: &str, data: &[u8]) -> NewUpdate {
     NewUpdate {
         doc: name.to_owned(),
         data: Bytes::copy_from_slice(data),
+        authors: None,
     }
 }
 

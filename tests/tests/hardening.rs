@@ -74,6 +74,7 @@ async fn a_deeply_nested_row_is_quarantined(url: String) -> Result<()> {
     let row = NewUpdate {
         doc: "rows".into(),
         data: nested_arrays(10_000).into(),
+        authors: None,
     };
     let seq = store.append(&[row]).await?[0];
 
@@ -289,6 +290,7 @@ async fn a_long_log_is_compacted_when_the_document_loads() -> Result<()> {
             NewUpdate {
                 doc: "long".into(),
                 data: txn.encode_update_v1().into(),
+                authors: None,
             }
         })
         .collect();

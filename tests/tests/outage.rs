@@ -188,6 +188,7 @@ async fn load_failure_refuses_with_try_again_later_then_recovers() -> Result<()>
         .append(&[NewUpdate {
             doc: "stored".into(),
             data: content.clone().into(),
+            authors: None,
         }])
         .await?;
     let store = Arc::new(FaultyStore::new(inner));

@@ -89,6 +89,7 @@ pub async fn import(args: &ImportArgs) -> Result<Imported, BackupError> {
         batch.push(NewUpdate {
             doc: entry.name.clone(),
             data: Bytes::from(data),
+            authors: None,
         });
         if batch_bytes >= BATCH_BYTES || batch.len() >= BATCH_DOCS {
             store.append(&batch).await?;

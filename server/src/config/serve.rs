@@ -57,6 +57,11 @@ pub struct Config {
     #[arg(long, env = "PLAIT_TRASH_RETENTION", default_value = "7days", value_parser = humantime::parse_duration)]
     pub trash_retention: Duration,
 
+    /// A version of a document (its whole state, kept apart from the log) is cut automatically
+    /// when it has changed and this long has passed since its latest version.
+    #[arg(long, env = "PLAIT_VERSION_INTERVAL", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub version_interval: Duration,
+
     /// Largest WebSocket message or HTTP update body accepted, in bytes.
     #[arg(long, env = "PLAIT_MAX_MESSAGE_SIZE", default_value_t = 16 * 1024 * 1024)]
     pub max_message_size: usize,
@@ -189,6 +194,7 @@ impl Config {
             snapshot_threshold: 500,
             idle_unload: Duration::from_secs(30),
             trash_retention: Duration::from_secs(7 * 24 * 3600),
+            version_interval: Duration::from_secs(600),
             max_message_size: 16 * 1024 * 1024,
             outbound_queue: 4096,
             outbound_queue_bytes: 32 * 1024 * 1024,

@@ -92,6 +92,10 @@ pub fn serve(
             &close_tx,
             params.read_only,
             Acks::Echo,
+            crate::document::author(
+                params.access.as_ref().and_then(|a| a.subject.as_deref()),
+                "ws",
+            ),
         ))
         .await;
         // A revocation of the token's subject closes it through the same channel as the
@@ -155,6 +159,7 @@ pub(crate) async fn join(
     close: &flume::Sender<CloseReason>,
     read_only: bool,
     acks: Acks,
+    author: std::sync::Arc<str>,
 ) -> Result<(Attached, ConnId), LoadError> {
     for _ in 0..JOIN_ATTEMPTS {
         let attached = state.registry.attach(name).await?;
@@ -163,6 +168,7 @@ pub(crate) async fn join(
             close: close.clone(),
             read_only,
             acks,
+            author: author.clone(),
         };
         if let Ok(joined) = attached.handle.join(link).await {
             return Ok((attached, joined.conn_id));

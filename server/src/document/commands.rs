@@ -52,11 +52,15 @@ impl DocTask {
                 }
             }
             Command::Leave { conn_id } => self.remove_conn(conn_id),
-            Command::PostUpdate { update, reply } => {
+            Command::PostUpdate {
+                update,
+                author,
+                reply,
+            } => {
                 let outcome = self.state.integrate(&update).map(|integrated| {
                     let durable = integrated.delta.map(|delta| {
                         let (tx, rx) = oneshot::channel();
-                        self.publish_update(None, Bytes::from(delta), Some(tx));
+                        self.publish_update(None, Bytes::from(delta), Some(author), Some(tx));
                         rx
                     });
                     PostOutcome {
@@ -183,7 +187,8 @@ impl DocTask {
                 }
                 Outgoing::Update(update) => {
                     changed = true;
-                    self.publish_update(Some(conn_id), Bytes::from(update), None)
+                    let author = self.conns.get(&conn_id).map(|c| c.link.author.clone());
+                    self.publish_update(Some(conn_id), Bytes::from(update), author, None)
                 }
                 Outgoing::AwarenessChanged(ids) => self.awareness_changed.extend(ids),
                 Outgoing::Resync if ack.is_some() => resync = true,

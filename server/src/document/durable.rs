@@ -15,6 +15,8 @@ pub(super) struct Durable {
     pub seq: Seq,
     /// How many applied updates the row holds.
     pub updates: usize,
+    /// Who wrote them (`document_updates.authors`), if known.
+    pub authors: Option<std::sync::Arc<str>>,
     /// The drain's frames, for the echo to each sender.
     pub frames: Option<DrainFrames>,
     /// The connections whose updates the drain holds, and how many of them each sent.
@@ -29,6 +31,7 @@ impl Durable {
         Durable {
             seq: 0,
             updates: 1,
+            authors: None,
             frames: None,
             senders: Vec::new(),
             notify: Vec::new(),

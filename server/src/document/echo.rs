@@ -22,6 +22,7 @@ impl DocTask {
     /// (the writer commits in submission order).
     pub(super) fn store(&mut self, rows: Vec<Bytes>, durable: Durable) {
         let last = rows.len().saturating_sub(1);
+        let authors = durable.authors.clone();
         let mut durable = Some(durable);
         for (i, row) in rows.into_iter().enumerate() {
             let on_durable = if i == last { durable.take() } else { None };
@@ -42,7 +43,7 @@ impl DocTask {
             });
             self.ctx
                 .writer
-                .submit(self.ctx.name.as_str(), row, on_durable);
+                .submit_by(self.ctx.name.as_str(), row, authors.clone(), on_durable);
         }
     }
 

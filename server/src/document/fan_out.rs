@@ -1,6 +1,8 @@
 //! The end of a drain: the updates applied during it go out to the document's connections (the
 //! plan is `plait_protocol::fan_out`'s, dispatched here), to the other nodes, and to the writer.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use plait_protocol::fan_out::{Delivery, FanOut};
 use plait_protocol::frame::encode_update;
@@ -18,9 +20,15 @@ impl DocTask {
         &mut self,
         from: Option<ConnId>,
         update: Bytes,
+        author: Option<Arc<str>>,
         notify: Option<oneshot::Sender<Seq>>,
     ) {
         self.drain.push(from, update);
+        if let Some(author) = author {
+            if !self.drain_authors.contains(&author) {
+                self.drain_authors.push(author);
+            }
+        }
         self.drain_notify.extend(notify);
         self.changed(tokio::time::Instant::now());
     }
@@ -74,6 +82,7 @@ impl DocTask {
         let durable = Durable {
             seq: 0,
             updates: batch.len(),
+            authors: authors_json(std::mem::take(&mut self.drain_authors)),
             frames,
             senders: plan
                 .into_senders()
@@ -100,4 +109,13 @@ impl DocTask {
         // Not before the other nodes' updates it may depend on are stored (see `unconfirmed`).
         self.store_in_order((rows, durable));
     }
+}
+
+/// The authors of one drain's row, as `document_updates.authors` stores them (a JSON array of
+/// the objects [`super::author`] makes); `None` when nobody is known.
+fn authors_json(authors: Vec<Arc<str>>) -> Option<Arc<str>> {
+    if authors.is_empty() {
+        return None;
+    }
+    Some(format!("[{}]", authors.join(",")).into())
 }

@@ -46,6 +46,16 @@ pub struct ConnLink {
     pub read_only: bool,
     /// How the client learns that its update is stored.
     pub acks: Acks,
+    /// Who writes through it (see [`author`]): recorded with every log row holding its updates.
+    pub author: Arc<str>,
+}
+
+/// An author as `document_updates.authors` records it: `{"sub":"alice","via":"ws"}`, the token's
+/// subject (`anonymous` without one) and the protocol (`ws`, `hocuspocus`, `http`).
+pub fn author(subject: Option<&str>, via: &str) -> Arc<str> {
+    serde_json::json!({ "sub": subject.unwrap_or("anonymous"), "via": via })
+        .to_string()
+        .into()
 }
 
 /// How a connection's client learns that its update is in SQL.
@@ -102,6 +112,8 @@ pub enum Command {
     },
     PostUpdate {
         update: Bytes,
+        /// Who posted it (see [`author`]).
+        author: Arc<str>,
         reply: oneshot::Sender<Result<PostOutcome, ProtocolError>>,
     },
     GetState {
@@ -187,9 +199,15 @@ impl DocHandle {
     pub async fn post_update(
         &self,
         update: Bytes,
+        author: Arc<str>,
     ) -> Result<Result<PostOutcome, ProtocolError>, Gone> {
         let (reply, rx) = oneshot::channel();
-        self.send(Command::PostUpdate { update, reply }).await?;
+        self.send(Command::PostUpdate {
+            update,
+            author,
+            reply,
+        })
+        .await?;
         rx.await.map_err(|_| Gone)
     }
 

@@ -38,6 +38,8 @@ pub(super) struct DocTask {
     pub drain: Batch<Bytes>,
     /// HTTP posts of the current drain, told the log position once it is committed.
     pub drain_notify: Vec<oneshot::Sender<Seq>>,
+    /// Who wrote the current drain's updates (see `handle::author`), each once.
+    pub drain_authors: Vec<Arc<str>>,
     /// Other nodes' updates applied before they were known stored, and this node's drains held
     /// behind them (see `unconfirmed`). Boxed and only while something waits: most documents
     /// are never edited on two nodes at once.
@@ -76,6 +78,7 @@ impl DocTask {
             pending_durable: 0,
             drain: Batch::new(),
             drain_notify: Vec::new(),
+            drain_authors: Vec::new(),
             unconfirmed: None,
             awareness_changed: HashSet::new(),
             awareness_due: None,

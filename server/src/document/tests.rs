@@ -54,6 +54,7 @@ impl Client {
             close: close_tx,
             read_only: false,
             acks: super::Acks::Echo,
+            author: super::author(None, "test"),
         };
         let Ok(joined) = handle.join(link).await else {
             panic!("the document task is running");
@@ -221,6 +222,7 @@ async fn commits_are_acted_on_even_when_their_wake_up_finds_the_queue_full() {
             close: close_tx.clone(),
             read_only: false,
             acks: super::Acks::Echo,
+            author: super::author(None, "test"),
         };
         let Ok(joined) = handle.join(link).await else {
             panic!("the document task is running");

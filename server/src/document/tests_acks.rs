@@ -25,6 +25,7 @@ async fn join(handle: &DocHandle, acks: Acks, read_only: bool) -> Conn {
         close,
         read_only,
         acks,
+        author: super::author(None, "test"),
     };
     let Ok(joined) = handle.join(link).await else {
         panic!("the document task is running");

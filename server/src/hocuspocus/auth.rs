@@ -76,6 +76,10 @@ impl HpSocket {
             return self.deny(address, &reason).await;
         }
         let read_only = access.as_ref().is_some_and(|a| !a.mode.can_write());
+        let author = crate::document::author(
+            access.as_ref().and_then(|a| a.subject.as_deref()),
+            "hocuspocus",
+        );
         // A read-only token cannot add to the backlog, so it may still open the document.
         if !read_only && self.state.writer.is_full() {
             return Err(Some(CloseReason::new(
@@ -100,7 +104,7 @@ impl HpSocket {
             .start_joining(address, name.clone(), read_only, expires_at, watched);
         let state = self.state.clone();
         self.joins
-            .push(Box::pin(join_doc(state, name, read_only, slot)));
+            .push(Box::pin(join_doc(state, name, read_only, author, slot)));
         Ok(())
     }
 

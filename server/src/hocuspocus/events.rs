@@ -31,7 +31,13 @@ pub struct JoinedParts {
 pub type JoinResult = (u64, Result<JoinedParts, LoadError>);
 
 /// Loads (if needed) and joins `name` as a Hocuspocus connection, for the socket's `slot`.
-pub async fn join_doc(state: AppState, name: DocName, read_only: bool, slot: u64) -> JoinResult {
+pub async fn join_doc(
+    state: AppState,
+    name: DocName,
+    read_only: bool,
+    author: std::sync::Arc<str>,
+    slot: u64,
+) -> JoinResult {
     let (outbound_tx, outbound) = outbound_queue(
         state.config.outbound_queue,
         state.config.outbound_queue_bytes,
@@ -44,6 +50,7 @@ pub async fn join_doc(state: AppState, name: DocName, read_only: bool, slot: u64
         &close_tx,
         read_only,
         Acks::SyncStatus,
+        author,
     )
     .await;
     // Only the document task keeps senders now, so both queues disconnect when it drops us.

@@ -24,7 +24,7 @@ use crate::state::AppState;
 pub struct JsonQuery {
     /// One root type by name (Tiptap's is `default`); omitted: every root type, by name.
     #[param(example = "default")]
-    field: Option<String>,
+    pub(super) field: Option<String>,
     /// How to render `field`: `prosemirror` (an XML fragment as ProseMirror JSON, exactly what
     /// y-prosemirror's `yXmlFragmentToProsemirrorJSON` gives), `text` (plain text, blocks on
     /// lines of their own), `delta` (a text with its formatting, as a Quill delta) or `json`
@@ -32,6 +32,24 @@ pub struct JsonQuery {
     /// array: an array, XML fragment: ProseMirror JSON).
     #[param(example = "prosemirror")]
     format: Option<String>,
+}
+
+impl JsonQuery {
+    /// The format asked for, checked: a known one, and only with a field.
+    pub(super) fn format(&self) -> Result<Option<Format>, AppError> {
+        let format = match &self.format {
+            Some(text) => {
+                Some(Format::from_str(text).map_err(|e| AppError::BadQuery(e.to_string()))?)
+            }
+            None => None,
+        };
+        if format.is_some() && self.field.is_none() {
+            return Err(AppError::BadQuery(
+                "`format` renders one root: name it with `field`".into(),
+            ));
+        }
+        Ok(format)
+    }
 }
 
 /// `GET /api/docs/{doc}/json`.
@@ -66,19 +84,20 @@ pub async fn get_json(
     uri: Uri,
 ) -> Result<Response, AppError> {
     authorize(&state, &headers, &uri, &name)?;
-    let format = match &query.format {
-        Some(text) => Some(Format::from_str(text).map_err(|e| AppError::BadQuery(e.to_string()))?),
-        None => None,
-    };
-    if format.is_some() && query.field.is_none() {
-        return Err(AppError::BadQuery(
-            "`format` renders one root: name it with `field`".into(),
-        ));
-    }
+    let format = query.format()?;
     let encoded = current_state(&state, &name)
         .await?
         .ok_or(AppError::NotFound)?;
-    let field = query.field;
+    render(encoded, query.field, format).await
+}
+
+/// The document whose whole state is `encoded` as `GET .../json` answers it (`field` and
+/// `format` as its query): rendered on the blocking pool, CPU work in proportion to it.
+pub(super) async fn render(
+    encoded: Vec<u8>,
+    field: Option<String>,
+    format: Option<Format>,
+) -> Result<Response, AppError> {
     let rendered = tokio::task::spawn_blocking(move || {
         let doc = plait_content::scratch_doc(&encoded).map_err(|e| e.to_string())?;
         let txn = yrs::Transact::transact(&doc);
@@ -165,7 +184,7 @@ pub async fn put_json(
     uri: Uri,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    authorize_write(&state, &headers, &uri, &name)?;
+    let author = authorize_write(&state, &headers, &uri, &name)?;
     let field = query
         .field
         .filter(|f| !f.is_empty())
@@ -188,7 +207,7 @@ pub async fn put_json(
     .map_err(AppError::BadQuery)?;
     let outcome = attached
         .handle
-        .post_update(Bytes::from(update))
+        .post_update(Bytes::from(update), author)
         .await
         .map_err(gone)??;
     Ok(answer_posted(outcome).await)

@@ -141,14 +141,14 @@ pub async fn post_update(
     uri: Uri,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    authorize_write(&state, &headers, &uri, &name)?;
+    let author = authorize_write(&state, &headers, &uri, &name)?;
     if state.writer.is_full() {
         return Err(AppError::Backlog);
     }
     let attached = state.registry.attach(&name).await?;
     let outcome = attached
         .handle
-        .post_update(body)
+        .post_update(body, author)
         .await
         .map_err(|_| AppError::Unavailable(LoadError::ShuttingDown))??;
     Ok(answer_posted(outcome).await)
@@ -158,6 +158,12 @@ pub async fn post_update(
 /// it is stored, 202 if the database has not taken it within [`DURABLE_WAIT`], 409 if part of it
 /// needs content the document lacks.
 pub(super) async fn answer_posted(outcome: PostOutcome) -> Response {
+    let (status, body) = posted(outcome).await;
+    (status, axum::Json(body)).into_response()
+}
+
+/// [`answer_posted`]'s status and JSON body, for a caller that adds to the body.
+pub(super) async fn posted(outcome: PostOutcome) -> (StatusCode, serde_json::Value) {
     if outcome.incomplete {
         // What could be integrated was (and is being stored); the rest needs content first.
         let body = UpdateIncomplete {
@@ -165,7 +171,7 @@ pub(super) async fn answer_posted(outcome: PostOutcome) -> Response {
                     apply its dependencies first",
             applied: outcome.durable.is_some(),
         };
-        return (StatusCode::CONFLICT, json_body(&body)).into_response();
+        return (StatusCode::CONFLICT, json_body(&body).0);
     }
     let (status, body) = match outcome.durable {
         None => (
@@ -196,7 +202,7 @@ pub(super) async fn answer_posted(outcome: PostOutcome) -> Response {
             ),
         },
     };
-    (status, json_body(&body)).into_response()
+    (status, json_body(&body).0)
 }
 
 /// `GET /api/docs/{doc}`'s body: the document's storage figures and where it is open.

@@ -20,6 +20,9 @@ pub struct Model {
     /// update, so a replay passes over them), which give the trash a position in the change
     /// feed (migration `m20261206_000006_documents_as_data`).
     pub kind: i16,
+    /// Who wrote it: a JSON array of `{"sub": ..., "via": ...}`, one per client whose updates
+    /// the row merges (NULL: not known, e.g. another program's row).
+    pub authors: Option<String>,
 }
 
 /// Links to the owning document.

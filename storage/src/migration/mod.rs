@@ -9,6 +9,7 @@ mod m20261206_000003_webhook_delivery;
 mod m20261206_000004_snapshot_seq_index;
 pub mod m20261206_000005_revocations;
 pub mod m20261206_000006_documents_as_data;
+mod m20261206_000007_history;
 
 /// The ordered list of schema migrations; exists so `connect` can bring any database up to date.
 pub struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000004_snapshot_seq_index::Migration),
             Box::new(m20261206_000005_revocations::Migration),
             Box::new(m20261206_000006_documents_as_data::Migration),
+            Box::new(m20261206_000007_history::Migration),
         ]
     }
 }

@@ -85,6 +85,7 @@ impl SeaStore {
                     data: Set(update.data.to_vec()),
                     created_at: Set(now),
                     kind: NotSet,
+                    authors: Set(update.authors.as_deref().map(str::to_owned)),
                 });
             }
             let mut keys = document_update::Entity::insert_many(rows)
@@ -205,6 +206,7 @@ mod tests {
             .map(|&n| NewUpdate {
                 doc: "d".into(),
                 data: Bytes::from(vec![0; n]),
+                authors: None,
             })
             .collect()
     }

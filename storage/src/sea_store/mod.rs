@@ -12,7 +12,8 @@
 //! - `outbox`: the webhook outbox's queries (close, claim, retry, prune).
 //! - `open`: opening an existing database to read it only (no file created, no migration);
 //! - `cut`: the whole database read in one consistent transaction (backups, checks);
-//! - `projections`, `search`, `trash`: documents as data (see [`crate::catalog`]).
+//! - `projections`, `search`, `trash`: documents as data (see [`crate::catalog`]);
+//! - `versions`: the documents' versions (see [`crate::history`]).
 
 mod append;
 mod changes;
@@ -28,6 +29,7 @@ pub mod revocations;
 mod search;
 pub(crate) mod tolerant;
 mod trash;
+mod versions;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -44,6 +46,7 @@ use crate::bus::Bus;
 use crate::catalog::{Catalog, Listed, Projection, SearchHit, Trashed};
 use crate::changes::{Change, ChangeLog, NameFilter};
 use crate::error::StorageError;
+use crate::history::{History, LogEntry, NewVersion, Version};
 use crate::log_head::LogHead;
 use crate::own_writes::OwnWrites;
 use crate::pg_bus::PgBus;
@@ -230,6 +233,45 @@ impl DocStore for SeaStore {
 
     fn catalog(&self) -> Option<&dyn Catalog> {
         Some(self)
+    }
+
+    fn history(&self) -> Option<&dyn History> {
+        Some(self)
+    }
+}
+
+#[async_trait::async_trait]
+impl History for SeaStore {
+    async fn log(&self, doc: &str, after: Seq, limit: u64) -> Result<Vec<LogEntry>, StorageError> {
+        self.log_entries(doc, after, limit).await
+    }
+
+    async fn cut(&self, doc: &str, version: &NewVersion) -> Result<Option<Version>, StorageError> {
+        self.cut_version(doc, version).await
+    }
+
+    async fn versions(&self, doc: &str) -> Result<Vec<Version>, StorageError> {
+        self.version_list(doc).await
+    }
+
+    async fn version(
+        &self,
+        doc: &str,
+        id: i64,
+    ) -> Result<Option<(Version, Vec<u8>)>, StorageError> {
+        self.version_row(doc, id).await
+    }
+
+    async fn delete_version(&self, doc: &str, id: i64) -> Result<bool, StorageError> {
+        self.delete_version_row(doc, id).await
+    }
+
+    async fn due_for_version(
+        &self,
+        cut_before: chrono::DateTime<Utc>,
+        limit: u64,
+    ) -> Result<Vec<String>, StorageError> {
+        self.documents_due_for_version(cut_before, limit).await
     }
 }
 

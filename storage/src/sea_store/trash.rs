@@ -120,7 +120,11 @@ impl SeaStore {
                 .await?
                 .rows_affected();
             if gone == 1 {
-                for table in ["document_updates", "document_projections"] {
+                for table in [
+                    "document_updates",
+                    "document_projections",
+                    "document_versions",
+                ] {
                     let mut sql = Sql::new(&format!("DELETE FROM {table} WHERE document_id = "));
                     sql.bind(id);
                     txn.execute_raw(sql.build(self.backend())).await?;

@@ -5,6 +5,7 @@ fn update(doc: &str, data: &[u8]) -> NewUpdate {
     NewUpdate {
         doc: doc.to_owned(),
         data: bytes::Bytes::copy_from_slice(data),
+        authors: None,
     }
 }
 

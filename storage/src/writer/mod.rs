@@ -91,6 +91,17 @@ impl Writer {
 
     /// Queues an update; never blocks and never drops. `on_durable` runs after the commit.
     pub fn submit(&self, doc: &str, data: Bytes, on_durable: Option<OnDurable>) {
+        self.submit_by(doc, data, None, on_durable);
+    }
+
+    /// [`Writer::submit`], with who wrote it (`document_updates.authors`, a JSON array).
+    pub fn submit_by(
+        &self,
+        doc: &str,
+        data: Bytes,
+        authors: Option<Arc<str>>,
+        on_durable: Option<OnDurable>,
+    ) {
         let shared = self.shared();
         let len = data.len();
         {
@@ -98,6 +109,7 @@ impl Writer {
             state.queue.push_back(Queued {
                 doc: doc.to_owned(),
                 data,
+                authors,
                 on_durable,
             });
             state.submitted += 1;
@@ -198,6 +210,7 @@ impl Writer {
             .map(|q| NewUpdate {
                 doc: q.doc,
                 data: q.data,
+                authors: q.authors,
             })
             .collect()
     }

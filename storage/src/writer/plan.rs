@@ -1,5 +1,7 @@
 //! The writer's pure decisions, tested without a task or a store.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 
 use crate::store::NewUpdate;
@@ -8,21 +10,22 @@ use crate::store::NewUpdate;
 /// most `max_updates` updates and `max_bytes` bytes, and always at least one update, however
 /// big.
 pub(super) fn next_batch<'a>(
-    queue: impl Iterator<Item = (&'a str, &'a Bytes)>,
+    queue: impl Iterator<Item = (&'a str, &'a Bytes, &'a Option<Arc<str>>)>,
     max_updates: usize,
     max_bytes: usize,
 ) -> Vec<NewUpdate> {
     let mut bytes = 0usize;
     queue
         .take(max_updates.max(1))
-        .take_while(|(_, data)| {
+        .take_while(|(_, data, _)| {
             let first = bytes == 0;
             bytes = bytes.saturating_add(data.len().max(1));
             first || bytes <= max_bytes
         })
-        .map(|(doc, data)| NewUpdate {
+        .map(|(doc, data, authors)| NewUpdate {
             doc: doc.to_owned(),
             data: data.clone(),
+            authors: authors.clone(),
         })
         .collect()
 }
@@ -55,7 +58,11 @@ mod tests {
             .iter()
             .map(|&n| ("d".to_owned(), Bytes::from(vec![0u8; n])))
             .collect();
-        let queue = || updates.iter().map(|(doc, data)| (doc.as_str(), data));
+        let queue = || {
+            updates
+                .iter()
+                .map(|(doc, data)| (doc.as_str(), data, &None))
+        };
         let sizes =
             |batch: Vec<NewUpdate>| -> Vec<usize> { batch.iter().map(|u| u.data.len()).collect() };
         assert_eq!(sizes(next_batch(queue(), 2, 1000)), vec![10, 20]);

@@ -51,6 +51,8 @@ pub(super) struct State {
 pub(super) struct Queued {
     pub doc: String,
     pub data: Bytes,
+    /// Who wrote it (`document_updates.authors`).
+    pub authors: Option<std::sync::Arc<str>>,
     pub on_durable: Option<OnDurable>,
 }
 

@@ -82,7 +82,10 @@ impl Task {
                     self.batch_limit = self.config.max_batch_updates.max(1);
                 }
                 let batch = next_batch(
-                    state.queue.iter().map(|q| (q.doc.as_str(), &q.data)),
+                    state
+                        .queue
+                        .iter()
+                        .map(|q| (q.doc.as_str(), &q.data, &q.authors)),
                     self.batch_limit,
                     self.config.max_batch_bytes,
                 );
