@@ -145,6 +145,7 @@ export function createTiptapEditor ({ mount, doc, provider, user, onState }) {
   editor.on('transaction', report)
   report()
   return {
+    schema: editor.schema,
     run (cmd) {
       TOOLBAR[cmd].run(editor.chain().focus()).run()
     },

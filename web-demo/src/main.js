@@ -1,14 +1,16 @@
 // Plait demo page: one Y.Doc per document name in the URL hash, synced with the Plait server over
-// y-websocket, cached in IndexedDB for offline work, with presence and a live view of what the
-// server has stored. With `?provider=hocuspocus` in the URL the same page runs a Tiptap editor over
-// @hocuspocus/provider and Plait's /hocuspocus endpoint instead (hocuspocus.js), on the same
-// documents: both editors edit the Y.XmlFragment 'prosemirror'.
+// y-websocket, cached in IndexedDB for offline work, with presence, a live view of what the server
+// has stored and a History panel of the document's versions (history-panel.js). With
+// `?provider=hocuspocus` in the URL the same page runs a Tiptap editor over @hocuspocus/provider
+// and Plait's /hocuspocus endpoint instead (hocuspocus.js), on the same documents: both editors
+// edit the Y.XmlFragment 'prosemirror'.
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
 import { IndexeddbPersistence } from 'y-indexeddb'
 import { createEditor, commands } from './editor.js'
 import { DurabilityTracker } from './durability.js'
 import { StoragePanel } from './storage-panel.js'
+import { HistoryPanel } from './history-panel.js'
 import { renderPresence } from './presence.js'
 import { RECENT_KEY, loadRecent, touchRecent, removeRecent } from './recent.js'
 import { loadUser, saveUser } from './user.js'
@@ -34,8 +36,10 @@ if (hocuspocus) {
 }
 
 const user = loadUser()
-/** @type {null | {name: string, destroy: () => void}} */
+/** @type {null | {name: string, destroy: () => void, setUser: (u: object) => void, setHistoryOpen: (open: boolean) => void}} */
 let session = null
+/** The History panel is open (kept when another document is opened). */
+let historyOpen = false
 
 /** The document named by `#/d/{name}`, or null when the hash names none (or an invalid one). */
 function docFromHash () {
@@ -125,6 +129,8 @@ function openDocument (name) {
   }
   /** @type {StoragePanel | null} */
   let panel = null
+  /** @type {HistoryPanel | null} */
+  let history = null
   const onSavedChange = (state) => {
     renderSaved()
     // The badge just turned green: refresh the figures now rather than at the next 1 s poll, so
@@ -140,6 +146,7 @@ function openDocument (name) {
     renderConnection()
     renderSaved()
     panel.setConnected(joined())
+    history?.setConnected(joined())
   }
   const onStatus = ({ status: s }) => {
     status = s
@@ -190,6 +197,10 @@ function openDocument (name) {
     }))
   currentEditor = editor
   renderSaved()
+  // Previews render with the editor's own schema (ProseMirror's or Tiptap's).
+  history = new HistoryPanel({ name, token: TOKEN, schema: editor.schema })
+  history.setConnected(joined())
+  history.setOpen(historyOpen)
 
   return {
     name,
@@ -204,6 +215,7 @@ function openDocument (name) {
       window.removeEventListener('online', onOnline)
       provider.awareness.off('change', onAwareness)
       panel.destroy()
+      history.destroy()
       tracker.destroy()
       editor.destroy()
       provider.destroy()
@@ -213,12 +225,15 @@ function openDocument (name) {
     setUser (u) {
       if (editor.setUser) editor.setUser(u)
       else provider.awareness.setLocalStateField('user', { name: u.name, color: u.color })
+    },
+    setHistoryOpen (open) {
+      history.setOpen(open)
     }
   }
 }
 
 // --- toolbar -------------------------------------------------------------------------------------
-/** The open document's editor: `run(cmd)` for a toolbar button's data-cmd, and `destroy()`. */
+/** The open document's editor: `run(cmd)` for a toolbar button's data-cmd, its `schema`, and `destroy()`. */
 let currentEditor = null
 
 /** `isActive(cmd)` / `canRun(cmd)` answer for the editor state at hand. */
@@ -233,6 +248,7 @@ function renderToolbar (isActive, canRun) {
 
 /** The ProseMirror view behind the toolbar's interface. */
 const proseMirrorEditor = (view) => ({
+  schema: view.state.schema,
   run (cmd) {
     commands[cmd].run(view.state, view.dispatch, view)
     view.focus()
@@ -260,6 +276,13 @@ nameInput.addEventListener('input', () => {
   user.name = name.slice(0, 40)
   saveUser(user)
   session?.setUser(user)
+})
+
+$('history-toggle').addEventListener('click', () => {
+  historyOpen = !historyOpen
+  $('history-toggle').setAttribute('aria-expanded', String(historyOpen))
+  $('history-toggle').classList.toggle('active', historyOpen)
+  session?.setHistoryOpen(historyOpen)
 })
 
 $('new-doc').addEventListener('click', () => {

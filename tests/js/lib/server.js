@@ -52,14 +52,16 @@ export const waitUntil = async (check, { timeoutMs = 10000, intervalMs = 20, wha
 /**
  * A running plait process. `start()` resolves once /healthz answers 200.
  * Options: `dbFile` (reuse a database across restarts), `databaseUrl` (any other database, e.g.
- * PostgreSQL; no SQLite file then), `env` (extra environment).
+ * PostgreSQL; no SQLite file then), `env` (extra environment), `args` (extra `plait serve` flags,
+ * e.g. `['--version-interval', '1s']`).
  */
 export class PlaitServer {
-  constructor ({ dbFile, databaseUrl, env = {} } = {}) {
+  constructor ({ dbFile, databaseUrl, env = {}, args = [] } = {}) {
     this.db = dbFile || databaseUrl ? null : tempDb()
     this.dbFile = dbFile ?? this.db?.file
     this.databaseUrl = databaseUrl ?? `sqlite://${this.dbFile}?mode=rwc`
     this.env = env
+    this.args = args
     this.proc = null
     this.port = 0
     this.log = ''
@@ -94,7 +96,8 @@ export class PlaitServer {
     const proc = spawn(plaitBin, [
       'serve',
       '--bind', `127.0.0.1:${this.port}`,
-      '--database-url', this.databaseUrl
+      '--database-url', this.databaseUrl,
+      ...this.args
     ], {
       env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'info', ...this.env },
       stdio: ['ignore', 'pipe', 'pipe']
