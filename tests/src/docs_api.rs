@@ -74,3 +74,32 @@ where
     })
     .await
 }
+
+/// Two nodes on one fresh PostgreSQL database, both holding the document `shared` (text `t`:
+/// "from b", written by a client of `b`), with a client each: `(db, a, b, on_a, on_b)`.
+pub async fn two_nodes_sharing_a_document() -> Result<(
+    crate::db::PgDatabase,
+    crate::server::TestServer,
+    crate::server::TestServer,
+    crate::client::YClient,
+    crate::client::YClient,
+)> {
+    use crate::client::YClient;
+    use crate::server::TestServer;
+    let db = crate::db::PgDatabase::create().await?;
+    let url = db.url()?;
+    let a = TestServer::start_with_database(plait_server::Config::for_tests(&url)).await?;
+    let b = TestServer::start_with_database(plait_server::Config::for_tests(&url)).await?;
+    http::wait_other_nodes(a.addr(), 1).await?;
+    http::wait_other_nodes(b.addr(), 1).await?;
+    let on_b = YClient::connect(&b.ws_url("shared"), 301).await?;
+    on_b.push_text("t", "from b")?;
+    on_b.wait_acked(crate::TIMEOUT).await?;
+    // a holds it too: what a does to it reaches b as it reaches any node holding a document.
+    let on_a = YClient::connect(&a.ws_url("shared"), 302).await?;
+    on_a.wait_until("b's text", crate::TIMEOUT, |doc| {
+        plait_testkit::ydoc::text(doc, "t") == "from b"
+    })
+    .await?;
+    Ok((db, a, b, on_a, on_b))
+}

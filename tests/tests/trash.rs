@@ -6,12 +6,10 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
 use plait_server::auth::Mode;
-use plait_server::Config;
 use plait_tests::client::YClient;
 use plait_tests::db::SqliteFile;
 use plait_tests::docs_api::{bearer, call, get_json, names, start_sqlite as start, until};
 use plait_tests::http;
-use plait_tests::server::TestServer;
 use plait_tests::TIMEOUT;
 use serde_json::json;
 
@@ -131,21 +129,7 @@ async fn the_trash_is_purged_after_the_retention() -> Result<()> {
 /// Two nodes on PostgreSQL: a deletion through one closes the document's clients on both.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_postgres_a_deletion_closes_the_clients_of_every_node() -> Result<()> {
-    let db = plait_tests::db::PgDatabase::create().await?;
-    let url = db.url()?;
-    let a = TestServer::start_with_database(Config::for_tests(&url)).await?;
-    let b = TestServer::start_with_database(Config::for_tests(&url)).await?;
-    http::wait_other_nodes(a.addr(), 1).await?;
-    http::wait_other_nodes(b.addr(), 1).await?;
-    let on_b = YClient::connect(&b.ws_url("shared"), 301).await?;
-    on_b.push_text("t", "from b")?;
-    on_b.wait_acked(TIMEOUT).await?;
-    // a has it open too, so that b hears of a's deletion as a node holding it would.
-    let on_a = YClient::connect(&a.ws_url("shared"), 302).await?;
-    on_a.wait_until("b's text", TIMEOUT, |doc| {
-        plait_testkit::ydoc::text(doc, "t") == "from b"
-    })
-    .await?;
+    let (_db, a, b, on_a, on_b) = plait_tests::docs_api::two_nodes_sharing_a_document().await?;
 
     let res = http::request(a.addr(), "DELETE", "/api/docs/shared", b"").await?;
     ensure!(res.status == 200, "DELETE: {} {}", res.status, res.text());

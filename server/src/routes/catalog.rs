@@ -11,7 +11,7 @@ use plait_storage::store::DocStore;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::scope::reader;
+use super::scope::{page_limit, reader};
 use super::{json_body, ErrorBody};
 use crate::error::AppError;
 use crate::projection::refresh::refresh;
@@ -28,19 +28,6 @@ fn catalog(store: &dyn DocStore) -> Result<&dyn Catalog, AppError> {
     store.catalog().ok_or(AppError::NotSupported(
         "this server's store keeps no catalog (the `memory:` database)",
     ))
-}
-
-fn limit(text: Option<&str>, default: u64, max: u64) -> Result<u64, AppError> {
-    match text {
-        None => Ok(default),
-        Some(text) => text
-            .trim()
-            .parse::<u64>()
-            .ok()
-            .filter(|n| *n >= 1)
-            .map(|n| n.min(max))
-            .ok_or_else(|| AppError::BadQuery(format!("invalid limit {text:?}: 1 to {max}"))),
-    }
 }
 
 fn rfc3339(at: Option<chrono::DateTime<chrono::Utc>>) -> Option<String> {
@@ -133,7 +120,7 @@ pub async fn list(
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response, AppError> {
-    let limit = limit(query.limit.as_deref(), LIST_LIMIT, LIST_MAX)?;
+    let limit = page_limit(query.limit.as_deref(), LIST_LIMIT, LIST_MAX)?;
     let reader = reader(&state, &headers, &uri, query.prefix)?;
     let catalog = catalog(state.store.as_ref())?;
     let listed = match &reader.names {
@@ -225,7 +212,7 @@ pub async fn search(
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response, AppError> {
-    let limit = limit(query.limit.as_deref(), SEARCH_LIMIT, SEARCH_MAX)?;
+    let limit = page_limit(query.limit.as_deref(), SEARCH_LIMIT, SEARCH_MAX)?;
     let q = query.q.unwrap_or_default();
     if plait_storage::catalog::query_words(&q).is_empty() {
         return Err(AppError::BadQuery(

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::warn;
 use utoipa::{IntoParams, ToSchema};
 
-use super::scope::{reader, Reader};
+use super::scope::{page_limit, reader, Reader};
 use super::{json_body, ErrorBody};
 use crate::error::AppError;
 use crate::state::AppState;
@@ -157,18 +157,7 @@ pub async fn list(
     uri: Uri,
 ) -> Result<Response, AppError> {
     let after = query.after.as_deref().map(parse_cursor).transpose()?;
-    let limit = match query.limit.as_deref() {
-        None => DEFAULT_LIMIT,
-        Some(text) => match text.trim().parse::<u64>() {
-            Ok(0) | Err(_) => {
-                return Err(AppError::BadQuery(format!(
-                    "invalid limit {:?}: a number from 1 to {MAX_LIMIT}",
-                    prefix(text)
-                )))
-            }
-            Ok(n) => n.min(MAX_LIMIT),
-        },
-    };
+    let limit = page_limit(query.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
     let reader = reader(&state, &headers, &uri, query.prefix)?;
     let after = after.unwrap_or(0);
     let log = change_log(state.store.as_ref())?;

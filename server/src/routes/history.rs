@@ -8,6 +8,7 @@ use plait_storage::history::LogEntry;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::scope::page_limit;
 use super::{authorize, json_body, DocPath, ErrorBody};
 use crate::error::AppError;
 use crate::state::AppState;
@@ -76,13 +77,15 @@ pub struct HistoryPage {
     next: i64,
 }
 
-fn number(text: Option<&str>, default: i64, what: &str) -> Result<i64, AppError> {
+fn position(text: Option<&str>) -> Result<i64, AppError> {
     match text {
-        None => Ok(default),
-        Some(text) => text
-            .trim()
-            .parse::<i64>()
-            .map_err(|_| AppError::BadQuery(format!("invalid {what} {text:?}"))),
+        None => Ok(0),
+        Some(text) => text.trim().parse::<i64>().map_err(|_| {
+            AppError::BadQuery(format!(
+                "invalid position {:?}",
+                text.chars().take(40).collect::<String>()
+            ))
+        }),
     }
 }
 
@@ -115,14 +118,8 @@ pub async fn get(
     uri: Uri,
 ) -> Result<Response, AppError> {
     authorize(&state, &headers, &uri, &name)?;
-    let after = number(query.after.as_deref(), 0, "position")?;
-    let limit = number(query.limit.as_deref(), DEFAULT_LIMIT as i64, "limit")?;
-    if limit < 1 {
-        return Err(AppError::BadQuery(format!(
-            "invalid limit {limit}: 1 to {MAX_LIMIT}"
-        )));
-    }
-    let limit = (limit as u64).min(MAX_LIMIT);
+    let after = position(query.after.as_deref())?;
+    let limit = page_limit(query.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
     let history = state.store.history().ok_or(AppError::NotSupported(
         "this server's store keeps no history (the `memory:` database)",
     ))?;

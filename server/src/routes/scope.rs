@@ -1,5 +1,6 @@
-//! What a request that reads many documents (the change feed, the list, search) may see: the
-//! query's name prefix within its token's `doc` scope.
+//! What a request that reads many documents (the change feed, the list, search, a history) may
+//! see: the query's name prefix within its token's `doc` scope, and how much at once: its page
+//! limit.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -13,6 +14,21 @@ use crate::state::AppState;
 
 /// What the request may see: the query's prefix within the token's scope. `None` when the two
 /// cannot overlap (the answer is then empty), and when the token expires.
+/// The `limit` of a page: `default` when absent, at most `max` (more reads as `max`); 0 or not a
+/// number is refused with the reason.
+pub(crate) fn page_limit(text: Option<&str>, default: u64, max: u64) -> Result<u64, AppError> {
+    let Some(text) = text else {
+        return Ok(default);
+    };
+    match text.trim().parse::<u64>() {
+        Ok(0) | Err(_) => Err(AppError::BadQuery(format!(
+            "invalid limit {:?}: a number from 1 to {max}",
+            text.chars().take(40).collect::<String>()
+        ))),
+        Ok(n) => Ok(n.min(max)),
+    }
+}
+
 pub(crate) struct Reader {
     pub names: Option<NameFilter>,
     pub expires: Option<SystemTime>,
