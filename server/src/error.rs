@@ -43,6 +43,25 @@ pub enum LoadError {
     Deleted,
 }
 
+impl AppError {
+    /// A failed edit computed on the blocking pool (`PUT .../json`, a restore): yrs panicked on
+    /// the document's content (a root that two updates wrote as two kinds, which yrs cannot
+    /// always edit), or the runtime is stopping. The document is unchanged either way: the edit
+    /// was computed on a copy.
+    pub fn from_edit_task(error: tokio::task::JoinError) -> AppError {
+        if error.is_panic() {
+            tracing::warn!("an edit of a document's content failed inside yrs; refused");
+            AppError::BadQuery(
+                "the document's content cannot be edited this way (a root holds content of two \
+                 kinds); nothing was changed"
+                    .into(),
+            )
+        } else {
+            AppError::Unavailable(LoadError::ShuttingDown)
+        }
+    }
+}
+
 /// Every error an HTTP handler can return, mapped to one status code each.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {

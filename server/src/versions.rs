@@ -119,7 +119,7 @@ pub async fn restore(
         plait_content::restore(&doc, &version_state).map_err(|e| e.to_string())
     })
     .await
-    .map_err(|_| AppError::Unavailable(LoadError::ShuttingDown))?
+    .map_err(AppError::from_edit_task)?
     .map_err(AppError::BadQuery)?;
     let outcome = attached
         .handle

@@ -267,3 +267,46 @@ async fn on_postgres_a_put_reaches_the_other_node() -> Result<()> {
     a.stop().await?;
     b.stop().await
 }
+
+/// A root two updates wrote as two kinds (an array value, then a text): yrs cannot always edit
+/// it, and `PUT .../json` answers 400 without changing anything, while rendering it (the
+/// projection, `GET .../json`) returns instead of looping forever (see `content::sequence`).
+#[tokio::test]
+async fn a_root_written_as_two_kinds_is_refused_not_fatal() -> Result<()> {
+    use yrs::{Array, ReadTxn, StateVector, Text, Transact};
+    let file = SqliteFile::new()?;
+    let server = start(&file, |c| c).await?;
+    let addr = server.addr();
+    // The text's client id is the lower: its characters come first, so the root reads as a text
+    // (which yrs cannot edit while it also holds the array's value).
+    let as_array = yrs::Doc::with_client_id(2);
+    let array = as_array.get_or_insert_array("r");
+    array.push_back(&mut as_array.transact_mut(), 1);
+    let as_text = yrs::Doc::with_client_id(1);
+    let text = as_text.get_or_insert_text("r");
+    text.insert(&mut as_text.transact_mut(), 0, "é😀x");
+    for doc in [&as_array, &as_text] {
+        let update = doc
+            .transact()
+            .encode_state_as_update_v1(&StateVector::default());
+        let res = call(addr, "POST", "/api/docs/mixed/update", &update).await?;
+        ensure!(res.status == 200, "POST: {} {}", res.status, res.text());
+    }
+    let before = call(addr, "GET", "/api/docs/mixed/update", b"").await?.body;
+    let res = call(addr, "GET", "/api/docs/mixed/json", b"").await?;
+    ensure!(res.status == 200, "GET json: {} {}", res.status, res.text());
+    let res = call(addr, "PUT", "/api/docs/mixed/json?field=r", br#""plain""#).await?;
+    ensure!(
+        res.status == 400 && res.text().contains("two kinds"),
+        "PUT: {} {}",
+        res.status,
+        res.text()
+    );
+    let after = call(addr, "GET", "/api/docs/mixed/update", b"").await?.body;
+    assert_eq!(after, before, "nothing changed");
+    // The search renders it too (the projection), and the server goes on answering.
+    let res = call(addr, "GET", "/api/search?q=plain", b"").await?;
+    ensure!(res.status == 200, "search: {}", res.status);
+    ensure!(call(addr, "GET", "/healthz", b"").await?.status == 200);
+    server.stop().await
+}

@@ -203,7 +203,7 @@ pub async fn put_json(
         plait_content::replace_field(&doc, &field, &value).map_err(|e| e.to_string())
     })
     .await
-    .map_err(|_| AppError::Unavailable(LoadError::ShuttingDown))?
+    .map_err(AppError::from_edit_task)?
     .map_err(AppError::BadQuery)?;
     let outcome = attached
         .handle
