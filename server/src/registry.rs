@@ -122,6 +122,11 @@ impl Registry {
         self.broadcaster.get().map(|b| b.open_elsewhere(name))
     }
 
+    /// The limits every document is replayed and served with.
+    pub fn limits(&self) -> DocLimits {
+        self.limits
+    }
+
     /// The running document, if it is loaded.
     pub fn running(&self, name: &DocName) -> Option<DocHandle> {
         let slot = self.docs.get(name).map(|slot| slot.value().clone())?;

@@ -3,6 +3,8 @@
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
+use plait_storage::catalog::Catalog;
+use plait_storage::history::History;
 use plait_storage::store::DocStore;
 use plait_storage::writer::Writer;
 use tokio_util::sync::CancellationToken;
@@ -10,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::revocations::Revocations;
 use crate::auth::Authenticator;
 use crate::config::Config;
+use crate::error::AppError;
 use crate::penalty::PenaltyBox;
 use crate::projection::{Projector, Refresher};
 use crate::registry::Registry;
@@ -39,6 +42,21 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The store's documents as data (projection, search, list, trash); 501 for a store
+    /// without them (the `memory:` database).
+    pub fn catalog(&self) -> Result<&dyn Catalog, AppError> {
+        self.store.catalog().ok_or(AppError::NotSupported(
+            "this server's store keeps no catalog, trash or search (the `memory:` database)",
+        ))
+    }
+
+    /// The store's history (versions, authors); 501 for a store without it.
+    pub fn history(&self) -> Result<&dyn History, AppError> {
+        self.store.history().ok_or(AppError::NotSupported(
+            "this server's store keeps no history or versions (the `memory:` database)",
+        ))
+    }
+
     /// Wires the registry to a store and a running writer.
     pub fn new(
         config: Config,

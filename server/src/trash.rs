@@ -17,9 +17,7 @@ const PURGE_EVERY: Duration = Duration::from_secs(3600);
 /// Moves `name` to the trash; on this node and every other its connections are closed with
 /// 4410 and it is served no more.
 pub async fn delete(state: &AppState, name: &DocName) -> Result<Trashed, AppError> {
-    let catalog = state.store.catalog().ok_or(AppError::NotSupported(
-        "this server's store keeps no trash (the `memory:` database)",
-    ))?;
+    let catalog = state.catalog()?;
     // What this node holds of the document and has not stored yet (its first edits may still
     // be on their way to the database, where the deletion looks) is stored first.
     if state.registry.running(name).is_some() {
@@ -41,9 +39,7 @@ pub async fn delete(state: &AppState, name: &DocName) -> Result<Trashed, AppErro
 
 /// Takes `name` out of the trash.
 pub async fn undelete(state: &AppState, name: &DocName) -> Result<Trashed, AppError> {
-    let catalog = state.store.catalog().ok_or(AppError::NotSupported(
-        "this server's store keeps no trash (the `memory:` database)",
-    ))?;
+    let catalog = state.catalog()?;
     let outcome = catalog.undelete(name.as_str()).await?;
     if let Trashed::Done { seq, .. } = outcome {
         info!(doc = %name, seq, "document restored from the trash");

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use plait_protocol::name::DocName;
-use plait_storage::history::{History, NewVersion, Version, VersionKind};
+use plait_storage::history::{NewVersion, Version, VersionKind};
 use plait_storage::store::{rebuild_blocking, Seq};
 use tracing::{info, warn};
 
@@ -23,12 +23,6 @@ use crate::state::AppState;
 const LOOK_EVERY: Duration = Duration::from_secs(60);
 /// Documents versioned per look at most (the rest wait for the next).
 const PER_LOOK: u64 = 500;
-
-fn history(state: &AppState) -> Result<&dyn History, AppError> {
-    state.store.history().ok_or(AppError::NotSupported(
-        "this server's store keeps no versions (the `memory:` database)",
-    ))
-}
 
 /// The document's whole state and the log position it reflects, with what this node holds of
 /// it stored first. `None`: never written.
@@ -51,11 +45,7 @@ async fn current(state: &AppState, name: &DocName) -> Result<Option<(Vec<u8>, Se
     if stored.deleted_at.is_some() {
         return Err(LoadError::Deleted.into());
     }
-    let seq = stored
-        .updates
-        .last()
-        .map_or(0, |(seq, _)| *seq)
-        .max(stored.snapshot_seq);
+    let seq = stored.last_seq();
     let rebuilt = rebuild_blocking(stored).await?;
     Ok(Some((rebuilt.state, seq)))
 }
@@ -68,7 +58,7 @@ pub async fn cut(
     label: Option<String>,
     created_by: Option<String>,
 ) -> Result<Option<Version>, AppError> {
-    let history = history(state)?;
+    let history = state.history()?;
     let Some((encoded, seq)) = current(state, name).await? else {
         return Ok(None);
     };
@@ -98,7 +88,7 @@ pub async fn restore(
     id: i64,
     created_by: Option<String>,
 ) -> Result<Option<Restored>, AppError> {
-    let history = history(state)?;
+    let history = state.history()?;
     let Some((_, version_state)) = history.version(name.as_str(), id).await? else {
         return Ok(None);
     };

@@ -72,6 +72,14 @@ impl Rebuilt {
 }
 
 impl StoredDoc {
+    /// The highest log position it holds: its last row's, or the snapshot's.
+    pub fn last_seq(&self) -> Seq {
+        self.updates
+            .last()
+            .map_or(0, |(seq, _)| *seq)
+            .max(self.snapshot_seq)
+    }
+
     /// Rebuilds the document: snapshot first, then each log row in order, every one checked as a
     /// client's update would be (see [`plait_protocol::session::replay`]). A snapshot or row
     /// that does not decode, or fails the checks, is skipped and reported; nothing panics and

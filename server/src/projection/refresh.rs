@@ -6,7 +6,6 @@
 use std::time::Duration;
 
 use plait_protocol::name::DocName;
-use plait_protocol::session::DocLimits;
 use plait_storage::catalog::Catalog;
 use plait_storage::error::StorageError;
 use tokio::time::Instant;
@@ -75,15 +74,8 @@ async fn render_one(
     if stored.deleted_at.is_some() {
         return Ok(());
     }
-    let seq = stored
-        .updates
-        .last()
-        .map_or(0, |(seq, _)| *seq)
-        .max(stored.snapshot_seq);
-    let limits = DocLimits {
-        max_size: state.config.max_doc_size,
-        max_nesting: state.config.max_nesting_depth,
-    };
+    let seq = stored.last_seq();
+    let limits = state.registry.limits();
     let owned = name.to_owned();
     // Replaying and rendering are CPU work in proportion to the document.
     let projection = tokio::task::spawn_blocking(move || {

@@ -6,8 +6,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use chrono::SecondsFormat;
-use plait_storage::catalog::{Catalog, Listed, SearchHit};
-use plait_storage::store::DocStore;
+use plait_storage::catalog::{Listed, SearchHit};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -23,12 +22,6 @@ const LIST_MAX: u64 = 1000;
 /// Search results when the query names no limit, and the most it may name.
 const SEARCH_LIMIT: u64 = 20;
 const SEARCH_MAX: u64 = 100;
-
-fn catalog(store: &dyn DocStore) -> Result<&dyn Catalog, AppError> {
-    store.catalog().ok_or(AppError::NotSupported(
-        "this server's store keeps no catalog (the `memory:` database)",
-    ))
-}
 
 fn rfc3339(at: Option<chrono::DateTime<chrono::Utc>>) -> Option<String> {
     at.map(|at| at.to_rfc3339_opts(SecondsFormat::Millis, true))
@@ -122,7 +115,7 @@ pub async fn list(
 ) -> Result<Response, AppError> {
     let limit = page_limit(query.limit.as_deref(), LIST_LIMIT, LIST_MAX)?;
     let reader = reader(&state, &headers, &uri, query.prefix)?;
-    let catalog = catalog(state.store.as_ref())?;
+    let catalog = state.catalog()?;
     let listed = match &reader.names {
         Some(names) => catalog.list(names, query.after.as_deref(), limit).await?,
         None => Vec::new(),
@@ -220,7 +213,7 @@ pub async fn search(
         ));
     }
     let reader = reader(&state, &headers, &uri, query.prefix)?;
-    let catalog = catalog(state.store.as_ref())?;
+    let catalog = state.catalog()?;
     refresh(&state).await?;
     let hits = match &reader.names {
         Some(names) => catalog.search(&q, names, limit).await?,

@@ -120,9 +120,7 @@ pub async fn get(
     authorize(&state, &headers, &uri, &name)?;
     let after = position(query.after.as_deref())?;
     let limit = page_limit(query.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
-    let history = state.store.history().ok_or(AppError::NotSupported(
-        "this server's store keeps no history (the `memory:` database)",
-    ))?;
+    let history = state.history()?;
     let entries = history.log(name.as_str(), after, limit).await?;
     let next = entries.last().map_or(after, |e| e.seq);
     let body = HistoryPage {

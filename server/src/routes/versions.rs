@@ -108,12 +108,6 @@ fn subject(access: Option<Access>) -> Option<String> {
     access.and_then(|a| a.subject)
 }
 
-fn history(state: &AppState) -> Result<&dyn plait_storage::history::History, AppError> {
-    state.store.history().ok_or(AppError::NotSupported(
-        "this server's store keeps no versions (the `memory:` database)",
-    ))
-}
-
 const NO_VERSION: &str = "no version of this document has that id";
 
 /// `GET /api/docs/{doc}/versions`.
@@ -143,7 +137,7 @@ pub async fn list(
     uri: Uri,
 ) -> Result<Response, AppError> {
     authorize(&state, &headers, &uri, &name)?;
-    let versions = history(&state)?.versions(name.as_str()).await?;
+    let versions = state.history()?.versions(name.as_str()).await?;
     let body = VersionList {
         versions: versions.into_iter().map(VersionJson::from).collect(),
     };
@@ -192,7 +186,7 @@ pub async fn create(
             "a version's name is 1 to {MAX_NAME_BYTES} bytes without control characters"
         )));
     }
-    history(&state)?;
+    state.history()?;
     let version = crate::versions::cut(
         &state,
         &name,
@@ -234,7 +228,8 @@ pub async fn get_update(
     uri: Uri,
 ) -> Result<Response, AppError> {
     authorize(&state, &headers, &uri, &name)?;
-    let (_, encoded) = history(&state)?
+    let (_, encoded) = state
+        .history()?
         .version(name.as_str(), id)
         .await?
         .ok_or(AppError::NotFoundBecause(NO_VERSION))?;
@@ -275,7 +270,8 @@ pub async fn get_json(
 ) -> Result<Response, AppError> {
     authorize(&state, &headers, &uri, &name)?;
     let format = query.format()?;
-    let (_, encoded) = history(&state)?
+    let (_, encoded) = state
+        .history()?
         .version(name.as_str(), id)
         .await?
         .ok_or(AppError::NotFoundBecause(NO_VERSION))?;
@@ -355,7 +351,7 @@ pub async fn delete(
     uri: Uri,
 ) -> Result<Response, AppError> {
     authorize_write(&state, &headers, &uri, &name)?;
-    if history(&state)?.delete_version(name.as_str(), id).await? {
+    if state.history()?.delete_version(name.as_str(), id).await? {
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
         Err(AppError::NotFoundBecause(NO_VERSION))
