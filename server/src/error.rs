@@ -105,6 +105,9 @@ pub enum AppError {
     /// The store has no such feature (the in-memory store keeps no change feed).
     #[error("{0}")]
     NotSupported(&'static str),
+    /// A point in a document's past that `--history-retention` no longer keeps (410).
+    #[error("{0}")]
+    Pruned(String),
 }
 
 /// `Retry-After` while the writer's backlog is full: about one retry backoff of the writer, the
@@ -140,6 +143,7 @@ impl AppError {
             AppError::Backlog => "backlog",
             AppError::BadQuery(_) => "bad_request",
             AppError::NotSupported(_) => "not_supported",
+            AppError::Pruned(_) => "pruned",
         }
     }
 }
@@ -171,7 +175,7 @@ impl IntoResponse for AppError {
             AppError::NotFound | AppError::NoSuchField | AppError::NotFoundBecause(_) => {
                 StatusCode::NOT_FOUND
             }
-            AppError::Unavailable(LoadError::Deleted) => StatusCode::GONE,
+            AppError::Unavailable(LoadError::Deleted) | AppError::Pruned(_) => StatusCode::GONE,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Storage(e) => {
                 // The database's own message may carry connection details: log it, do not send it.

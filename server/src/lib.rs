@@ -34,6 +34,7 @@ mod hocuspocus;
 mod linger;
 pub mod metrics;
 mod openapi;
+mod past;
 mod penalty;
 mod projection;
 mod rate;
@@ -102,6 +103,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/api/docs/{doc}/undelete", post(routes::trash::undelete))
         .route("/api/docs/{doc}/history", get(routes::history::get))
+        .route("/api/docs/{doc}/restore", post(routes::past::restore))
         .route(
             "/api/docs/{doc}/versions",
             get(routes::versions::list).post(routes::versions::create),
@@ -211,6 +213,7 @@ pub async fn run(
                 .map_err(|e| ServerError::Config(e.to_string()))?;
             let key = secret.as_deref().map(NodeKey::derive);
             let store = SeaStore::connect(&config.database_url).await?;
+            store.keep_history(!config.history_retention.is_zero());
             let bus = store.bus(key);
             (Arc::new(store), bus)
         };
@@ -271,6 +274,7 @@ pub async fn run_with_store(
         tokio::spawn(projection::refresh::sweep(state.clone()));
         tokio::spawn(trash::purge(state.clone()));
         tokio::spawn(versions::auto(state.clone()));
+        tokio::spawn(past::retention(state.clone()));
     }
     if let Some(addr) = state.config.metrics_bind {
         serve_metrics(addr, state.clone(), token.clone()).await?;

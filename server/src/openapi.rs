@@ -53,6 +53,7 @@ use crate::routes::ErrorBody;
         crate::routes::versions::get_update,
         crate::routes::versions::get_json,
         crate::routes::versions::restore,
+        crate::routes::past::restore,
         crate::routes::versions::delete,
         crate::routes::revocations::revoke,
         json,

@@ -8,6 +8,7 @@ pub mod docs;
 pub mod history;
 pub mod hocuspocus;
 pub mod metrics;
+pub mod past;
 pub mod revocations;
 mod scope;
 pub mod trash;

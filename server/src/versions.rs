@@ -92,12 +92,26 @@ pub async fn restore(
     let Some((_, version_state)) = history.version(name.as_str(), id).await? else {
         return Ok(None);
     };
+    let label = format!("before restoring version {id}");
+    let restored = restore_state(state, name, version_state, label, created_by).await?;
+    info!(doc = %name, version = id, undo = restored.undo.id, "version restored");
+    Ok(Some(restored))
+}
+
+/// Makes `name`'s content equal to `target` (a whole state as one Yjs v1 update) as a forward
+/// edit, after cutting a version of the current state labelled `label`.
+pub async fn restore_state(
+    state: &AppState,
+    name: &DocName,
+    target: Vec<u8>,
+    label: String,
+    created_by: Option<String>,
+) -> Result<Restored, AppError> {
     if state.writer.is_full() {
         return Err(AppError::Backlog);
     }
     let author = crate::document::author(created_by.as_deref(), "http");
-    let label = Some(format!("before restoring version {id}"));
-    let undo = cut(state, name, VersionKind::Restore, label, created_by)
+    let undo = cut(state, name, VersionKind::Restore, Some(label), created_by)
         .await?
         .ok_or(AppError::NotFound)?;
     let attached = state.registry.attach(name).await?;
@@ -106,7 +120,7 @@ pub async fn restore(
     let update = tokio::task::spawn_blocking(move || {
         let doc = plait_content::scratch_doc(current.as_deref().unwrap_or(&[0, 0]))
             .map_err(|e| e.to_string())?;
-        plait_content::restore(&doc, &version_state).map_err(|e| e.to_string())
+        plait_content::restore(&doc, &target).map_err(|e| e.to_string())
     })
     .await
     .map_err(AppError::from_edit_task)?
@@ -116,8 +130,7 @@ pub async fn restore(
         .post_update(Bytes::from(update), author)
         .await
         .map_err(gone)??;
-    info!(doc = %name, version = id, undo = undo.id, "version restored");
-    Ok(Some(Restored { undo, outcome }))
+    Ok(Restored { undo, outcome })
 }
 
 /// Cuts the automatic versions, until shutdown: every document that changed since its latest

@@ -67,6 +67,44 @@ pub struct Version {
     pub created_by: Option<String>,
     /// Size of the state in bytes.
     pub bytes: u64,
+    /// Who wrote the log rows between the version before it and this one: a JSON array of
+    /// `{"sub": ..., "via": ...}` (`None`: not known, e.g. cut before attribution).
+    pub authors: Option<String>,
+}
+
+/// A point in a document's past.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum At {
+    /// Just after the log row at this position (a change-feed cursor's `seq`).
+    Position(Seq),
+    /// As it was at this instant: after every row stored by then.
+    Time(DateTime<Utc>),
+}
+
+/// What [`History::past`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Past {
+    /// What rebuilds the document at `seq`: a base state at `base_seq` (a version, the
+    /// history's base or the snapshot; `None`: empty) and the rows after it up to `seq`.
+    State {
+        seq: Seq,
+        base: Option<Vec<u8>>,
+        base_seq: Seq,
+        rows: Vec<(Seq, Vec<u8>)>,
+    },
+    /// The point is before what the history keeps: rows at or below `floor` were pruned.
+    Gone { seq: Seq, floor: Seq },
+    /// The document is in the trash.
+    Deleted,
+}
+
+/// What [`History::prune`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// History rows folded into the base.
+    pub rows: u64,
+    /// Automatic and restore versions deleted.
+    pub versions: u64,
 }
 
 /// One row of a document's log, as its history shows it.
@@ -85,8 +123,8 @@ pub struct LogEntry {
 /// The versions of the documents of one database. Implemented by the SQL store.
 #[async_trait::async_trait]
 pub trait History: Send + Sync {
-    /// At most `limit` rows of `doc`'s log after position `after`, in order. Rows a compaction
-    /// folded into the snapshot are no longer there.
+    /// At most `limit` rows of `doc`'s log after position `after`, in order: the rows a
+    /// compaction folded into the snapshot too, until they leave the retention window.
     async fn log(&self, doc: &str, after: Seq, limit: u64) -> Result<Vec<LogEntry>, StorageError>;
 
     /// Stores a version of `doc`; `None` if the document was never written.
@@ -107,6 +145,22 @@ pub trait History: Send + Sync {
     async fn due_for_version(
         &self,
         cut_before: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<Vec<String>, StorageError>;
+
+    /// `doc` as it was at `at`, from the nearest version (or base) and the rows after it;
+    /// `None` if it was never written.
+    async fn past(&self, doc: &str, at: At) -> Result<Option<Past>, StorageError>;
+
+    /// Folds `doc`'s history rows stored before `before` into its base and deletes its automatic
+    /// and restore versions cut before then (named versions stay until deleted).
+    async fn prune(&self, doc: &str, before: DateTime<Utc>) -> Result<Pruned, StorageError>;
+
+    /// At most `limit` documents holding history rows or automatic or restore versions from
+    /// before `before`: due for [`History::prune`].
+    async fn due_for_pruning(
+        &self,
+        before: DateTime<Utc>,
         limit: u64,
     ) -> Result<Vec<String>, StorageError>;
 }

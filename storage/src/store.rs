@@ -72,6 +72,17 @@ impl Rebuilt {
 }
 
 impl StoredDoc {
+    /// A base state at `base_seq` (`None`: empty) and the rows after it, replayed like a load:
+    /// a document at a point of its past (`history::Past::State`), or a history being pruned.
+    pub fn from_base(base: Option<Vec<u8>>, base_seq: Seq, rows: Vec<(Seq, Vec<u8>)>) -> StoredDoc {
+        StoredDoc {
+            snapshot: base,
+            snapshot_seq: base_seq,
+            updates: rows,
+            ..StoredDoc::default()
+        }
+    }
+
     /// The highest log position it holds: its last row's, or the snapshot's.
     pub fn last_seq(&self) -> Seq {
         self.updates

@@ -123,6 +123,9 @@ test('a version saved in the panel is previewed read-only and restored live on e
     assert.equal(named.length, 1, JSON.stringify(named))
     assert.equal(named[0].name, 'before review')
     assert.equal(String(named[0].id), await saved.getAttribute('data-version-id'))
+    // Who typed since the version before (no authentication here: "anonymous").
+    assert.deepEqual(named[0].authors, [{ sub: 'anonymous', via: 'ws' }], JSON.stringify(named))
+    assert.match(await saved.innerText(), /edits by anonymous/)
 
     // The text changes after the version.
     await retype(a, NEW)

@@ -52,7 +52,7 @@ export class HistoryPanel {
     this.inFlight = false
     this.again = false
     this.destroyed = false
-    /** @type {Array<{id: number, kind: string, name: string|null, seq: number, created_at: string|null, created_by: string|null, bytes: number}>} */
+    /** @type {Array<{id: number, kind: string, name: string|null, seq: number, created_at: string|null, created_by: string|null, bytes: number, authors: Array<{sub: string, via: string}>|null}>} */
     this.versions = []
     /** The list has been answered at least once (until then it shows nothing). */
     this.loaded = false
@@ -205,7 +205,10 @@ export class HistoryPanel {
   }
 
   metaOf (v) {
-    return [fmtWhen(v.created_at), v.created_by && `by ${v.created_by}`, `#${v.seq}`].filter(Boolean).join(' · ')
+    // Who changed the document since the version before (each token subject once).
+    const editors = [...new Set((v.authors ?? []).map((a) => a.sub))]
+    const edits = editors.length > 0 && `edits by ${editors.join(', ')}`
+    return [fmtWhen(v.created_at), v.created_by && `by ${v.created_by}`, edits, `#${v.seq}`].filter(Boolean).join(' · ')
   }
 
   setNote (text, undoVersion) {

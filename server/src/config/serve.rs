@@ -62,6 +62,12 @@ pub struct Config {
     #[arg(long, env = "PLAIT_VERSION_INTERVAL", default_value = "10m", value_parser = humantime::parse_duration)]
     pub version_interval: Duration,
 
+    /// How long a document's past stays readable (`GET .../update?at=`, restore to a point,
+    /// its history's authors): log rows and automatic versions older than this are folded into
+    /// the document's base; named versions stay until deleted. `0` keeps only the current state.
+    #[arg(long, env = "PLAIT_HISTORY_RETENTION", default_value = "30days", value_parser = humantime::parse_duration)]
+    pub history_retention: Duration,
+
     /// Largest WebSocket message or HTTP update body accepted, in bytes.
     #[arg(long, env = "PLAIT_MAX_MESSAGE_SIZE", default_value_t = 16 * 1024 * 1024)]
     pub max_message_size: usize,
@@ -195,6 +201,7 @@ impl Config {
             idle_unload: Duration::from_secs(30),
             trash_retention: Duration::from_secs(7 * 24 * 3600),
             version_interval: Duration::from_secs(600),
+            history_retention: Duration::from_secs(30 * 24 * 3600),
             max_message_size: 16 * 1024 * 1024,
             outbound_queue: 4096,
             outbound_queue_bytes: 32 * 1024 * 1024,

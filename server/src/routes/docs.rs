@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, HeaderName, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use plait_protocol::name::DocName;
 use plait_storage::store::{rebuild_blocking, DocStats, Seq};
@@ -15,6 +15,7 @@ use utoipa::ToSchema;
 use super::{authorize, authorize_write, json_body, DocPath, ErrorBody};
 use crate::document::PostOutcome;
 use crate::error::{AppError, LoadError};
+use crate::past::{AtQuery, POSITION_HEADER};
 use crate::state::AppState;
 
 /// How long `POST .../update` waits for the update to reach SQL before answering 202 instead of 200.
@@ -29,8 +30,10 @@ const DURABLE_WAIT: Duration = Duration::from_secs(10);
     summary = "Read a document as one Yjs update",
     description = "The document's whole state as one Yjs v1 update \
         (`Y.applyUpdate(ydoc, new Uint8Array(body))`), with what connected clients have sent \
-        and the database may not have stored yet.",
-    params(DocPath),
+        and the database may not have stored yet. With `at`, the document as it was then \
+        (inside `--history-retention`), from the nearest version and the rows after it; the \
+        header `plait-position` names the log position that state reflects.",
+    params(DocPath, AtQuery),
     security((), ("bearer" = []), ("token" = [])),
     responses(
         (status = 200, description = "The state as a Yjs v1 update", content(("application/octet-stream"))),
@@ -38,16 +41,30 @@ const DURABLE_WAIT: Duration = Duration::from_secs(10);
         (status = 401, description = "Authentication is on and the token is missing, malformed, not signed with the server's secret, expired or revoked", body = ErrorBody),
         (status = 403, description = "The token does not cover this document", body = ErrorBody),
         (status = 404, description = "The document was never written", body = ErrorBody),
+        (status = 410, description = "The document is deleted, or `at` is older than the history kept", body = ErrorBody),
+        (status = 501, description = "`at` on the `memory:` database, which keeps no history", body = ErrorBody),
         (status = 503, description = "The database is unavailable", body = ErrorBody),
     )
 )]
 pub async fn get_update(
     State(state): State<AppState>,
     DocPath(name): DocPath,
+    Query(query): Query<AtQuery>,
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response, AppError> {
     authorize(&state, &headers, &uri, &name)?;
+    if let Some(at) = query.point()? {
+        let (seq, encoded) = crate::past::state_at(&state, &name, at).await?;
+        return Ok((
+            [
+                (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+                (HeaderName::from_static(POSITION_HEADER), seq.to_string()),
+            ],
+            encoded,
+        )
+            .into_response());
+    }
     let encoded = match state.registry.running(&name) {
         Some(handle) => match handle.state().await {
             Ok(state) => state,

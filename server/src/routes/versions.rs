@@ -71,6 +71,10 @@ pub struct VersionJson {
     created_by: Option<String>,
     /// Size of the version's state in bytes.
     bytes: u64,
+    /// Who wrote the changes since the version before it: `{"sub", "via"}` each once, in order
+    /// of their first change; null when not known.
+    #[schema(value_type = Option<Vec<Object>>)]
+    authors: Option<serde_json::Value>,
 }
 
 impl From<Version> for VersionJson {
@@ -85,6 +89,9 @@ impl From<Version> for VersionJson {
                 .map(|at| at.to_rfc3339_opts(SecondsFormat::Millis, true)),
             created_by: v.created_by,
             bytes: v.bytes,
+            authors: v
+                .authors
+                .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok()),
         }
     }
 }
@@ -317,12 +324,21 @@ pub async fn restore(
     let restored = crate::versions::restore(&state, &name, id, subject(access))
         .await?
         .ok_or(AppError::NotFoundBecause(NO_VERSION))?;
+    Ok(restored_answer(restored, ("version", id)).await)
+}
+
+/// A restore's answer: the posted update's status and body, with `undo_version` and what was
+/// restored (`("version", id)` or `("at", position)`).
+pub(super) async fn restored_answer(
+    restored: crate::versions::Restored,
+    (key, value): (&str, i64),
+) -> Response {
     let (status, mut body) = posted(restored.outcome).await;
     if let Some(fields) = body.as_object_mut() {
-        fields.insert("version".into(), id.into());
+        fields.insert(key.into(), value.into());
         fields.insert("undo_version".into(), restored.undo.id.into());
     }
-    Ok((status, Json(body)).into_response())
+    (status, Json(body)).into_response()
 }
 
 /// `DELETE /api/docs/{doc}/versions/{id}`.

@@ -10,6 +10,7 @@ mod m20261206_000004_snapshot_seq_index;
 pub mod m20261206_000005_revocations;
 pub mod m20261206_000006_documents_as_data;
 mod m20261206_000007_history;
+pub mod m20261206_000008_history_retention;
 
 /// The ordered list of schema migrations; exists so `connect` can bring any database up to date.
 pub struct Migrator;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000005_revocations::Migration),
             Box::new(m20261206_000006_documents_as_data::Migration),
             Box::new(m20261206_000007_history::Migration),
+            Box::new(m20261206_000008_history_retention::Migration),
         ]
     }
 }

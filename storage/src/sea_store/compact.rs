@@ -1,12 +1,13 @@
 //! Compaction: the snapshot and the log rows up to P folded into a new snapshot at P, in one
-//! transaction, from what is in SQL; what cannot be folded is moved to quarantine first.
+//! transaction, from what is in SQL; what cannot be folded is moved to quarantine first, and the
+//! folded rows move to the history (`past`) unless `--history-retention` is 0.
 
 use chrono::Utc;
 use plait_protocol::session::Refused;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect};
 
-use super::{quarantine, tolerant, SeaStore, SNAPSHOT_FORMAT_V1};
+use super::{past, quarantine, tolerant, SeaStore, SNAPSHOT_FORMAT_V1};
 use crate::entities::{document, document_update};
 use crate::error::StorageError;
 use crate::migration::m20261206_000006_documents_as_data::KIND_UPDATE;
@@ -42,6 +43,15 @@ impl SeaStore {
             return Ok(head.snapshot.as_ref().map_or(0, |s| s.len() as u64));
         };
         unreadable.extend(head.unreadable);
+        let keep = self.keeps_history();
+        // The replaced snapshot becomes the history's base when rows before it are gone and
+        // the history holds nothing yet (see `past::keep_folded`).
+        let base = if keep && head.snapshot_seq > 0 && !past::has_history(&txn, head.id).await? {
+            head.snapshot.clone()
+        } else {
+            None
+        };
+        let after = head.snapshot_seq;
         let stored = StoredDoc {
             snapshot: head.snapshot,
             snapshot_seq: head.snapshot_seq,
@@ -68,6 +78,11 @@ impl SeaStore {
             .filter(document::Column::Id.eq(head.id))
             .exec(&txn)
             .await?;
+        if keep {
+            past::keep_folded(&txn, head.id, after, upto, base).await?;
+        } else {
+            past::forget(&txn, head.id).await?;
+        }
         // Only rows this transaction read (seq <= P) go: rows other nodes append later survive.
         // The trash's marker rows stay: they are the change feed's record of a deletion and an
         // undeletion, which no snapshot holds (an empty update each; a load skips them).

@@ -1,6 +1,7 @@
 //! Connecting to the database and bringing its schema up to date.
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -72,6 +73,7 @@ impl SeaStore {
             ids: Mutex::new(HashMap::new()),
             own_writes: Arc::new(own_writes),
             head: Arc::default(),
+            keep_history: AtomicBool::new(true),
         })
     }
 }

@@ -13,15 +13,19 @@
 //! - `open`: opening an existing database to read it only (no file created, no migration);
 //! - `cut`: the whole database read in one consistent transaction (backups, checks);
 //! - `projections`, `search`, `trash`: documents as data (see [`crate::catalog`]);
-//! - `versions`: the documents' versions (see [`crate::history`]).
+//! - `versions`: the documents' versions (see [`crate::history`]);
+//! - `past`: the rows compaction folds, kept as history and pruned past the retention window;
+//! - `at`: a document rebuilt as it was at a position or an instant.
 
 mod append;
+mod at;
 mod changes;
 pub(crate) mod compact;
 mod connect;
 pub mod cut;
 pub mod open;
 pub mod outbox;
+mod past;
 mod projections;
 mod quarantine;
 mod read;
@@ -32,6 +36,7 @@ mod trash;
 mod versions;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
@@ -46,7 +51,7 @@ use crate::bus::Bus;
 use crate::catalog::{Catalog, Listed, Projection, SearchHit, Trashed};
 use crate::changes::{Change, ChangeLog, NameFilter};
 use crate::error::StorageError;
-use crate::history::{History, LogEntry, NewVersion, Version};
+use crate::history::{At, History, LogEntry, NewVersion, Past, Pruned, Version};
 use crate::log_head::LogHead;
 use crate::own_writes::OwnWrites;
 use crate::pg_bus::PgBus;
@@ -77,6 +82,9 @@ pub struct SeaStore {
     own_writes: Arc<OwnWrites>,
     /// The highest committed position known (see [`LogHead`]).
     head: Arc<LogHead>,
+    /// Whether compaction moves the rows it folds to the history (`past`) rather than deleting
+    /// them: false with `--history-retention 0`.
+    keep_history: AtomicBool,
 }
 
 impl SeaStore {
@@ -102,6 +110,16 @@ impl SeaStore {
                 self.head.clone(),
             ))),
         }
+    }
+
+    /// Whether compactions keep the rows they fold as history (default) or delete them
+    /// (`--history-retention 0`: only the current state is kept).
+    pub fn keep_history(&self, keep: bool) {
+        self.keep_history.store(keep, Ordering::Relaxed);
+    }
+
+    fn keeps_history(&self) -> bool {
+        self.keep_history.load(Ordering::Relaxed)
     }
 
     /// The underlying connection (for the server's own health checks or admin queries).
@@ -272,6 +290,26 @@ impl History for SeaStore {
         limit: u64,
     ) -> Result<Vec<String>, StorageError> {
         self.documents_due_for_version(cut_before, limit).await
+    }
+
+    async fn past(&self, doc: &str, at: At) -> Result<Option<Past>, StorageError> {
+        self.state_at(doc, at).await
+    }
+
+    async fn prune(
+        &self,
+        doc: &str,
+        before: chrono::DateTime<Utc>,
+    ) -> Result<Pruned, StorageError> {
+        self.prune_history(doc, before).await
+    }
+
+    async fn due_for_pruning(
+        &self,
+        before: chrono::DateTime<Utc>,
+        limit: u64,
+    ) -> Result<Vec<String>, StorageError> {
+        self.documents_due_for_pruning(before, limit).await
     }
 }
 

@@ -77,6 +77,7 @@ impl SeaStore {
             ids: Mutex::new(HashMap::new()),
             own_writes: Arc::default(),
             head: Arc::default(),
+            keep_history: std::sync::atomic::AtomicBool::new(true),
         })
     }
 }

@@ -124,6 +124,7 @@ impl SeaStore {
                     "document_updates",
                     "document_projections",
                     "document_versions",
+                    "document_history",
                 ] {
                     let mut sql = Sql::new(&format!("DELETE FROM {table} WHERE document_id = "));
                     sql.bind(id);

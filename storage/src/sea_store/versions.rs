@@ -7,10 +7,12 @@ use super::projections::{optional_date, Sql};
 use super::SeaStore;
 use crate::error::StorageError;
 use crate::history::{LogEntry, NewVersion, Version, VersionKind};
+use crate::migration::m20261206_000008_history_retention::HISTORY_UPDATE;
+use crate::store::Seq;
 
 /// The columns a [`Version`] is read from.
 const COLUMNS: &str = "v.id AS id, v.kind AS kind, v.name AS name, v.seq AS seq, \
-    v.created_at AS created_at, v.created_by AS created_by, \
+    v.created_at AS created_at, v.created_by AS created_by, v.authors AS authors, \
     CAST(LENGTH(v.state) AS BIGINT) AS bytes";
 
 impl SeaStore {
@@ -19,9 +21,10 @@ impl SeaStore {
         doc: &str,
         version: &NewVersion,
     ) -> Result<Option<Version>, StorageError> {
+        let authors = self.authors_since_version(doc, version.seq).await?;
         let mut sql = Sql::new(
             "INSERT INTO document_versions \
-             (document_id, kind, name, seq, state, created_at, created_by) SELECT id, ",
+             (document_id, kind, name, seq, state, created_at, created_by, authors) SELECT id, ",
         );
         sql.bind(version.kind.as_str())
             .push(", ")
@@ -34,6 +37,8 @@ impl SeaStore {
             .bind(Utc::now())
             .push(", ")
             .bind(version.created_by.clone())
+            .push(", ")
+            .bind(authors)
             .push(" FROM documents WHERE name = ")
             .bind(doc.to_owned())
             .push(" RETURNING id");
@@ -44,21 +49,83 @@ impl SeaStore {
         Ok(self.version_row(doc, id).await?.map(|(v, _)| v))
     }
 
+    /// Who wrote `doc`'s update rows after its latest version at or before `seq`, up to `seq`
+    /// (the history's and the log's): one JSON array, each author once, in order of first
+    /// appearance; `None` if no row names an author.
+    async fn authors_since_version(
+        &self,
+        doc: &str,
+        seq: Seq,
+    ) -> Result<Option<String>, StorageError> {
+        let mut sql = Sql::new(
+            "SELECT COALESCE(MAX(v.seq), 0) AS seq FROM document_versions v \
+             JOIN documents d ON d.id = v.document_id WHERE d.name = ",
+        );
+        sql.bind(doc.to_owned()).push(" AND v.seq <= ").bind(seq);
+        let previous: Seq = match self.db.query_one_raw(sql.build(self.backend())).await? {
+            Some(row) => row.try_get("", "seq").unwrap_or(0),
+            None => 0,
+        };
+        let mut sql = Sql::new("SELECT seq, authors FROM (");
+        for (i, table) in ["document_history", "document_updates"].iter().enumerate() {
+            if i > 0 {
+                sql.push(" UNION ALL ");
+            }
+            sql.push(&format!(
+                "SELECT u.seq AS seq, u.authors AS authors FROM {table} u \
+                 JOIN documents d ON d.id = u.document_id WHERE d.name = "
+            ))
+            .bind(doc.to_owned())
+            .push(" AND u.kind = 0 AND u.authors IS NOT NULL AND u.seq > ")
+            .bind(previous)
+            .push(" AND u.seq <= ")
+            .bind(seq);
+        }
+        sql.push(") r ORDER BY seq");
+        let rows = self.db.query_all_raw(sql.build(self.backend())).await?;
+        let mut seen = Vec::<serde_json::Value>::new();
+        for row in rows {
+            let Ok(text) = row.try_get::<String>("", "authors") else {
+                continue;
+            };
+            let Ok(serde_json::Value::Array(authors)) = serde_json::from_str(&text) else {
+                continue;
+            };
+            for author in authors {
+                if !seen.contains(&author) {
+                    seen.push(author);
+                }
+            }
+        }
+        Ok((!seen.is_empty()).then(|| serde_json::Value::Array(seen).to_string()))
+    }
+
     pub(super) async fn log_entries(
         &self,
         doc: &str,
         after: i64,
         limit: u64,
     ) -> Result<Vec<LogEntry>, StorageError> {
-        let mut sql = Sql::new(
-            "SELECT u.seq AS seq, u.created_at AS created_at, u.authors AS authors, \
-             CAST(LENGTH(u.data) AS BIGINT) AS bytes, u.kind AS kind \
-             FROM document_updates u JOIN documents d ON d.id = u.document_id WHERE d.name = ",
-        );
-        sql.bind(doc.to_owned())
+        // The rows compaction moved to the history, then the log's.
+        let mut sql = Sql::new("SELECT seq, created_at, authors, bytes, kind FROM (");
+        for (i, table) in ["document_history", "document_updates"].iter().enumerate() {
+            if i > 0 {
+                sql.push(" UNION ALL ");
+            }
+            sql.push(&format!(
+                "SELECT u.seq AS seq, u.created_at AS created_at, u.authors AS authors, \
+                 CAST(LENGTH(u.data) AS BIGINT) AS bytes, u.kind AS kind \
+                 FROM {table} u JOIN documents d ON d.id = u.document_id WHERE d.name = "
+            ))
+            .bind(doc.to_owned())
             .push(" AND u.seq > ")
-            .bind(after)
-            .push(" ORDER BY u.seq LIMIT ")
+            .bind(after);
+            if i == 0 {
+                // Not the base: it is a whole state, not a row anyone wrote.
+                sql.push(" AND u.kind = ").bind(HISTORY_UPDATE);
+            }
+        }
+        sql.push(") r ORDER BY seq LIMIT ")
             .bind(i64::try_from(limit).unwrap_or(i64::MAX));
         let rows = self.db.query_all_raw(sql.build(self.backend())).await?;
         Ok(rows
@@ -168,5 +235,6 @@ fn version(row: &QueryResult) -> Option<Version> {
             .ok()
             .and_then(|b| u64::try_from(b).ok())
             .unwrap_or(0),
+        authors: row.try_get("", "authors").ok().flatten(),
     })
 }

@@ -1,0 +1,151 @@
+//! A document's past: its state at a position or an instant (`GET .../update?at=`, `POST
+//! .../restore?at=`), rebuilt from the history the store keeps, and the sweep that folds what
+//! leaves the `--history-retention` window (see `plait_storage::history`).
+
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use plait_protocol::name::DocName;
+use plait_storage::history::{At, Past};
+use plait_storage::store::{rebuild_blocking, Seq, StoredDoc};
+use serde::Deserialize;
+use tracing::{info, warn};
+use utoipa::IntoParams;
+
+use crate::error::{AppError, LoadError};
+use crate::state::AppState;
+
+/// How often documents with history past the window are looked for, at most.
+const LOOK_EVERY: Duration = Duration::from_secs(60);
+/// Documents pruned per look at most (the rest wait for the next).
+const PER_LOOK: u64 = 500;
+
+/// The response header naming the log position a past state reflects.
+pub const POSITION_HEADER: &str = "plait-position";
+
+/// `?at=`: a point in a document's past.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AtQuery {
+    /// A log position (the `seq` of a change, a version or a history row) or an RFC 3339 time
+    /// (`2026-12-06T10:00:00Z`): the document as it was just after that row, or at that time.
+    /// Inside the `--history-retention` window only (410 past it).
+    #[param(value_type = Option<String>)]
+    pub at: Option<String>,
+}
+
+impl AtQuery {
+    /// The point named, if any.
+    pub fn point(&self) -> Result<Option<At>, AppError> {
+        self.at.as_deref().map(parse_at).transpose()
+    }
+}
+
+/// `?at=`'s value: a log position (an integer, a change-feed `seq`) or an RFC 3339 instant.
+pub fn parse_at(text: &str) -> Result<At, AppError> {
+    if let Ok(seq) = text.parse::<i64>() {
+        if seq < 0 {
+            return Err(AppError::BadQuery(format!("invalid position {seq}")));
+        }
+        return Ok(At::Position(seq));
+    }
+    // A `+` of an offset left unencoded in a query string arrives as a space.
+    DateTime::parse_from_rfc3339(&text.replace(' ', "+"))
+        .map(|at| At::Time(at.with_timezone(&Utc)))
+        .map_err(|_| {
+            AppError::BadQuery(format!(
+                "invalid at={text:?}: a log position (an integer) or an RFC 3339 time \
+                 (2026-12-06T10:00:00Z)"
+            ))
+        })
+}
+
+/// The start of the retention window now; `None` when retention keeps everything forever.
+fn window_start(state: &AppState) -> Option<DateTime<Utc>> {
+    let retention = chrono::Duration::from_std(state.config.history_retention).ok()?;
+    Utc::now().checked_sub_signed(retention)
+}
+
+/// `name` as it was at `at`: the position it reflects and the whole state as one Yjs v1
+/// update. 404 never written, 410 deleted or before what the history keeps.
+pub async fn state_at(
+    state: &AppState,
+    name: &DocName,
+    at: At,
+) -> Result<(Seq, Vec<u8>), AppError> {
+    let history = state.history()?;
+    if let (At::Time(time), Some(start)) = (at, window_start(state)) {
+        if time < start && !state.config.history_retention.is_zero() {
+            return Err(AppError::Pruned(format!(
+                "{} is before the history retention window (--history-retention {}): the \
+                 history reaches back to {}",
+                time.to_rfc3339_opts(SecondsFormat::Millis, true),
+                humantime::format_duration(state.config.history_retention),
+                start.to_rfc3339_opts(SecondsFormat::Secs, true)
+            )));
+        }
+    }
+    if state.registry.running(name).is_some() {
+        // What this node holds is stored first: the point may be its latest edit.
+        state.writer.flush().await?;
+    }
+    match history.past(name.as_str(), at).await? {
+        None => Err(AppError::NotFound),
+        Some(Past::Deleted) => Err(LoadError::Deleted.into()),
+        Some(Past::Gone { seq, floor }) => Err(AppError::Pruned(format!(
+            "position {seq} is older than the history kept of this document, which starts at \
+             position {floor} (--history-retention {})",
+            humantime::format_duration(state.config.history_retention)
+        ))),
+        Some(Past::State {
+            seq,
+            base,
+            base_seq,
+            rows,
+        }) => {
+            let stored = StoredDoc::from_base(base, base_seq, rows);
+            Ok((seq, rebuild_blocking(stored).await?.state))
+        }
+    }
+}
+
+/// Folds, until shutdown, every document's history rows and automatic versions that left the
+/// `--history-retention` window.
+pub async fn retention(state: AppState) {
+    let Some(history) = state.store.history() else {
+        return;
+    };
+    let retention = state.config.history_retention;
+    let every = if retention.is_zero() {
+        LOOK_EVERY
+    } else {
+        (retention / 4).clamp(Duration::from_millis(250), LOOK_EVERY)
+    };
+    loop {
+        tokio::select! {
+            _ = state.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        let Some(before) = window_start(&state) else {
+            continue;
+        };
+        let due = match history.due_for_pruning(before, PER_LOOK).await {
+            Ok(due) => due,
+            Err(error) => {
+                warn!(%error, "could not look for history past the retention window");
+                continue;
+            }
+        };
+        for doc in due {
+            match history.prune(&doc, before).await {
+                Ok(pruned) => info!(
+                    doc,
+                    rows = pruned.rows,
+                    versions = pruned.versions,
+                    "history past the retention window folded"
+                ),
+                Err(error) => warn!(doc, %error, "could not prune a document's history"),
+            }
+        }
+    }
+}
