@@ -17,9 +17,15 @@ use yrs::{Array, ArrayRef, GetString, Out, ReadTxn, TextRef};
 /// ASCII (see the module's doc: an ASCII character is one unit in every offset kind, and those
 /// read as yrs always read them).
 pub(crate) fn items<T: ReadTxn>(txn: &T, branch: BranchPtr) -> Vec<Out> {
-    // `get_string` walks the items themselves, not through the iterator that hangs.
-    if !TextRef::from(branch).get_string(txn).is_ascii() {
+    if !iterable(txn, branch) {
         return Vec::new();
     }
     ArrayRef::from(branch).iter(txn).collect()
+}
+
+/// Whether yrs' iterator returns on the list-like `branch`: it holds no character that is not
+/// ASCII (see the module's doc).
+pub(crate) fn iterable<T: ReadTxn>(txn: &T, branch: BranchPtr) -> bool {
+    // `get_string` walks the items themselves, not through the iterator that hangs.
+    TextRef::from(branch).get_string(txn).is_ascii()
 }

@@ -108,7 +108,8 @@ impl PartialEq for Plain {
     }
 }
 
-/// A text's items could not be read in order (see [`crate::text_items`]).
+/// A text's items could not be read in order (see [`crate::text_items`]), or a list's at all
+/// (see [`crate::sequence`]).
 #[derive(Debug)]
 pub(crate) struct Unreadable;
 
@@ -139,7 +140,7 @@ impl Tree {
             None | Some(RootKind::Map) => List::Nothing,
             Some(RootKind::Text) => List::Text(self.pieces(ctx, branch, &mut pending)?),
             Some(RootKind::Array | RootKind::XmlFragment) => {
-                List::Values(self.values(ctx, branch, &mut pending))
+                List::Values(self.values(ctx, branch, &mut pending)?)
             }
         };
         while let Some((branch, id)) = pending.pop() {
@@ -150,7 +151,7 @@ impl Tree {
                     List::Text(self.pieces(ctx, branch, &mut pending)?)
                 }
                 Shape::Array | Shape::XmlFragment | Shape::XmlElement(_) => {
-                    List::Values(self.values(ctx, branch, &mut pending))
+                    List::Values(self.values(ctx, branch, &mut pending)?)
                 }
             };
             let node = &mut self.nodes[id];
@@ -179,15 +180,18 @@ impl Tree {
         ctx: &Ctx<'_, T>,
         branch: BranchPtr,
         pending: &mut Pending,
-    ) -> Vec<Val> {
+    ) -> Result<Vec<Val>, Unreadable> {
+        // Not `sequence::items`, which reads such a list as empty: a restore must copy what is
+        // there, so a list yrs cannot iterate (a hostile root holding a list and non-ASCII
+        // characters) makes the root unreadable, and the restore is refused.
+        if !crate::sequence::iterable(ctx.txn, branch) {
+            return Err(Unreadable);
+        }
         let mut out = Vec::new();
-        // Not `sequence::items`: a restore must copy what is there, whatever it is. A root that
-        // mixes non-ASCII characters into a list can still make yrs loop here (a known risk,
-        // reachable only through an explicit restore of such a document).
         for value in yrs::Array::iter(&yrs::ArrayRef::from(branch), ctx.txn) {
             out.push(self.val(value, pending));
         }
-        out
+        Ok(out)
     }
 
     /// A text's visible items (see [`crate::text_items`]), the formatting items after the last

@@ -81,3 +81,30 @@ fn mixed_roots_render_without_hanging() {
         }
     }
 }
+
+#[test]
+fn restores_to_or_from_a_mixed_root_return() {
+    for xml in [false, true] {
+        for chars in ["é", "😀x", "日本"] {
+            let updates = mixed(xml, chars);
+            let doc = load(&updates, OffsetKind::Bytes);
+            let hostile = state(&doc);
+            let plain = Doc::with_client_id(3);
+            plain
+                .get_or_insert_text("r")
+                .insert(&mut plain.transact_mut(), 0, "plain");
+            let plain = state(&plain);
+            let what = format!("xml={xml} chars={chars:?}");
+            let (h, p) = (hostile.clone(), plain.clone());
+            returns(&format!("restore to a mixed root {what}"), move || {
+                let current = plait_content::scratch_doc(&p).expect("a document");
+                // Refused (the version's root cannot be read whole) or done: never a hang.
+                let _ = plait_content::restore(&current, &h);
+            });
+            returns(&format!("restore from a mixed root {what}"), move || {
+                let current = plait_content::scratch_doc(&hostile).expect("a document");
+                let _ = plait_content::restore(&current, &plain);
+            });
+        }
+    }
+}
