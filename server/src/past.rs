@@ -149,3 +149,34 @@ pub async fn retention(state: AppState) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        /// Whatever a client sends as `at`, it reads as a position (never negative) or a time,
+        /// or is refused with a reason; a position and an RFC 3339 time read back as themselves.
+        #[test]
+        fn at_reads_back_or_is_refused(seq in 0i64..i64::MAX, millis in 0i64..4_102_444_800_000, text in "\\PC{0,40}") {
+            proptest::prop_assert_eq!(parse_at(&seq.to_string()).ok(), Some(At::Position(seq)));
+            let time = DateTime::from_timestamp_millis(millis).expect("in range");
+            let written = time.to_rfc3339_opts(SecondsFormat::Millis, true);
+            proptest::prop_assert_eq!(parse_at(&written).ok(), Some(At::Time(time)));
+            match parse_at(&text) {
+                Ok(At::Position(p)) => proptest::prop_assert!(p >= 0),
+                Ok(At::Time(_)) => {}
+                Err(error) => proptest::prop_assert!(!error.to_string().is_empty()),
+            }
+        }
+    }
+
+    #[test]
+    fn an_offset_whose_plus_arrived_as_a_space_still_reads() {
+        let at = parse_at("2026-12-06T10:00:00 01:00").expect("a time");
+        let expected = DateTime::parse_from_rfc3339("2026-12-06T09:00:00Z").expect("a time");
+        assert_eq!(at, At::Time(expected.with_timezone(&Utc)));
+        assert!(parse_at("-1").is_err());
+        assert!(parse_at("yesterday").is_err());
+    }
+}
