@@ -29,8 +29,12 @@ use crate::error::StorageError;
 use crate::store::{DocStore, NewUpdate};
 
 /// Starts every record, so a file that is not ours (or a record torn by a crash) is recognised
-/// instead of being misread as lengths. Followed by the database, the document and the update.
-const MAGIC: &[u8; 4] = b"PLU2";
+/// instead of being misread as lengths. Followed by the database, the document, the update and
+/// its authors (the JSON the log row records; empty when not known).
+const MAGIC: &[u8; 4] = b"PLU3";
+
+/// The second version's records: database, document and update, no authors.
+const MAGIC_V2: &[u8; 4] = b"PLU2";
 
 /// The first version's records, which named no database (document and update only). Read back
 /// as belonging to whichever database the next start uses, as that version would have done.
@@ -118,6 +122,9 @@ fn encode_record(buf: &mut Vec<u8>, database: Option<&str>, update: &NewUpdate) 
     }
     buf.write_string(&update.doc);
     buf.write_buf(&update.data);
+    if database.is_some() {
+        buf.write_string(update.authors.as_deref().unwrap_or(""));
+    }
 }
 
 /// Writes `buf` through `options` (plus owner-only permissions) and syncs the file; the caller
@@ -180,8 +187,9 @@ fn decode(bytes: &[u8]) -> Recovered {
 }
 
 fn decode_record(cursor: &mut Cursor<'_>) -> Option<Record> {
-    let magic = cursor.read_exact(MAGIC.len()).ok()?;
-    let database = if magic == MAGIC {
+    let magic: [u8; 4] = cursor.read_exact(MAGIC.len()).ok()?.try_into().ok()?;
+    let magic = &magic;
+    let database = if magic == MAGIC || magic == MAGIC_V2 {
         Some(cursor.read_string().ok()?.to_owned())
     } else if magic == MAGIC_V1 {
         None
@@ -189,14 +197,17 @@ fn decode_record(cursor: &mut Cursor<'_>) -> Option<Record> {
         return None;
     };
     let doc = cursor.read_string().ok()?.to_owned();
-    let data = cursor.read_buf().ok()?;
+    let data = bytes::Bytes::copy_from_slice(cursor.read_buf().ok()?);
+    let authors = if magic == MAGIC {
+        Some(cursor.read_string().ok()?)
+            .filter(|a| !a.is_empty())
+            .map(Into::into)
+    } else {
+        None
+    };
     Some(Record {
         database,
-        update: NewUpdate {
-            doc,
-            data: bytes::Bytes::copy_from_slice(data),
-            authors: None,
-        },
+        update: NewUpdate { doc, data, authors },
     })
 }
 
