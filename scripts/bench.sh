@@ -21,6 +21,9 @@
 #   idle       2000 idle connections over 500 seeded documents: KB per connection / document
 #   bigdoc     automerge-paper trace: fresh client synced, 50 simultaneous joiners
 #   awareness  500 clients in one room, presence once per second: server CPU %
+#   hugedoc    not in the default list: the trace typed HUGE_REPEAT [65] times into one document
+#              (~20 MB encoded), then HUGE_JOINERS [150] clients join at once: all synced, server
+#              RSS for the loaded document
 #   restart    Plait only: ingest the trace, SIGTERM, restart on the same SQLite file, time a
 #              fresh client's sync of the document loaded from SQL
 # Not in the default list (they need psql and sqlite3; see scripts/bench/database-steps.sh):
@@ -202,6 +205,13 @@ step_bigdoc() {
   [ -f "$BENCH_TRACE" ] || { echo "-- skip bigdoc: no trace at $BENCH_TRACE (set BENCH_TRACE)"; return 0; }
   for rep in $(seq "$REPS"); do for s in $SERVERS; do
     run "$s" bigdoc "$rep" bigdoc --trace "$BENCH_TRACE" --syncs 5 --joiners 50
+  done; done
+}
+step_hugedoc() {
+  [ -f "$BENCH_TRACE" ] || { echo "-- skip hugedoc: no trace at $BENCH_TRACE (set BENCH_TRACE)"; return 0; }
+  for rep in $(seq "$REPS"); do for s in $SERVERS; do
+    run "$s" hugedoc "$rep" bigdoc --trace "$BENCH_TRACE" --repeat "${HUGE_REPEAT:-65}" \
+      --syncs 1 --joiners "${HUGE_JOINERS:-150}" --doc-prefix hugedoc
   done; done
 }
 step_awareness() {

@@ -52,24 +52,33 @@ pub fn load(path: &str) -> Result<Trace> {
     Ok(t)
 }
 
-/// Replay the trace into `doc` (text "text"), one update per `batch` trace
-/// transactions, and check the result against `endContent`.
-pub fn build_updates(trace: &Trace, doc: &Doc, batch: usize) -> Result<Vec<Vec<u8>>> {
+/// Replay the trace into `doc` (text "text"), one update per `batch` trace transactions,
+/// `repeat` times in a row, each copy typed after the end of the one before (a document `repeat`
+/// times the trace's size and history), and check the result against `endContent` (repeated).
+pub fn build_repeated(
+    trace: &Trace,
+    doc: &Doc,
+    batch: usize,
+    repeat: usize,
+) -> Result<Vec<Vec<u8>>> {
     let text = doc.get_or_insert_text("text");
     let mut out = Vec::new();
-    for chunk in trace.txns.chunks(batch.max(1)) {
-        let mut txn = doc.transact_mut();
-        for (pos, del, ins) in chunk.iter().flat_map(|t| &t.patches) {
-            if *del > 0 {
-                text.remove_range(&mut txn, *pos, *del);
+    for _ in 0..repeat.max(1) {
+        let base = text.len(&doc.transact());
+        for chunk in trace.txns.chunks(batch.max(1)) {
+            let mut txn = doc.transact_mut();
+            for (pos, del, ins) in chunk.iter().flat_map(|t| &t.patches) {
+                if *del > 0 {
+                    text.remove_range(&mut txn, base + *pos, *del);
+                }
+                if !ins.is_empty() {
+                    text.insert(&mut txn, base + *pos, ins);
+                }
             }
-            if !ins.is_empty() {
-                text.insert(&mut txn, *pos, ins);
-            }
+            out.push(txn.encode_update_v1());
         }
-        out.push(txn.encode_update_v1());
     }
-    if text.get_string(&doc.transact()) != trace.end_content {
+    if text.get_string(&doc.transact()) != trace.end_content.repeat(repeat.max(1)) {
         return Err(BenchError::Mismatch(
             "local replay differs from the trace's endContent".into(),
         ));
@@ -87,8 +96,20 @@ mod tests {
             "txns":[{"patches":[[0,0,"hello"]]},{"patches":[[5,0," world"],[1,4,"ey"]]}]}"#;
         let mut t: Trace = serde_json::from_str(json).unwrap();
         let doc = crate::walk::new_doc();
-        assert_eq!(build_updates(&t, &doc, 1).unwrap().len(), 2);
+        assert_eq!(build_repeated(&t, &doc, 1, 1).unwrap().len(), 2);
         t.end_content = "wrong".into();
-        assert!(build_updates(&t, &crate::walk::new_doc(), 5).is_err());
+        assert!(build_repeated(&t, &crate::walk::new_doc(), 5, 1).is_err());
+        t.end_content = "hey world".into();
+        let doc = crate::walk::new_doc();
+        assert_eq!(
+            build_repeated(&t, &doc, 1, 3).unwrap().len(),
+            6,
+            "three copies"
+        );
+        let text = doc.get_or_insert_text("text");
+        assert_eq!(
+            text.get_string(&doc.transact()),
+            "hey worldhey worldhey world"
+        );
     }
 }
