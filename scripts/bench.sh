@@ -23,7 +23,8 @@
 #   awareness  500 clients in one room, presence once per second: server CPU %
 #   hugedoc    not in the default list: the trace typed HUGE_REPEAT [65] times into one document
 #              (~20 MB encoded), then HUGE_JOINERS [150] clients join at once: all synced, server
-#              RSS for the loaded document
+#              RSS for the loaded document (the updates are built once, into
+#              target/hugedoc-<repeat>.bin, which later runs read)
 #   restart    Plait only: ingest the trace, SIGTERM, restart on the same SQLite file, time a
 #              fresh client's sync of the document loaded from SQL
 # Not in the default list (they need psql and sqlite3; see scripts/bench/database-steps.sh):
@@ -211,7 +212,8 @@ step_hugedoc() {
   [ -f "$BENCH_TRACE" ] || { echo "-- skip hugedoc: no trace at $BENCH_TRACE (set BENCH_TRACE)"; return 0; }
   for rep in $(seq "$REPS"); do for s in $SERVERS; do
     run "$s" hugedoc "$rep" bigdoc --trace "$BENCH_TRACE" --repeat "${HUGE_REPEAT:-65}" \
-      --syncs 1 --joiners "${HUGE_JOINERS:-150}" --doc-prefix hugedoc
+      --syncs 1 --joiners "${HUGE_JOINERS:-150}" --doc-prefix hugedoc \
+      --cache "$ROOT/target/hugedoc-${HUGE_REPEAT:-65}.bin"
   done; done
 }
 step_awareness() {

@@ -33,27 +33,71 @@ pub struct BigdocArgs {
     /// Document-name prefix (a run id is appended).
     #[arg(long, default_value = "bigdoc")]
     pub doc_prefix: String,
-    /// Type the trace this many times into the document, each copy after the last (a huge
-    /// document: 65 copies of automerge-paper encode to ~20 MB).
+    /// Type the trace this many times into the document, each copy by another client into a
+    /// text of its own (a huge document: 65 copies of automerge-paper encode to ~20 MB).
     #[arg(long, default_value_t = 1)]
     pub repeat: usize,
+    /// Keep the built updates in this file and read them from it on later runs (building 65
+    /// copies takes the generator minutes; the same updates then serve every server and run).
+    #[arg(long)]
+    pub cache: Option<String>,
 }
 
-/// Apply a step2 into an empty document and compare with the expected text.
-fn verify(step2: &[u8], expected: &str) -> Result<()> {
+/// The updates that type the trace (`repeat` copies) into `doc`: built, or read from `cache`
+/// (and applied to `doc`) when an earlier run wrote it.
+fn updates_for(a: &BigdocArgs, tr: &trace::Trace, doc: &yrs::Doc) -> Result<Vec<Vec<u8>>> {
+    use yrs::encoding::read::{Cursor, Read};
+    use yrs::encoding::write::Write;
+    let io = |e: std::io::Error| BenchError::Runtime(format!("cache: {e}"));
+    if let Some(bytes) = a.cache.as_deref().and_then(|p| std::fs::read(p).ok()) {
+        let mut cursor = Cursor::new(&bytes);
+        let mut updates = Vec::new();
+        let n: u64 = cursor
+            .read_var()
+            .map_err(|e| BenchError::Update(e.to_string()))?;
+        for _ in 0..n {
+            let update = cursor
+                .read_buf()
+                .map_err(|e| BenchError::Update(e.to_string()))?;
+            let decoded =
+                Update::decode_v1(update).map_err(|e| BenchError::Update(e.to_string()))?;
+            doc.transact_mut()
+                .apply_update(decoded)
+                .map_err(|e| BenchError::Update(e.to_string()))?;
+            updates.push(update.to_vec());
+        }
+        return Ok(updates);
+    }
+    let updates = trace::build_repeated(tr, doc, a.batch, a.repeat)?;
+    if let Some(path) = &a.cache {
+        let mut buf = Vec::new();
+        buf.write_var(updates.len() as u64);
+        for update in &updates {
+            buf.write_buf(update);
+        }
+        std::fs::write(path, buf).map_err(io)?;
+    }
+    Ok(updates)
+}
+
+/// Apply a step2 into an empty document and compare every copy's text with the expected one.
+fn verify(step2: &[u8], expected: &str, repeat: usize) -> Result<()> {
     let doc = crate::walk::new_doc();
-    let text = doc.get_or_insert_text("text");
     let update = Update::decode_v1(step2).map_err(|e| BenchError::Update(e.to_string()))?;
     doc.transact_mut()
         .apply_update(update)
         .map_err(|e| BenchError::Update(e.to_string()))?;
-    let got = text.get_string(&doc.transact());
-    if got != expected {
-        return Err(BenchError::Mismatch(format!(
-            "synced text has {} chars, expected {}",
-            got.len(),
-            expected.len()
-        )));
+    for k in 0..repeat.max(1) {
+        let text = doc.get_or_insert_text(trace::root_name(k).as_str());
+        let got = text.get_string(&doc.transact());
+        if got != expected {
+            return Err(BenchError::Mismatch(format!(
+                "synced text {} has {} chars, expected {}",
+                trace::root_name(k),
+                got.len(),
+                expected.len()
+            )));
+        }
     }
     Ok(())
 }
@@ -63,7 +107,7 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// N clients connect at once; returns (all step2 in, verification time, rows).
-async fn joiners(t: &Target, doc: &str, n: usize, expected: &str) -> Result<Value> {
+async fn joiners(t: &Target, doc: &str, n: usize, expected: &str, repeat: usize) -> Result<Value> {
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..n {
@@ -87,7 +131,7 @@ async fn joiners(t: &Target, doc: &str, n: usize, expected: &str) -> Result<Valu
     let mut distinct: Vec<&[u8]> = Vec::new();
     for (s, _) in &done {
         if !distinct.contains(&s.step2.as_slice()) {
-            verify(&s.step2, expected)?;
+            verify(&s.step2, expected, repeat)?;
             distinct.push(&s.step2);
         }
     }
@@ -125,8 +169,8 @@ pub async fn run(a: BigdocArgs) -> Result<Value> {
     // Build every update first: the timed replay then measures the server.
     let doc = crate::walk::new_doc();
     let t_build = Instant::now();
-    let updates = trace::build_repeated(&tr, &doc, a.batch, a.repeat)?;
-    let expected = tr.end_content.repeat(a.repeat.max(1));
+    let updates = updates_for(&a, &tr, &doc)?;
+    let (expected, repeat) = (tr.end_content.clone(), a.repeat.max(1));
     let build_s = t_build.elapsed().as_secs_f64();
     let full_bytes = doc
         .transact()
@@ -159,15 +203,15 @@ pub async fn run(a: BigdocArgs) -> Result<Value> {
 
     println!(
         "bigdoc: {} txns / {patches} patches -> {} chars, {full_bytes} B as one update",
-        tr.txns.len() * a.repeat.max(1),
-        expected.len()
+        tr.txns.len() * repeat,
+        expected.len() * repeat
     );
     println!("  replay         {n_frames} updates ({:.1} MB) ingested in {ingest_s:.3} s, server cpu {:.2} s (built locally in {build_s:.2} s)", replay_bytes as f64 / 1e6, ingest_cpu.unwrap_or(f64::NAN));
     let mut rows = Vec::new();
     for i in 0..a.syncs {
         let t0 = Instant::now();
         let s = connect(&a.target, &name).await?;
-        verify(&s.step2, &expected)?;
+        verify(&s.step2, &expected, repeat)?;
         let synced = t0.elapsed();
         println!(
             "  fresh sync {i}   connect {:.2} ms  step2 at {:.2} ms  synced+verified {:.2} ms  ({} B)",
@@ -189,7 +233,7 @@ pub async fn run(a: BigdocArgs) -> Result<Value> {
         );
     }
     let joined = if a.joiners > 0 {
-        Some(joiners(&a.target, &name, a.joiners, &expected).await?)
+        Some(joiners(&a.target, &name, a.joiners, &expected, repeat).await?)
     } else {
         None
     };
@@ -200,7 +244,7 @@ pub async fn run(a: BigdocArgs) -> Result<Value> {
     }
     Ok(json!({
         "scenario": "bigdoc", "label": a.target.label, "protocol": a.target.protocol, "url": a.target.url,
-        "trace": a.trace, "repeat": a.repeat, "txns": tr.txns.len(), "patches": patches, "final_chars": expected.len(),
+        "trace": a.trace, "repeat": a.repeat, "txns": tr.txns.len(), "patches": patches, "final_chars": expected.len() * repeat,
         "full_update_bytes": full_bytes, "batch": a.batch, "replay_frames": n_frames, "replay_bytes": replay_bytes,
         "local_build_s": build_s, "ingest_s": ingest_s, "ingest_server_cpu_s": ingest_cpu,
         "step2_median_ms": step2_med, "sync_median_ms": synced_med, "syncs": rows, "joiners": joined,

@@ -8,6 +8,7 @@
 use crate::error::{BenchError, Result};
 use serde::Deserialize;
 use std::io::Read;
+use yrs::updates::decoder::Decode;
 use yrs::{Doc, GetString, Text, Transact};
 
 /// The parts of a trace the bigdoc scenario needs.
@@ -52,36 +53,60 @@ pub fn load(path: &str) -> Result<Trace> {
     Ok(t)
 }
 
-/// Replay the trace into `doc` (text "text"), one update per `batch` trace transactions,
-/// `repeat` times in a row, each copy typed after the end of the one before (a document `repeat`
-/// times the trace's size and history), and check the result against `endContent` (repeated).
+/// The text root copy `k` of a repeated trace is typed into: "text", then "text-1", ...
+pub fn root_name(k: usize) -> String {
+    if k == 0 {
+        "text".to_owned()
+    } else {
+        format!("text-{k}")
+    }
+}
+
+/// Replay the trace into `doc` (text "text"), one update per `batch` trace transactions, and
+/// check the result against `endContent`. With `repeat` > 1 the trace is typed again, by another
+/// client each time, into the roots "text-1", "text-2", ... (a document `repeat` times the
+/// trace's size and history; typing copies one after another into one text would cost the
+/// generator time that grows with the document at every keystroke).
 pub fn build_repeated(
     trace: &Trace,
     doc: &Doc,
     batch: usize,
     repeat: usize,
 ) -> Result<Vec<Vec<u8>>> {
-    let text = doc.get_or_insert_text("text");
     let mut out = Vec::new();
-    for _ in 0..repeat.max(1) {
-        let base = text.len(&doc.transact());
+    for k in 0..repeat.max(1) {
+        let copy = if k == 0 {
+            doc.clone()
+        } else {
+            crate::walk::new_doc()
+        };
+        let text = copy.get_or_insert_text(root_name(k).as_str());
         for chunk in trace.txns.chunks(batch.max(1)) {
-            let mut txn = doc.transact_mut();
+            let mut txn = copy.transact_mut();
             for (pos, del, ins) in chunk.iter().flat_map(|t| &t.patches) {
                 if *del > 0 {
-                    text.remove_range(&mut txn, base + *pos, *del);
+                    text.remove_range(&mut txn, *pos, *del);
                 }
                 if !ins.is_empty() {
-                    text.insert(&mut txn, base + *pos, ins);
+                    text.insert(&mut txn, *pos, ins);
                 }
             }
-            out.push(txn.encode_update_v1());
+            let update = txn.encode_update_v1();
+            drop(txn);
+            if k > 0 {
+                let decoded = yrs::Update::decode_v1(&update)
+                    .map_err(|e| BenchError::Update(e.to_string()))?;
+                doc.transact_mut()
+                    .apply_update(decoded)
+                    .map_err(|e| BenchError::Update(e.to_string()))?;
+            }
+            out.push(update);
         }
-    }
-    if text.get_string(&doc.transact()) != trace.end_content.repeat(repeat.max(1)) {
-        return Err(BenchError::Mismatch(
-            "local replay differs from the trace's endContent".into(),
-        ));
+        if text.get_string(&copy.transact()) != trace.end_content {
+            return Err(BenchError::Mismatch(
+                "local replay differs from the trace's endContent".into(),
+            ));
+        }
     }
     Ok(out)
 }
@@ -106,10 +131,9 @@ mod tests {
             6,
             "three copies"
         );
-        let text = doc.get_or_insert_text("text");
-        assert_eq!(
-            text.get_string(&doc.transact()),
-            "hey worldhey worldhey world"
-        );
+        for k in 0..3 {
+            let text = doc.get_or_insert_text(root_name(k).as_str());
+            assert_eq!(text.get_string(&doc.transact()), "hey world", "copy {k}");
+        }
     }
 }
