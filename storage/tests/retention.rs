@@ -7,7 +7,7 @@
 
 mod common;
 
-use chrono::{Duration, Utc};
+use chrono::{Duration, SubsecRound, Utc};
 use plait_storage::history::{At, History, NewVersion, Past, VersionKind};
 use plait_storage::{DocStore, NewUpdate, SeaStore, StoredDoc};
 use sea_orm::{ConnectionTrait, Statement};
@@ -104,6 +104,22 @@ mod cases {
             Some(""),
             "before it was written"
         );
+
+        // The time the history shows for a row (to the millisecond) includes that row.
+        for entry in &listed {
+            let shown = entry.at.expect("a time").trunc_subsecs(3);
+            let expected = seen
+                .iter()
+                .chain(&later)
+                .find(|(s, _)| *s == entry.seq)
+                .expect("a row");
+            assert_eq!(
+                text_at(&store, At::Time(shown)).await?.as_deref(),
+                Some(expected.1.as_str()),
+                "at the time of row {}",
+                entry.seq
+            );
+        }
 
         // A second compaction moves the next rows; the first ones stay.
         store.compact("d").await?;

@@ -53,10 +53,13 @@ impl SeaStore {
             At::Position(seq) => seq,
             At::Time(time) => {
                 // The last row stored by then; none: the floor (what was before is folded).
+                // Compared in milliseconds: the history shows a row's time to the millisecond,
+                // and that time must include the row (the stored one has more digits).
                 let stamps = row_times(&txn, head.id).await?;
+                let time = time.timestamp_millis();
                 stamps
                     .iter()
-                    .filter(|(_, at)| at.is_some_and(|at| at <= time))
+                    .filter(|(_, at)| at.is_some_and(|at| at.timestamp_millis() <= time))
                     .map(|(seq, _)| *seq)
                     .max()
                     .unwrap_or(floor_base.seq)
