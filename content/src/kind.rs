@@ -44,9 +44,10 @@ impl fmt::Display for RootKind {
     }
 }
 
-/// The kind of root `name`, inferred from its content (see the module documentation): its first
-/// visible list item tells Text (a character or an embed), XmlFragment (an XML element, text or
-/// hook) or Array (anything else); a root with only map entries is a Map. A root whose type was
+/// The kind of root `name`, inferred from its content (see the module documentation): a root
+/// holding characters is a Text; else its first visible list item tells Text (an embed),
+/// XmlFragment (an XML element, text or hook) or Array (anything else); a root with only map
+/// entries is a Map. A root whose type was
 /// defined in this `Doc` instance (`get_or_insert_*`) is that type. `None` when the root is
 /// absent or holds nothing visible to tell its type by (everything deleted).
 pub fn root_kind<T: ReadTxn>(txn: &T, name: &str) -> Option<RootKind> {
@@ -66,6 +67,13 @@ pub(crate) fn branch_kind<T: ReadTxn>(txn: &T, branch: BranchPtr) -> Option<Root
 }
 
 fn infer<T: ReadTxn>(txn: &T, branch: BranchPtr) -> Option<RootKind> {
+    // Characters are only ever in a text (an array's strings are values, an XML fragment's
+    // text is in its XmlText children), whatever its first item (an embed, an embedded type):
+    // a root holding any is a text. Asked first, and without yrs' iterator, which may never
+    // return on a sequence holding non-ASCII characters (see `sequence`).
+    if !TextRef::from(branch).get_string(txn).is_empty() {
+        return Some(RootKind::Text);
+    }
     // The first visible countable item (formatting items are not countable, and a text made
     // only of them shows nothing anyway).
     let first = ArrayRef::from(branch).iter(txn).next();
