@@ -105,13 +105,21 @@ mod cases {
             "before it was written"
         );
 
-        // The time the history shows for a row (to the millisecond) includes that row.
+        // The time the history shows for a row (to the millisecond) includes that row, and
+        // every other row stored within that millisecond.
+        let texts: Vec<&(i64, String)> = seen.iter().chain(&later).collect();
         for entry in &listed {
             let shown = entry.at.expect("a time").trunc_subsecs(3);
-            let expected = seen
+            let last_by_then = listed
                 .iter()
-                .chain(&later)
-                .find(|(s, _)| *s == entry.seq)
+                .filter(|e| e.at.expect("a time").trunc_subsecs(3) <= shown)
+                .map(|e| e.seq)
+                .max()
+                .expect("this row at least");
+            assert!(last_by_then >= entry.seq);
+            let expected = texts
+                .iter()
+                .find(|(s, _)| *s == last_by_then)
                 .expect("a row");
             assert_eq!(
                 text_at(&store, At::Time(shown)).await?.as_deref(),
