@@ -179,7 +179,8 @@ test('restore ?at= brings the text back live, and its undo_version undoes it', a
   const text = a.doc.getText('text')
   text.insert(0, 'the good draft')
   await untilServerText(server, name, 'the good draft')
-  const good = await lastSeq(server, name)
+  // The server holds an edit before it is stored: its position is the first one after.
+  const good = await waitUntil(async () => { const s = await lastSeq(server, name); return s > 0 && s }, { timeoutMs: 10000, what: 'the draft stored' })
   text.delete(0, text.length)
   text.insert(0, 'half of it deleted')
   await untilServerText(server, name, 'half of it deleted')
