@@ -237,12 +237,23 @@ pub(crate) fn authorize_write(
     uri: &Uri,
     name: &DocName,
 ) -> Result<std::sync::Arc<str>, AppError> {
+    let subject = authorize_writer(state, headers, uri, name)?;
+    Ok(crate::document::author(subject.as_deref(), "http"))
+}
+
+/// [`authorize`] for a change to `name`: the token (if authentication is on) must allow
+/// writing. Returns its subject, for what records who asked (`created_by`, authors).
+pub(crate) fn authorize_writer(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: &Uri,
+    name: &DocName,
+) -> Result<Option<String>, AppError> {
     let access = authorize(state, headers, uri, name)?;
     if let Some(access) = &access {
         access.require_write(name.as_str())?;
     }
-    let subject = access.as_ref().and_then(|a| a.subject.as_deref());
-    Ok(crate::document::author(subject, "http"))
+    Ok(access.and_then(|a| a.subject))
 }
 
 /// With authentication on: a valid token whose scope is `*` (and write mode if `write`).

@@ -7,7 +7,7 @@ use axum::response::Response;
 
 use super::docs::UpdateOutcome;
 use super::versions::restored_answer;
-use super::{authorize, DocPath, ErrorBody};
+use super::{authorize_writer, DocPath, ErrorBody};
 use crate::error::AppError;
 use crate::past::AtQuery;
 use crate::state::AppState;
@@ -44,15 +44,11 @@ pub async fn restore(
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response, AppError> {
-    let access = authorize(&state, &headers, &uri, &name)?;
-    if let Some(access) = &access {
-        access.require_write(name.as_str())?;
-    }
+    let subject = authorize_writer(&state, &headers, &uri, &name)?;
     let at = query.point()?.ok_or_else(|| {
         AppError::BadQuery("at= is required: a log position or an RFC 3339 time".into())
     })?;
     let (seq, target) = crate::past::state_at(&state, &name, at).await?;
-    let subject = access.and_then(|a| a.subject);
     let label = format!("before restoring position {seq}");
     let restored = crate::versions::restore_state(&state, &name, target, label, subject).await?;
     tracing::info!(doc = %name, at = seq, undo = restored.undo.id, "restored to a point");

@@ -16,8 +16,7 @@ use utoipa::ToSchema;
 
 use super::content::{render, JsonQuery};
 use super::docs::{posted, UpdateOutcome};
-use super::{authorize, authorize_write, json_body, DocPath, ErrorBody};
-use crate::auth::Access;
+use super::{authorize, authorize_write, authorize_writer, json_body, DocPath, ErrorBody};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -111,10 +110,6 @@ pub struct NewVersionBody {
     name: String,
 }
 
-fn subject(access: Option<Access>) -> Option<String> {
-    access.and_then(|a| a.subject)
-}
-
 const NO_VERSION: &str = "no version of this document has that id";
 
 /// `GET /api/docs/{doc}/versions`.
@@ -181,10 +176,7 @@ pub async fn create(
     uri: Uri,
     body: axum::body::Bytes,
 ) -> Result<Response, AppError> {
-    let access = authorize(&state, &headers, &uri, &name)?;
-    if let Some(access) = &access {
-        access.require_write(name.as_str())?;
-    }
+    let subject = authorize_writer(&state, &headers, &uri, &name)?;
     let body: NewVersionBody = serde_json::from_slice(&body)
         .map_err(|e| AppError::BadQuery(format!("the body is not {{\"name\": \"...\"}}: {e}")))?;
     let label = body.name.trim().to_owned();
@@ -194,15 +186,9 @@ pub async fn create(
         )));
     }
     state.history()?;
-    let version = crate::versions::cut(
-        &state,
-        &name,
-        VersionKind::Named,
-        Some(label),
-        subject(access),
-    )
-    .await?
-    .ok_or(AppError::NotFound)?;
+    let version = crate::versions::cut(&state, &name, VersionKind::Named, Some(label), subject)
+        .await?
+        .ok_or(AppError::NotFound)?;
     Ok((StatusCode::CREATED, json_body(&VersionJson::from(version))).into_response())
 }
 
@@ -317,11 +303,8 @@ pub async fn restore(
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response, AppError> {
-    let access = authorize(&state, &headers, &uri, &name)?;
-    if let Some(access) = &access {
-        access.require_write(name.as_str())?;
-    }
-    let restored = crate::versions::restore(&state, &name, id, subject(access))
+    let subject = authorize_writer(&state, &headers, &uri, &name)?;
+    let restored = crate::versions::restore(&state, &name, id, subject)
         .await?
         .ok_or(AppError::NotFoundBecause(NO_VERSION))?;
     Ok(restored_answer(restored, ("version", id)).await)
