@@ -33,6 +33,10 @@ pub struct BigdocArgs {
     /// Document-name prefix (a run id is appended).
     #[arg(long, default_value = "bigdoc")]
     pub doc_prefix: String,
+    /// The document's exact name instead of `<doc-prefix>-<run id>` (for a later run, e.g.
+    /// `fanout --doc NAME`, to edit it); it should not exist yet.
+    #[arg(long)]
+    pub doc: Option<String>,
     /// Type the trace this many times into the document, each copy by another client into a
     /// text of its own (a huge document: 65 copies of automerge-paper encode to ~20 MB).
     #[arg(long, default_value_t = 1)]
@@ -163,7 +167,10 @@ pub async fn run(a: BigdocArgs) -> Result<Value> {
     let server = Server(a.target.server_pid);
     let tr = trace::load(&a.trace)?;
     let patches: usize = tr.txns.iter().map(|t| t.patches.len()).sum();
-    let name = format!("{}-{}", a.doc_prefix, stats::run_id());
+    let name = a
+        .doc
+        .clone()
+        .unwrap_or_else(|| format!("{}-{}", a.doc_prefix, stats::run_id()));
     let rss0 = server.settled_rss_kb().await;
 
     // Build every update first: the timed replay then measures the server.
@@ -243,7 +250,7 @@ pub async fn run(a: BigdocArgs) -> Result<Value> {
         println!("  server rss     before {r0} KB, loaded {r1} KB, after syncs {r2} KB");
     }
     Ok(json!({
-        "scenario": "bigdoc", "label": a.target.label, "protocol": a.target.protocol, "url": a.target.url,
+        "scenario": "bigdoc", "label": a.target.label, "doc": name, "protocol": a.target.protocol, "url": a.target.url,
         "trace": a.trace, "repeat": a.repeat, "txns": tr.txns.len(), "patches": patches, "final_chars": expected.len() * repeat,
         "full_update_bytes": full_bytes, "batch": a.batch, "replay_frames": n_frames, "replay_bytes": replay_bytes,
         "local_build_s": build_s, "ingest_s": ingest_s, "ingest_server_cpu_s": ingest_cpu,

@@ -130,6 +130,12 @@ async fn handshake(t: &Target, url: &str, doc: &str) -> Result<Synced> {
     let url = url.replace("{doc}", doc);
     // TCP_NODELAY: with Nagle, small updates wait for delayed ACKs (~40 ms).
     let (ws, _) = tokio_tungstenite::connect_async_with_config(url.as_str(), None, true).await?;
+    sync(t, ws, doc, started).await
+}
+
+/// The sync part of [`connect`] over an already upgraded socket (`crowd` opens its own, from a
+/// chosen source address); `started` is when its TCP connect began.
+pub async fn sync(t: &Target, ws: Ws, doc: &str, started: Instant) -> Result<Synced> {
     let connect = started.elapsed();
     let mut client = Client {
         ws,

@@ -65,6 +65,21 @@ pub struct FanoutArgs {
     /// Document-name prefix (a run id is appended).
     #[arg(long, default_value = "fanout")]
     pub doc_prefix: String,
+    /// Type into this existing document instead of fresh ones (e.g. one `bigdoc --doc` loaded):
+    /// with --rooms 1 the name as given, otherwise `NAME-r<i>`; every trial uses the same.
+    #[arg(long)]
+    pub doc: Option<String>,
+    /// What --find-max's p99 is taken of: `delivery` (to the other members, from schedule) or
+    /// `echo` (a sender's own update coming back, from schedule: Plait echoes it once committed,
+    /// so this is the durable acknowledgement; missing echoes then count as lost).
+    #[arg(long, value_enum, default_value = "delivery")]
+    pub p99_of: P99Of,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum P99Of {
+    Delivery,
+    Echo,
 }
 
 /// What every client of one trial shares.
@@ -79,6 +94,8 @@ struct Plan {
     validate: bool,
     clients: usize,
     finished_sending: AtomicUsize,
+    /// --p99-of echo: a client also waits for its own echoes before it stops.
+    await_echoes: bool,
 }
 
 /// One client's tallies, merged after the trial.
@@ -86,9 +103,14 @@ struct Tally {
     sent: u64,
     delivered: u64,
     echoes: u64,
+    /// Bytes of the Yjs updates this client sent (the edit bytes, without framing).
+    sent_update_bytes: u64,
     from_send: Histogram<u64>,
     from_schedule: Histogram<u64>,
     send_lag: Histogram<u64>,
+    /// Own update back: from the actual send, and from the schedule.
+    echo: Histogram<u64>,
+    echo_from_schedule: Histogram<u64>,
     frames: u64,
     bytes: u64,
     last_delivery: Option<Instant>,
@@ -101,9 +123,12 @@ impl Tally {
             sent: 0,
             delivered: 0,
             echoes: 0,
+            sent_update_bytes: 0,
             from_send: new_hist(),
             from_schedule: new_hist(),
             send_lag: new_hist(),
+            echo: new_hist(),
+            echo_from_schedule: new_hist(),
             frames: 0,
             bytes: 0,
             last_delivery: None,
@@ -125,6 +150,10 @@ impl Tally {
             for_each_stamp(s, |sched, lag| {
                 if client == me {
                     self.echoes += 1;
+                    if sched >= plan.warmup_us {
+                        record(&mut self.echo_from_schedule, now_us.saturating_sub(sched));
+                        record(&mut self.echo, now_us.saturating_sub(sched + lag));
+                    }
                     return;
                 }
                 self.delivered += 1;
@@ -204,6 +233,7 @@ async fn run_client(
                 };
                 if let Err(e) = c.send(c.framer.update(&update)).await { t.errors.push(e); break; }
                 t.sent += 1;
+                t.sent_update_bytes += update.len() as u64;
                 room_sent.fetch_add(1, Relaxed);
                 // Open loop: late sends go out at once; the schedule never slips.
                 next += plan.period;
@@ -211,7 +241,8 @@ async fn run_client(
             _ = poll.tick(), if !sending => {
                 if Instant::now() >= plan.give_up { break; }
                 if plan.finished_sending.load(Relaxed) == plan.clients
-                    && t.delivered >= room_sent.load(Relaxed).saturating_sub(t.sent) { break; }
+                    && t.delivered >= room_sent.load(Relaxed).saturating_sub(t.sent)
+                    && (!plan.await_echoes || t.echoes >= t.sent) { break; }
             }
         }
     }
@@ -249,7 +280,11 @@ pub async fn trial(a: &FanoutArgs, rate: f64, tag: &str, verbose: bool) -> Resul
     let server = Server(a.target.server_pid);
     let run = stats::run_id();
     let docs = (0..a.rooms * a.clients)
-        .map(|i| format!("{}-{run}{tag}-r{}", a.doc_prefix, i / a.clients))
+        .map(|i| match &a.doc {
+            Some(name) if a.rooms == 1 => name.clone(),
+            Some(name) => format!("{name}-r{}", i / a.clients),
+            None => format!("{}-{run}{tag}-r{}", a.doc_prefix, i / a.clients),
+        })
         .collect();
     let t0 = std::time::Instant::now();
     let results = connect_many(&a.target, docs, a.connect_concurrency).await;
@@ -287,6 +322,7 @@ pub async fn trial(a: &FanoutArgs, rate: f64, tag: &str, verbose: bool) -> Resul
         validate: a.validate,
         clients: clients.len(),
         finished_sending: AtomicUsize::new(0),
+        await_echoes: a.p99_of == P99Of::Echo,
     });
     let room_sent: Vec<Arc<AtomicU64>> = (0..a.rooms).map(|_| Arc::default()).collect();
     let mut tasks = tokio::task::JoinSet::new();
@@ -310,11 +346,14 @@ pub async fn trial(a: &FanoutArgs, rate: f64, tag: &str, verbose: bool) -> Resul
         total.sent += t.sent;
         total.delivered += t.delivered;
         total.echoes += t.echoes;
+        total.sent_update_bytes += t.sent_update_bytes;
         total.frames += t.frames;
         total.bytes += t.bytes;
         let _ = total.from_send.add(&t.from_send);
         let _ = total.from_schedule.add(&t.from_schedule);
         let _ = total.send_lag.add(&t.send_lag);
+        let _ = total.echo.add(&t.echo);
+        let _ = total.echo_from_schedule.add(&t.echo_from_schedule);
         last = last.max(t.last_delivery.unwrap_or(start));
         errors.absorb(t.errors);
     }
@@ -328,15 +367,20 @@ pub async fn trial(a: &FanoutArgs, rate: f64, tag: &str, verbose: bool) -> Resul
         .map(|(s, m)| s * m.saturating_sub(1))
         .sum();
     let lost = expected.saturating_sub(total.delivered);
+    let echoes_missing = total.sent.saturating_sub(total.echoes);
     let connected: u64 = members.iter().sum();
     let target_per_s = rate * connected as f64;
     let sent_per_s = total.sent as f64 / a.duration;
     let delivered_per_s =
         total.delivered as f64 / last.duration_since(start).as_secs_f64().max(a.duration);
-    let p99_ms = if total.from_schedule.is_empty() {
+    let judged = match a.p99_of {
+        P99Of::Delivery => &total.from_schedule,
+        P99Of::Echo => &total.echo_from_schedule,
+    };
+    let p99_ms = if judged.is_empty() {
         f64::INFINITY
     } else {
-        stats::p(&total.from_schedule, 0.99)
+        stats::p(judged, 0.99)
     };
     let srv_cpu = stats::cpu_between(srv0, srv1);
     let me_cpu = stats::cpu_between(me0, me1);
@@ -363,6 +407,15 @@ pub async fn trial(a: &FanoutArgs, rate: f64, tag: &str, verbose: bool) -> Resul
         println!("  from schedule  {}", hist_line(&total.from_schedule));
         println!("  from send      {}", hist_line(&total.from_send));
         println!(
+            "  echo           {} (from send); missing {echoes_missing}",
+            hist_line(&total.echo)
+        );
+        println!(
+            "  sent updates   {} bytes ({:.1} per update)",
+            total.sent_update_bytes,
+            total.sent_update_bytes as f64 / total.sent.max(1) as f64
+        );
+        println!(
             "  frames in      {} ({:.1} MB)",
             total.frames,
             total.bytes as f64 / 1e6
@@ -378,7 +431,7 @@ pub async fn trial(a: &FanoutArgs, rate: f64, tag: &str, verbose: bool) -> Resul
         }
         errors.print();
     }
-    let json = json!({
+    let mut json = json!({
         "rooms": a.rooms, "clients_per_room": a.clients, "rate_per_client": rate, "duration_s": a.duration,
         "payload_bytes": a.payload, "connected": connected, "connect_s": connect_s, "handshake": hist_json(&handshake),
         "sent": total.sent, "sent_per_s": sent_per_s, "target_per_s": target_per_s,
@@ -390,6 +443,20 @@ pub async fn trial(a: &FanoutArgs, rate: f64, tag: &str, verbose: bool) -> Resul
         "server_cpu_pct": srv_cpu, "server_rss_kb": srv_rss, "loadgen_cpu_pct": me_cpu,
         "errors": errors.count, "error_samples": errors.samples,
     });
+    // A second object: one json! of every field exceeds the macro's recursion limit.
+    stats::merge(
+        &mut json,
+        json!({
+            "echoes_missing": echoes_missing, "sent_update_bytes": total.sent_update_bytes,
+            "p99_of": format!("{:?}", a.p99_of).to_lowercase(),
+            "echo": hist_json(&total.echo), "echo_from_schedule": hist_json(&total.echo_from_schedule),
+        }),
+    );
+    // --p99-of echo: every sent update must also come back to its sender.
+    let (lost, expected) = match a.p99_of {
+        P99Of::Delivery => (lost, expected),
+        P99Of::Echo => (lost + echoes_missing, expected + total.sent),
+    };
     Ok(Trial {
         rate,
         p99_ms,

@@ -15,6 +15,7 @@
 mod awareness;
 mod bigdoc;
 mod client;
+mod crowd;
 mod error;
 mod fanout;
 mod feed;
@@ -22,6 +23,7 @@ mod find_max;
 mod http;
 mod idle;
 mod stats;
+mod storm;
 mod trace;
 mod trigger;
 mod walk;
@@ -50,6 +52,8 @@ struct Cli {
 enum Scenario {
     /// R rooms x C clients typing at a fixed rate: latency, deliveries/s, loss; --find-max.
     Fanout(fanout::FanoutArgs),
+    /// Connections up to the file limit (18,000 over 2,000 docs, 1 % typing): accept rate, p99, RSS.
+    Crowd(crowd::CrowdArgs),
     /// N idle connections over D seeded documents: server KB per document / connection.
     Idle(idle::IdleArgs),
     /// Replay an editing trace into one document, then time fresh clients' sync.
@@ -60,6 +64,8 @@ enum Scenario {
     Trigger(trigger::TriggerArgs),
     /// Plait only: read the change feed from the beginning (pages or SSE): changes/s.
     Feed(feed::FeedArgs),
+    /// N clients on D documents; the server is restarted: time until all are synced again, edits lost.
+    Storm(storm::StormArgs),
 }
 
 fn main() -> ExitCode {
@@ -88,11 +94,13 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.scenario {
             Scenario::Fanout(a) => find_max::run(a).await,
+            Scenario::Crowd(a) => crowd::run(a).await,
             Scenario::Idle(a) => idle::run(a).await,
             Scenario::Bigdoc(a) => bigdoc::run(a).await,
             Scenario::Awareness(a) => awareness::run(a).await,
             Scenario::Trigger(a) => trigger::run(a).await,
             Scenario::Feed(a) => feed::run(a).await,
+            Scenario::Storm(a) => storm::run(a).await,
         }
     });
     // Lingering close handshakes must not delay the exit.

@@ -70,8 +70,29 @@ ROWS = [
     ("awareness", "awareness 500 clients @ 1/s: server CPU (%)", lambda j: get(j, "server_cpu_pct"), False, "{:.1f}"),
     ("awareness", "awareness: entries delivered within the run + 2 s (%)", lambda j: 100.0 * j["received_entries"] / j["entries_for_others"] if j.get("entries_for_others") else None, True, "{:.0f}"),
     ("awareness", "awareness: p50 latency (ms)", lambda j: get(j, "latency_from_schedule.p50_ms"), False, "{:.1f}"),
+    ("crowd", "crowd (CROWD_CONNS [18,000] conns, 1 % typing): accept rate (connections/s)", lambda j: get(j, "accept_per_s"), True, "{:,.0f}"),
+    ("crowd", "crowd: all connected and synced (s)", lambda j: get(j, "synced_s"), False, "{:.1f}"),
+    ("crowd", "crowd: connections that failed", lambda j: get(j, "connect_errors"), False, "{:.0f}"),
+    ("crowd", "crowd: p99 latency of the typists' updates (ms)", lambda j: get(j, "latency_from_schedule.p99_ms"), False, "{:.2f}"),
+    ("crowd", "crowd: deliveries lost (%)", lambda j: 100.0 * j["lost"] / j["expected_deliveries"] if j.get("expected_deliveries") else None, False, "{:.2f}"),
+    ("crowd", "crowd: server RSS, all connected (MB)", lambda j: j["rss_connected_kb"] / 1024, False, "{:.0f}"),
+    ("crowd", "crowd: server RSS at the end (MB)", lambda j: j["rss_end_kb"] / 1024, False, "{:.0f}"),
+    ("crowd", "crowd: server CPU while typing (%)", lambda j: get(j, "server_cpu_pct"), False, "{:.1f}"),
     ("restart", "restart: cold fresh sync from SQL, step2 (ms)", lambda j: get(j, "cold_sync.step2_ms"), False, "{:.1f}"),
     ("restart", "restart: warm fresh sync, step2 (ms)", lambda j: statistics.median([s["step2_ms"] for s in j["warm_syncs"]]) if j.get("warm_syncs") else None, False, "{:.1f}"),
+    # curve: latency against load, at a share of each server's own max (scripts/bench.sh curve)
+    *[row for shape in ("100x4", "1x50") for pct in (10, 30, 60, 90) for row in (
+        (f"curve{shape}-{pct}", f"{shape} at {pct} % of its own max: p99 latency (ms)", lambda j: get(j, "latency.p99_ms"), False, "{:.2f}"),
+        (f"curve{shape}-{pct}", f"{shape} at {pct} % of its own max: deliveries/s", lambda j: get(j, "delivered_per_s"), None, "{:,.0f}"),
+    )],
+    # storm: Plait on SQLite next to the peers; storm-pg: Plait on PostgreSQL alone
+    *[row for step, db in (("storm", ""), ("storm-pg", ", PostgreSQL")) for row in (
+        (step, f"storm{db}: p99 synced again after the new process listens (ms)", lambda j: get(j, "synced_after_listen.p99_ms"), False, "{:.0f}"),
+        (step, f"storm{db}: last client synced after listen (ms)", lambda j: get(j, "synced_after_listen.max_ms"), False, "{:.0f}"),
+        (step, f"storm{db}: clients synced within 1 s of listen (%)", lambda j: 100.0 * j["synced_within_1s"] / j["connected"], True, "{:.1f}"),
+        (step, f"storm{db}: last client synced after the first loss (ms)", lambda j: get(j, "synced_after_loss.max_ms"), False, "{:.0f}"),
+        (step, f"storm{db}: edits lost", lambda j: get(j, "lost"), False, "{:.0f}"),
+    )],
     # scripts/bench/database-steps.sh (Plait only)
     ("trigger-sqlite", "trigger, SQLite (sqlite3 INSERT): p50 latency (ms)", lambda j: get(j["per_node"][0], "latency.p50_ms"), False, "{:.1f}"),
     ("trigger-sqlite", "trigger, SQLite (sqlite3 INSERT): p99 latency (ms)", lambda j: get(j["per_node"][0], "latency.p99_ms"), False, "{:.1f}"),
@@ -189,7 +210,39 @@ def main():
     if "plait" in medians_of(runs, "max1x50") and "plait-mem" in medians_of(runs, "max1x50"):
         m = medians_of(runs, "max1x50")
         print(f"\nPersistence cost (1x50 max deliveries/s, SQLite / memory:): {m['plait'] / m['plait-mem']:.2f}")
+    idle_slopes(runs, present)
 
+
+def slope(points):
+    """Least-squares slope of (x, y) points."""
+    n = len(points)
+    mx = sum(x for x, _ in points) / n
+    my = sum(y for _, y in points) / n
+    den = sum((x - mx) ** 2 for x, _ in points)
+    return sum((x - mx) * (y - my) for x, y in points) / den if den else None
+
+
+def idle_slopes(runs, present):
+    """scripts/bench.sh idleslope: KB per extra document, the least-squares slope of the server's
+    RSS once every document has its first connection (rss1_kb) against the document count, over
+    every run of every repetition."""
+    fits = {}
+    for s in present:
+        js = [j for (server, step), runs_ in runs.items() if server == s and step.startswith("idle")
+              and step[4:].isdigit() for j in runs_]
+        pts = {key: [(j["docs"], j[key]) for j in js if j.get(key) is not None] for key in ("rss1_kb", "anon1_kb")}
+        if len({x for x, _ in pts["rss1_kb"]}) >= 2:
+            fits[s] = (slope(pts["rss1_kb"]), slope(pts["anon1_kb"]) if pts["anon1_kb"] else None, len(pts["rss1_kb"]))
+    if not fits:
+        return
+    print("\nIdle memory per extra document (least-squares slope of RSS against D over every run):\n")
+    print("| server | KB per extra document | anonymous KB (RssAnon) | runs |")
+    print("|---|---|---|---|")
+    for s, (rss, anon, n) in fits.items():
+        anon_text = f"{anon:.1f}" if anon is not None else "–"
+        print(f"| {NAMES[s]} | {rss:.1f} | {anon_text} | {n} |")
+    if "plait" in fits and "ysweet" in fits and fits["ysweet"][0]:
+        print(f"\nPlait / y-sweet: {fits['plait'][0] / fits['ysweet'][0]:.2f}×")
 
 def medians_of(runs, step):
     meds = {}

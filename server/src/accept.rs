@@ -6,8 +6,16 @@
 //! gets `TCP_NODELAY` (Nagle plus delayed ACKs would add ~17 ms to small frames) and a header read
 //! timeout, and the peer address is attached to each request for the penalty box. Each socket is
 //! a [`Lingering`] stream, so that a close frame the server sends is not lost to a reset.
+//!
+//! Restarts shape two more choices (`plait-bench storm`: 2,000 clients reconnecting at once). The
+//! listening socket is [`bind`]ed with a backlog of [`LISTEN_BACKLOG`], not tokio's 1,024: a SYN
+//! that finds the queue full is dropped, and its client waits for the kernel's retransmission, 1 s
+//! later. And at shutdown the listener is closed *before* any connection is told to close:
+//! y-websocket reconnects 100 ms after a close, and a connect must then be refused at once (the
+//! client retries on its own backoff) rather than queue on a socket nobody accepts from any more.
 
 use std::convert::Infallible;
+use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -17,7 +25,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 use tracing::{debug, warn};
@@ -27,13 +35,32 @@ use crate::linger::Lingering;
 /// How long in-flight HTTP requests may take to finish once shutdown began.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Serves `router` on `listener` until `shutdown` is cancelled, then lets in-flight HTTP
-/// requests finish (bounded). Upgraded WebSockets are not waited for here: they watch the same
-/// token and close themselves.
+/// Connections the kernel completes before the accept loop takes them (capped by
+/// `net.core.somaxconn`, 4,096 by default since Linux 5.4).
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Listens on `addr` with a backlog of [`LISTEN_BACKLOG`] (`TcpListener::bind` uses 1,024).
+pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    // As `TcpListener::bind` does on Unix: a restart may bind while old connections linger.
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
+/// Serves `router` on `listener` until `stop` is cancelled; then closes the listener, cancels
+/// `shutdown` (what every connection and task watches) and lets in-flight HTTP requests finish
+/// (bounded). Upgraded WebSockets are not waited for here: they watch `shutdown` and close
+/// themselves.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     header_read_timeout: Duration,
+    stop: CancellationToken,
     shutdown: CancellationToken,
 ) {
     let graceful = GracefulShutdown::new();
@@ -44,6 +71,7 @@ pub async fn serve(
         .header_read_timeout(header_read_timeout);
     loop {
         let (tcp, peer) = tokio::select! {
+            _ = stop.cancelled() => break,
             _ = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -84,7 +112,9 @@ pub async fn serve(
             }
         });
     }
+    // Refused from here on; only then are the connections told to close (see the module docs).
     drop(listener);
+    shutdown.cancel();
     if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
         .await
         .is_err()

@@ -20,7 +20,7 @@
 //! - `error`: [`ServerError`] and the HTTP `AppError`.
 //! - `web_demo`: the demo front-end, embedded at build time by `build.rs`.
 
-mod accept;
+pub mod accept;
 pub mod auth;
 pub mod backup;
 pub mod client_addr;
@@ -281,13 +281,15 @@ pub async fn run_with_store(
     }
     let router = app(state.clone());
     info!(addr = ?listener.local_addr().ok(), "serving");
-    let signal = token.clone();
+    // The signal stops the accept loop, which closes the listener before it cancels `token`.
+    let stop = CancellationToken::new();
+    let signal = stop.clone();
     tokio::spawn(async move {
         shutdown.await;
         info!("shutting down: closing connections and flushing documents");
         signal.cancel();
     });
-    accept::serve(listener, router, header_read_timeout, token.clone()).await;
+    accept::serve(listener, router, header_read_timeout, stop, token.clone()).await;
     webhooks::stopped(webhooks).await;
     state.registry.stopped(DOCUMENTS_STOP).await;
     for name in state.registry.loaded_names() {

@@ -59,8 +59,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
              every document (set --auth-secret to require tokens)"
         ),
     }
-    let listener = tokio::net::TcpListener::bind(config.bind)
-        .await
+    let listener = plait_server::accept::bind(config.bind)
         .with_context(|| format!("cannot listen on {}", config.bind))?;
     tracing::info!(
         "Plait listening on http://{} (database: {})",
