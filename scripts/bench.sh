@@ -188,7 +188,7 @@ run() {
   if taskset -c "$BENCH_CPU" "$BENCH_BIN" "$scen" --url "$URL" --protocol "$PROTO" \
       --server-pid "$SRV_PID" --label "$name" "$@" >"$base.log" 2>&1; then
     tail -n 1 "$base.log" >"$base.json"
-    grep -E "^  (latency  |deliveries|per doc|median  |[0-9]+ joiners)|^max passing|^no rate|server cpu" \
+    grep -E "^  (latency  |deliveries|per doc|median  |[0-9]+ joiners|joiners' cpu)|^max passing|^no rate|server cpu" \
       "$base.log" | sed 's/^/   /' || true
   else
     echo "   FAILED (see $base.log)"; tail -n 3 "$base.log" | sed 's/^/   /'
@@ -245,7 +245,7 @@ step_hugedoc() {
   [ -f "$BENCH_TRACE" ] || { echo "-- skip hugedoc: no trace at $BENCH_TRACE (set BENCH_TRACE)"; return 0; }
   for rep in $(seq "$REPS"); do for s in $SERVERS; do
     run "$s" hugedoc "$rep" bigdoc --trace "$BENCH_TRACE" --repeat "${HUGE_REPEAT:-65}" \
-      --syncs 1 --joiners "${HUGE_JOINERS:-150}" --doc-prefix hugedoc \
+      --syncs 1 --joiners "${HUGE_JOINERS:-150}" --doc-prefix hugedoc --handshake-timeout 300 \
       --cache "$ROOT/target/hugedoc-${HUGE_REPEAT:-65}.bin"
   done; done
 }

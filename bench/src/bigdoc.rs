@@ -7,11 +7,11 @@ use crate::client::{connect, Client, Synced, Target};
 use crate::error::{BenchError, Result};
 use crate::stats::{self, Server};
 use crate::trace;
+use crate::wire::{messages, Incoming};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use yrs::updates::decoder::Decode;
-use yrs::updates::encoder::Encode;
-use yrs::{GetString, ReadTxn, Transact, Update};
+use yrs::{GetString, Transact, Update};
 
 #[derive(clap::Args, Clone, Debug)]
 pub struct BigdocArgs {
@@ -47,41 +47,40 @@ pub struct BigdocArgs {
     pub cache: Option<String>,
 }
 
-/// The updates that type the trace (`repeat` copies) into `doc`: built, or read from `cache`
-/// (and applied to `doc`) when an earlier run wrote it.
-fn updates_for(a: &BigdocArgs, tr: &trace::Trace, doc: &yrs::Doc) -> Result<Vec<Vec<u8>>> {
-    use yrs::encoding::read::{Cursor, Read};
-    use yrs::encoding::write::Write;
-    let io = |e: std::io::Error| BenchError::Runtime(format!("cache: {e}"));
-    if let Some(bytes) = a.cache.as_deref().and_then(|p| std::fs::read(p).ok()) {
-        let mut cursor = Cursor::new(&bytes);
-        let mut updates = Vec::new();
-        let n: u64 = cursor
-            .read_var()
-            .map_err(|e| BenchError::Update(e.to_string()))?;
-        for _ in 0..n {
-            let update = cursor
-                .read_buf()
-                .map_err(|e| BenchError::Update(e.to_string()))?;
-            let decoded =
-                Update::decode_v1(update).map_err(|e| BenchError::Update(e.to_string()))?;
-            doc.transact_mut()
-                .apply_update(decoded)
-                .map_err(|e| BenchError::Update(e.to_string()))?;
-            updates.push(update.to_vec());
-        }
-        return Ok(updates);
+/// The updates that type the trace (`repeat` copies) and the document they make: built, or read
+/// from `cache` when an earlier run wrote it.
+fn updates_for(a: &BigdocArgs, tr: &trace::Trace) -> Result<trace::Built> {
+    if let Some(built) = a.cache.as_deref().and_then(|p| read_cache(p).ok()) {
+        return Ok(built);
     }
-    let updates = trace::build_repeated(tr, doc, a.batch, a.repeat)?;
+    let built = trace::build_repeated(tr, a.batch, a.repeat)?;
     if let Some(path) = &a.cache {
+        use yrs::encoding::write::Write;
         let mut buf = Vec::new();
-        buf.write_var(updates.len() as u64);
-        for update in &updates {
+        buf.write_var(built.updates.len() as u64);
+        for update in &built.updates {
             buf.write_buf(update);
         }
-        std::fs::write(path, buf).map_err(io)?;
+        buf.write_buf(&built.state);
+        std::fs::write(path, buf).map_err(|e| BenchError::Runtime(format!("cache {path}: {e}")))?;
     }
-    Ok(updates)
+    Ok(built)
+}
+
+/// A cache file: the number of updates, each update, then the final state (all lib0 buffers).
+/// A file of another layout (an earlier version wrote no state) is an error, so it is rebuilt.
+fn read_cache(path: &str) -> Result<trace::Built> {
+    use yrs::encoding::read::{Cursor, Read};
+    let bad = |e: yrs::encoding::read::Error| BenchError::Update(format!("cache {path}: {e}"));
+    let bytes = std::fs::read(path).map_err(|e| BenchError::Runtime(e.to_string()))?;
+    let mut cursor = Cursor::new(&bytes);
+    let n: u64 = cursor.read_var().map_err(bad)?;
+    let mut updates = Vec::new();
+    for _ in 0..n {
+        updates.push(cursor.read_buf().map_err(bad)?.to_vec());
+    }
+    let state = cursor.read_buf().map_err(bad)?.to_vec();
+    Ok(trace::Built { updates, state })
 }
 
 /// Apply a step2 into an empty document and compare every copy's text with the expected one.
@@ -112,6 +111,8 @@ fn ms(d: Duration) -> f64 {
 
 /// N clients connect at once; returns (all step2 in, verification time, rows).
 async fn joiners(t: &Target, doc: &str, n: usize, expected: &str, repeat: usize) -> Result<Value> {
+    let server = Server(t.server_pid);
+    let (srv0, me0) = (server.sample(), stats::read_proc(std::process::id()));
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..n {
@@ -129,6 +130,11 @@ async fn joiners(t: &Target, doc: &str, n: usize, expected: &str, repeat: usize)
         .map(|(_, at)| at.duration_since(start))
         .max()
         .unwrap_or_default();
+    // Whose CPU the joiners took (until the last step 2 arrived): a server that waits for its
+    // clients' reads is not the bottleneck.
+    let (srv1, me1) = (server.sample(), stats::read_proc(std::process::id()));
+    let server_cpu_s = srv0.zip(srv1).map(|(a, b)| stats::cpu_s(&a, &b));
+    let loadgen_cpu_s = me0.zip(me1).map(|(a, b)| stats::cpu_s(&a, &b));
     let t_verify = Instant::now();
     // Each distinct payload is applied and checked once: the same bytes hold the same text
     // (150 applies of a 20 MB document would take minutes of the generator's time).
@@ -152,6 +158,11 @@ async fn joiners(t: &Target, doc: &str, n: usize, expected: &str, repeat: usize)
         ms(verify_all),
         distinct.len()
     );
+    println!(
+        "  joiners' cpu   server {:.2} s, load generator {:.2} s",
+        server_cpu_s.unwrap_or(f64::NAN),
+        loadgen_cpu_s.unwrap_or(f64::NAN)
+    );
     let distinct_payloads = distinct.len();
     for (s, _) in done {
         tokio::spawn(s.client.close());
@@ -160,6 +171,55 @@ async fn joiners(t: &Target, doc: &str, n: usize, expected: &str, repeat: usize)
         "joiners": n, "all_step2_ms": ms(all_step2), "median_step2_ms": median,
         "verify_all_ms": ms(verify_all), "all_synced_ms": ms(all_step2 + verify_all),
         "distinct_step2_payloads": distinct_payloads,
+        "server_cpu_s": server_cpu_s, "loadgen_cpu_s": loadgen_cpu_s,
+    }))
+}
+
+/// Sends `frames`, then `step1`, while reading what the server sends back, until the answer to
+/// `step1` arrived. Reading and writing at once matters: a server that echoes every update (Plait,
+/// once stored) fills the writer's socket, and a writer that only wrote would stall it (it stops
+/// reading a connection it cannot write to: 223 MB of replay deadlocked that way). Returns the
+/// task that keeps the socket open and drained.
+async fn replay(
+    w: Client,
+    frames: Vec<Vec<u8>>,
+    step1: Vec<u8>,
+) -> Result<tokio::task::JoinHandle<()>> {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let (protocol, doc) = (w.framer.protocol, w.doc);
+    let (mut sink, mut stream) = w.ws.split();
+    let sender = tokio::spawn(async move {
+        for f in frames.into_iter().chain([step1]) {
+            sink.send(Message::binary(f)).await?;
+        }
+        Ok::<_, BenchError>(sink)
+    });
+    'answer: loop {
+        let frame = match stream.next().await {
+            Some(Ok(Message::Binary(b))) => b,
+            Some(Ok(Message::Close(f))) => {
+                let why = f.map(|f| f.to_string()).unwrap_or_default();
+                return Err(BenchError::Closed(why));
+            }
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => return Err(e.into()),
+            None => return Err(BenchError::Closed("end of stream".into())),
+        };
+        for m in messages(protocol, &frame) {
+            match m? {
+                Incoming::Step2(_) => break 'answer,
+                Incoming::Refused(reason) => return Err(BenchError::Refused { doc, reason }),
+                _ => {}
+            }
+        }
+    }
+    let sink = sender
+        .await
+        .map_err(|e| BenchError::Runtime(e.to_string()))??;
+    Ok(tokio::spawn(async move {
+        let _open = sink;
+        while let Some(Ok(_)) = stream.next().await {}
     }))
 }
 
@@ -174,39 +234,35 @@ pub async fn run(a: BigdocArgs) -> Result<Value> {
     let rss0 = server.settled_rss_kb().await;
 
     // Build every update first: the timed replay then measures the server.
-    let doc = crate::walk::new_doc();
     let t_build = Instant::now();
-    let updates = updates_for(&a, &tr, &doc)?;
+    let trace::Built { updates, state } = updates_for(&a, &tr)?;
     let (expected, repeat) = (tr.end_content.clone(), a.repeat.max(1));
     let build_s = t_build.elapsed().as_secs_f64();
-    let full_bytes = doc
-        .transact()
-        .encode_state_as_update_v1(&Default::default())
-        .len();
+    let full_bytes = state.len();
+    let state_vector = yrs::encode_state_vector_from_update_v1(&state)
+        .map_err(|e| BenchError::Update(e.to_string()))?;
+    drop(state);
 
-    let mut w: Client = connect(&a.target, &name).await?.client;
+    let w: Client = connect(&a.target, &name).await?.client;
     let frames: Vec<Vec<u8>> = updates.iter().map(|u| w.framer.update(u)).collect();
+    drop(updates);
     let replay_bytes: usize = frames.iter().map(Vec::len).sum();
     let (n_frames, srv0, t_replay) = (frames.len(), server.sample(), Instant::now());
-    for f in frames {
-        w.send(f).await?;
-    }
     // The answer to a step1 sent after the last update proves the server
     // processed everything before it on this socket.
-    w.send(w.framer.step1(&doc.transact().state_vector().encode_v1()))
-        .await?;
-    tokio::time::timeout(Duration::from_secs(300), w.wait_step2())
+    let step1 = w.framer.step1(&state_vector);
+    let limit = Duration::from_secs(300);
+    // Keep the writer connected (some servers unload documents nobody
+    // holds) and keep draining its socket.
+    let writer = tokio::time::timeout(limit, replay(w, frames, step1))
         .await
         .map_err(|_| BenchError::Timeout {
             what: "writer's final step2".into(),
-            after: Duration::from_secs(300),
+            after: limit,
         })??;
     let ingest_s = t_replay.elapsed().as_secs_f64();
     let ingest_cpu = srv0.zip(server.sample()).map(|(a, b)| stats::cpu_s(&a, &b));
     let rss_loaded = server.settled_rss_kb().await;
-    // Keep the writer connected (some servers unload documents nobody
-    // holds) and keep draining its socket.
-    let writer = tokio::spawn(async move { while w.next_frame().await.is_ok() {} });
 
     println!(
         "bigdoc: {} txns / {patches} patches -> {} chars, {full_bytes} B as one update",

@@ -6,8 +6,12 @@ use crate::wire::{messages, Framer, Incoming, Protocol};
 use futures_util::{SinkExt, StreamExt};
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// The largest frame and message read (a 65-copy `bigdoc --repeat` step 2 is ~20 MB).
+const MAX_FRAME: usize = 1 << 30;
 
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -128,8 +132,13 @@ async fn connect_to(t: &Target, url: &str, doc: &str) -> Result<Synced> {
 async fn handshake(t: &Target, url: &str, doc: &str) -> Result<Synced> {
     let started = Instant::now();
     let url = url.replace("{doc}", doc);
-    // TCP_NODELAY: with Nagle, small updates wait for delayed ACKs (~40 ms).
-    let (ws, _) = tokio_tungstenite::connect_async_with_config(url.as_str(), None, true).await?;
+    // TCP_NODELAY: with Nagle, small updates wait for delayed ACKs (~40 ms). Frames of any size
+    // a server sends are read: tungstenite's default 16 MiB would refuse a huge document's step 2.
+    let config = WebSocketConfig::default()
+        .max_frame_size(Some(MAX_FRAME))
+        .max_message_size(Some(MAX_FRAME));
+    let (ws, _) =
+        tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), true).await?;
     sync(t, ws, doc, started).await
 }
 

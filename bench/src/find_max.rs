@@ -42,7 +42,7 @@ async fn attempt(
 pub async fn search(a: &FanoutArgs) -> Result<Value> {
     println!(
         "find-max: {} rooms x {} clients, {} s trials; pass = p99 <= {} ms, loss <= 0.1 %, no errors, >= 95 % of planned sends",
-        a.rooms, a.clients, a.duration, a.p99_target_ms
+        a.rooms, a.clients, a.typing.duration, a.p99_target_ms
     );
     let mut log = Vec::new();
     let mut best: Option<Trial> = None;

@@ -26,6 +26,7 @@ mod stats;
 mod storm;
 mod trace;
 mod trigger;
+mod typing;
 mod walk;
 mod wire;
 mod writer;

@@ -16,6 +16,7 @@ mod connect;
 use crate::client::{Client, Target};
 use crate::error::{BenchError, Result};
 use crate::stats::{self, hist_json, hist_line, new_hist, record, Errors, Server};
+use crate::typing::Typing;
 use crate::walk::{for_each_stamp, for_each_string, new_doc, stamp};
 use crate::wire::{messages, Incoming, Protocol};
 use connect::{destination, open, raise_nofile};
@@ -48,18 +49,8 @@ pub struct CrowdArgs {
     /// Updates per second sent by each typist.
     #[arg(long, default_value_t = 1.0)]
     pub rate: f64,
-    /// Seconds of typing.
-    #[arg(long, default_value_t = 30.0)]
-    pub duration: f64,
-    /// Updates scheduled in the first N seconds of typing are delivered but not timed.
-    #[arg(long, default_value_t = 1.0)]
-    pub warmup: f64,
-    /// After typing stops, wait at most N seconds for missing deliveries.
-    #[arg(long, default_value_t = 5.0)]
-    pub drain: f64,
-    /// Bytes per inserted string (stamp + padding).
-    #[arg(long, default_value_t = 24)]
-    pub payload: usize,
+    #[command(flatten)]
+    pub typing: Typing,
     /// Source addresses 127.0.0.1 ..= 127.0.0.N, round-robin; 0: let the kernel choose
     /// (needed for a server that is not on loopback). IPv4 servers only.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u8).range(0..=254))]
@@ -318,15 +309,15 @@ pub async fn run(a: CrowdArgs) -> Result<Value> {
     // Phase 2: type.
     let epoch = Instant::now();
     let start = epoch + Duration::from_millis(200);
-    let send_end = start + Duration::from_secs_f64(a.duration);
-    let warmup = start.duration_since(epoch) + Duration::from_secs_f64(a.warmup);
+    let send_end = start + Duration::from_secs_f64(a.typing.duration);
+    let warmup = start.duration_since(epoch) + Duration::from_secs_f64(a.typing.warmup);
     phase_tx.send_replace(Phase::Hold(Arc::new(Plan {
         epoch,
         start,
         send_end,
         warmup_us: warmup.as_micros() as u64,
         period: Duration::from_secs_f64(1.0 / a.rate.max(1e-6)),
-        payload: a.payload,
+        payload: a.typing.payload,
         typists: typists_connected.max(1),
     })));
     tokio::time::sleep_until(start).await;
@@ -345,7 +336,7 @@ pub async fn run(a: CrowdArgs) -> Result<Value> {
             .sum()
     };
     let delivered = || sh.n.to_idle.load(Relaxed) + sh.n.to_typists.load(Relaxed);
-    let give_up = send_end + Duration::from_secs_f64(a.drain);
+    let give_up = send_end + Duration::from_secs_f64(a.typing.drain);
     while Instant::now() < give_up && (sh.n.typing.load(Relaxed) > 0 || delivered() < expected()) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -372,7 +363,7 @@ pub async fn run(a: CrowdArgs) -> Result<Value> {
     let (my_cpu, my_rss) = (me_cpu.unwrap_or(f64::NAN), mb(me1.map(|s| s.rss_kb)));
     let (lat, lat_send) = (hist_line(from_schedule), hist_line(from_send));
     let (ce, ce_samples) = (connect_errors.count, &connect_errors.samples);
-    let (conns, rate, duration, hs) = (a.conns, a.rate, a.duration, hist_line(&handshake));
+    let (conns, rate, duration, hs) = (a.conns, a.rate, a.typing.duration, hist_line(&handshake));
     println!("crowd: {conns} connections over {docs} documents from {} source addresses; {typists} typists @ {rate}/s for {duration} s", a.sources);
     println!("  accept         {connected}/{conns} connected; upgrades done in {accept_s:.2} s = {accept_per_s:.0}/s; all synced in {synced_s:.2} s");
     println!("  handshake      {hs}\n  sources        {sources:?}");
@@ -386,7 +377,7 @@ pub async fn run(a: CrowdArgs) -> Result<Value> {
     let mut out = json!({
         "scenario": "crowd", "label": t.label, "protocol": t.protocol, "url": t.url,
         "conns": a.conns, "docs": docs, "typists": typists, "typists_connected": typists_connected,
-        "rate_per_typist": a.rate, "duration_s": a.duration, "payload_bytes": a.payload,
+        "rate_per_typist": a.rate, "duration_s": a.typing.duration, "payload_bytes": a.typing.payload,
         "sources": a.sources, "source_addresses": sources, "connect_concurrency": a.connect_concurrency,
         "nofile_soft": nofile.map(|n| n.0), "nofile_hard": nofile.map(|n| n.1),
         "connected": connected, "connect_errors": connect_errors.count, "connect_error_samples": connect_errors.samples,

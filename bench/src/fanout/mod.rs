@@ -4,16 +4,19 @@
 //! generator or server that falls behind cannot hide it (no coordinated
 //! omission).
 
+mod tally;
+
 use crate::client::{connect_many, Client, Target};
 use crate::error::{BenchError, Result};
 use crate::stats::{self, hist_json, hist_line, new_hist, record, Errors, Server};
-use crate::walk::{for_each_stamp, for_each_string, new_doc, stamp, validate};
+use crate::typing::Typing;
+use crate::walk::{new_doc, stamp};
 use crate::wire::{messages, Incoming};
-use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
+use tally::{Tally, Timing};
 use tokio::time::Instant;
 use yrs::updates::decoder::Decode;
 use yrs::{ReadTxn, StateVector, Text, Transact};
@@ -31,18 +34,8 @@ pub struct FanoutArgs {
     /// Updates per second sent by EACH client (the start rate of --find-max).
     #[arg(long, default_value_t = 10.0)]
     pub rate: f64,
-    /// Seconds of sending (per trial with --find-max).
-    #[arg(long, default_value_t = 10.0)]
-    pub duration: f64,
-    /// Updates scheduled in the first N seconds are delivered but not timed.
-    #[arg(long, default_value_t = 1.0)]
-    pub warmup: f64,
-    /// After sending stops, wait at most N seconds for missing deliveries.
-    #[arg(long, default_value_t = 5.0)]
-    pub drain: f64,
-    /// Bytes per inserted string (stamp + padding).
-    #[arg(long, default_value_t = 24)]
-    pub payload: usize,
+    #[command(flatten)]
+    pub typing: Typing,
     /// Also run yrs' full Update::decode_v1 on every received update.
     #[arg(long)]
     pub validate: bool,
@@ -84,92 +77,17 @@ pub enum P99Of {
 
 /// What every client of one trial shares.
 struct Plan {
-    epoch: Instant,
+    /// What a client needs to time and check what it receives.
+    timing: Timing,
     start: Instant,
     send_end: Instant,
     give_up: Instant,
-    warmup_us: u64,
     period: Duration,
     payload: usize,
-    validate: bool,
     clients: usize,
     finished_sending: AtomicUsize,
     /// --p99-of echo: a client also waits for its own echoes before it stops.
     await_echoes: bool,
-}
-
-/// One client's tallies, merged after the trial.
-struct Tally {
-    sent: u64,
-    delivered: u64,
-    echoes: u64,
-    /// Bytes of the Yjs updates this client sent (the edit bytes, without framing).
-    sent_update_bytes: u64,
-    from_send: Histogram<u64>,
-    from_schedule: Histogram<u64>,
-    send_lag: Histogram<u64>,
-    /// Own update back: from the actual send, and from the schedule.
-    echo: Histogram<u64>,
-    echo_from_schedule: Histogram<u64>,
-    frames: u64,
-    bytes: u64,
-    last_delivery: Option<Instant>,
-    errors: Errors,
-}
-
-impl Tally {
-    fn new() -> Self {
-        Tally {
-            sent: 0,
-            delivered: 0,
-            echoes: 0,
-            sent_update_bytes: 0,
-            from_send: new_hist(),
-            from_schedule: new_hist(),
-            send_lag: new_hist(),
-            echo: new_hist(),
-            echo_from_schedule: new_hist(),
-            frames: 0,
-            bytes: 0,
-            last_delivery: None,
-            errors: Errors::default(),
-        }
-    }
-
-    /// Stamps from other clients are deliveries, our own are self-echoes
-    /// (Plait sends them back as a durable acknowledgement, others echo too).
-    fn on_update(&mut self, u: &[u8], me: yrs::block::ClientID, now: Instant, plan: &Plan) {
-        if plan.validate {
-            if let Err(e) = validate(u) {
-                self.errors.push(e);
-            }
-        }
-        let now_us = now.duration_since(plan.epoch).as_micros() as u64;
-        let before = self.delivered;
-        let res = for_each_string(u, |client, s| {
-            for_each_stamp(s, |sched, lag| {
-                if client == me {
-                    self.echoes += 1;
-                    if sched >= plan.warmup_us {
-                        record(&mut self.echo_from_schedule, now_us.saturating_sub(sched));
-                        record(&mut self.echo, now_us.saturating_sub(sched + lag));
-                    }
-                    return;
-                }
-                self.delivered += 1;
-                if sched >= plan.warmup_us {
-                    record(&mut self.from_schedule, now_us.saturating_sub(sched));
-                    record(&mut self.from_send, now_us.saturating_sub(sched + lag));
-                }
-            })
-        });
-        if let Err(e) = res {
-            self.errors.push(e);
-        }
-        if self.delivered > before {
-            self.last_delivery = Some(now);
-        }
-    }
 }
 
 /// Send on schedule and read everything until all expected deliveries
@@ -201,7 +119,7 @@ async fn run_client(
                 let mut reply = None;
                 for m in messages(c.framer.protocol, &frame) {
                     match m {
-                        Ok(Incoming::Update(u) | Incoming::Step2(u)) => t.on_update(u, me, now, &plan),
+                        Ok(Incoming::Update(u) | Incoming::Step2(u)) => t.on_update(u, me, now, &plan.timing),
                         // A server re-asking for our state: send what it misses.
                         Ok(Incoming::Step1(sv)) => reply = Some(match StateVector::decode_v1(sv) {
                             Ok(sv) => doc.transact().encode_diff_v1(&sv),
@@ -222,7 +140,7 @@ async fn run_client(
                     plan.finished_sending.fetch_add(1, Relaxed);
                     continue;
                 }
-                let sched_us = next.duration_since(plan.epoch).as_micros() as u64;
+                let sched_us = next.duration_since(plan.timing.epoch).as_micros() as u64;
                 let lag_us = Instant::now().saturating_duration_since(next).as_micros() as u64;
                 record(&mut t.send_lag, lag_us);
                 let update = {
@@ -309,17 +227,19 @@ pub async fn trial(a: &FanoutArgs, rate: f64, tag: &str, verbose: bool) -> Resul
 
     let epoch = Instant::now();
     let start = epoch + Duration::from_millis(200);
-    let send_end = start + Duration::from_secs_f64(a.duration);
+    let send_end = start + Duration::from_secs_f64(a.typing.duration);
     let plan = Arc::new(Plan {
-        epoch,
+        timing: Timing {
+            epoch,
+            warmup_us: (Duration::from_millis(200) + Duration::from_secs_f64(a.typing.warmup))
+                .as_micros() as u64,
+            validate: a.validate,
+        },
         start,
         send_end,
-        give_up: send_end + Duration::from_secs_f64(a.drain),
-        warmup_us: (Duration::from_millis(200) + Duration::from_secs_f64(a.warmup)).as_micros()
-            as u64,
+        give_up: send_end + Duration::from_secs_f64(a.typing.drain),
         period: Duration::from_secs_f64(1.0 / rate),
-        payload: a.payload,
-        validate: a.validate,
+        payload: a.typing.payload,
         clients: clients.len(),
         finished_sending: AtomicUsize::new(0),
         await_echoes: a.p99_of == P99Of::Echo,
@@ -337,29 +257,18 @@ pub async fn trial(a: &FanoutArgs, rate: f64, tag: &str, verbose: bool) -> Resul
 
     let mut total = Tally::new();
     let mut sent_by_room = vec![0u64; a.rooms];
-    let mut last = start;
     let mut open = Vec::new();
     while let Some(joined) = tasks.join_next().await {
         let (room, (t, c)) = joined.map_err(|e| BenchError::Runtime(e.to_string()))?;
         open.push(c);
         sent_by_room[room] += t.sent;
-        total.sent += t.sent;
-        total.delivered += t.delivered;
-        total.echoes += t.echoes;
-        total.sent_update_bytes += t.sent_update_bytes;
-        total.frames += t.frames;
-        total.bytes += t.bytes;
-        let _ = total.from_send.add(&t.from_send);
-        let _ = total.from_schedule.add(&t.from_schedule);
-        let _ = total.send_lag.add(&t.send_lag);
-        let _ = total.echo.add(&t.echo);
-        let _ = total.echo_from_schedule.add(&t.echo_from_schedule);
-        last = last.max(t.last_delivery.unwrap_or(start));
+        total.absorb(&t);
         errors.absorb(t.errors);
     }
     for c in open {
         tokio::spawn(c.close());
     }
+    let last = total.last_delivery.unwrap_or(start).max(start);
     // Every update must reach every other member of its room.
     let expected: u64 = sent_by_room
         .iter()
@@ -370,9 +279,12 @@ pub async fn trial(a: &FanoutArgs, rate: f64, tag: &str, verbose: bool) -> Resul
     let echoes_missing = total.sent.saturating_sub(total.echoes);
     let connected: u64 = members.iter().sum();
     let target_per_s = rate * connected as f64;
-    let sent_per_s = total.sent as f64 / a.duration;
-    let delivered_per_s =
-        total.delivered as f64 / last.duration_since(start).as_secs_f64().max(a.duration);
+    let sent_per_s = total.sent as f64 / a.typing.duration;
+    let delivered_per_s = total.delivered as f64
+        / last
+            .duration_since(start)
+            .as_secs_f64()
+            .max(a.typing.duration);
     let judged = match a.p99_of {
         P99Of::Delivery => &total.from_schedule,
         P99Of::Echo => &total.echo_from_schedule,
@@ -388,7 +300,7 @@ pub async fn trial(a: &FanoutArgs, rate: f64, tag: &str, verbose: bool) -> Resul
     if verbose {
         println!(
             "fanout: {} rooms x {} clients @ {rate} updates/s per client for {} s",
-            a.rooms, a.clients, a.duration
+            a.rooms, a.clients, a.typing.duration
         );
         println!(
             "  connected      {connected}/{} in {connect_s:.2} s; handshake {}",
@@ -432,8 +344,8 @@ pub async fn trial(a: &FanoutArgs, rate: f64, tag: &str, verbose: bool) -> Resul
         errors.print();
     }
     let mut json = json!({
-        "rooms": a.rooms, "clients_per_room": a.clients, "rate_per_client": rate, "duration_s": a.duration,
-        "payload_bytes": a.payload, "connected": connected, "connect_s": connect_s, "handshake": hist_json(&handshake),
+        "rooms": a.rooms, "clients_per_room": a.clients, "rate_per_client": rate, "duration_s": a.typing.duration,
+        "payload_bytes": a.typing.payload, "connected": connected, "connect_s": connect_s, "handshake": hist_json(&handshake),
         "sent": total.sent, "sent_per_s": sent_per_s, "target_per_s": target_per_s,
         "expected_deliveries": expected, "received_deliveries": total.delivered, "lost": lost,
         "delivered_per_s": delivered_per_s, "self_echoes": total.echoes,
