@@ -3,7 +3,7 @@
 //! verified against the trace's endContent), and optionally `--joiners N`
 //! clients joining at the same instant.
 
-use crate::client::{connect, Client, Synced, Target};
+use crate::client::{binary_frame, connect, Client, Synced, Target};
 use crate::error::{BenchError, Result};
 use crate::stats::{self, Server};
 use crate::trace;
@@ -196,15 +196,8 @@ async fn replay(
         Ok::<_, BenchError>(sink)
     });
     'answer: loop {
-        let frame = match stream.next().await {
-            Some(Ok(Message::Binary(b))) => b,
-            Some(Ok(Message::Close(f))) => {
-                let why = f.map(|f| f.to_string()).unwrap_or_default();
-                return Err(BenchError::Closed(why));
-            }
-            Some(Ok(_)) => continue,
-            Some(Err(e)) => return Err(e.into()),
-            None => return Err(BenchError::Closed("end of stream".into())),
+        let Some(frame) = binary_frame(stream.next().await)? else {
+            continue;
         };
         for m in messages(protocol, &frame) {
             match m? {

@@ -7,7 +7,7 @@ use futures_util::{SinkExt, StreamExt};
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{Bytes, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// The largest frame and message read (a 65-copy `bigdoc --repeat` step 2 is ~20 MB).
@@ -70,18 +70,10 @@ impl Client {
     }
 
     /// The next binary frame; pings are answered by tungstenite itself.
-    pub async fn next_frame(&mut self) -> Result<tokio_tungstenite::tungstenite::Bytes> {
+    pub async fn next_frame(&mut self) -> Result<Bytes> {
         loop {
-            match self.ws.next().await {
-                Some(Ok(Message::Binary(b))) => return Ok(b),
-                Some(Ok(Message::Close(f))) => {
-                    return Err(BenchError::Closed(
-                        f.map(|f| f.to_string()).unwrap_or_default(),
-                    ))
-                }
-                Some(Ok(_)) => {}
-                Some(Err(e)) => return Err(e.into()),
-                None => return Err(BenchError::Closed("end of stream".into())),
+            if let Some(frame) = binary_frame(self.ws.next().await)? {
+                return Ok(frame);
             }
         }
     }
@@ -108,6 +100,22 @@ impl Client {
     /// Best-effort close; a server that does not answer is not our problem.
     pub async fn close(mut self) {
         let _ = tokio::time::timeout(Duration::from_secs(2), self.ws.close(None)).await;
+    }
+}
+
+/// What one read of a WebSocket stream (the client's, or its read half) means: a binary frame,
+/// `None` for a message a client skips (text, ping, pong), an error for a close or the end.
+pub fn binary_frame(
+    read: Option<std::result::Result<Message, tokio_tungstenite::tungstenite::Error>>,
+) -> Result<Option<Bytes>> {
+    match read {
+        Some(Ok(Message::Binary(b))) => Ok(Some(b)),
+        Some(Ok(Message::Close(f))) => Err(BenchError::Closed(
+            f.map(|f| f.to_string()).unwrap_or_default(),
+        )),
+        Some(Ok(_)) => Ok(None),
+        Some(Err(e)) => Err(e.into()),
+        None => Err(BenchError::Closed("end of stream".into())),
     }
 }
 
