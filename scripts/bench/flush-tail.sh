@@ -93,14 +93,14 @@ for rep in $(seq "$REPS"); do
 done
 
 python3 - "$OUT" "$RATES" "${LABELS[@]}" <<'EOF'
-import glob, json, statistics, sys
+import glob, json, sys
+sys.path.insert(0, "scripts/bench")
+from summarize import cell as summarize_cell
 out, rates, labels = sys.argv[1], sys.argv[2].split(), sys.argv[3:]
 
 def cell(values, fmt="{:.2f}"):
-    if not values:
-        return "–"
-    med = fmt.format(statistics.median(values))
-    return med if len(values) == 1 else f"{med} ({fmt.format(min(values))}–{fmt.format(max(values))})"
+    """Median (min–max), as summarize.py writes it."""
+    return summarize_cell(values, fmt)[0]
 
 print(f"\n| server | updates/s per client | p99 from schedule (ms) | p99 from send (ms) | echo p50 (ms) | server CPU % | lost |")
 print("|---|---|---|---|---|---|---|")

@@ -75,6 +75,10 @@ TOOL="$TMP/three_nodes.py"
 cat >"$TOOL" <<'PY'
 import json, os, signal, socket, statistics, struct, sys, time, urllib.parse
 
+# The script runs from the repository's root: the tables' cells come from summarize.py.
+sys.path.insert(0, os.path.join(os.getcwd(), "scripts", "bench"))
+from summarize import cell  # noqa: E402
+
 TCK = os.sysconf("SC_CLK_TCK")
 stop = False
 
@@ -350,13 +354,8 @@ def find_max(results, rep, log):
 
 
 def med(values, fmt):
-    v = [x for x in values if x is not None]
-    if not v:
-        return "–"
-    m = statistics.median(v)
-    if len(v) == 1:
-        return fmt.format(m)
-    return f"{fmt.format(m)} ({fmt.format(min(v))}–{fmt.format(max(v))})"
+    """Median (min–max) of the values that were measured, as summarize.py writes it."""
+    return cell([x for x in values if x is not None], fmt)[0]
 
 
 def median(values):
