@@ -85,8 +85,12 @@ pub trait Catalog: Send + Sync {
     async fn last_position(&self) -> Result<Seq, StorageError>;
 
     /// At most `limit` documents (not deleted) whose log holds rows after their projection, or
-    /// that have none.
-    async fn stale_projections(&self, limit: u64) -> Result<Vec<String>, StorageError>;
+    /// that have none, in name order after `after`.
+    async fn stale_projections(
+        &self,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<String>, StorageError>;
 
     /// The stored projection of `doc` (not deleted), if any.
     async fn projection(&self, doc: &str) -> Result<Option<Projection>, StorageError>;

@@ -12,7 +12,7 @@ use tracing::{debug, info, warn};
 use yrs::sync::{Message, SyncMessage};
 use yrs::{ReadTxn, Transact};
 
-use super::handle::{Acks, CloseReason, Command, Conn, DocFigures, Joined, PostOutcome};
+use super::handle::{Acks, CloseReason, Command, Conn, DocFigures, Joined, PostOutcome, Render};
 use super::outbound::{ConnId, Outbound};
 use super::task::DocTask;
 
@@ -97,10 +97,12 @@ impl DocTask {
                 }
             }
             Command::SharePresence => self.tell_nodes_presence(None),
-            Command::Project { reply } => {
-                if let Some(projection) = self.render() {
-                    let _ = reply.send(projection);
-                }
+            Command::Project { when, reply } => {
+                let projection = match when {
+                    Render::UnlessDue if self.projection_due().is_some() => None,
+                    _ => self.render(),
+                };
+                let _ = reply.send(projection);
             }
             Command::Delete => self.deleted = true,
             Command::Stateless { payload } => {

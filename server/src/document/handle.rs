@@ -142,9 +142,11 @@ pub enum Command {
     },
     /// Another node opened this document: tell it who of this node's clients is present.
     SharePresence,
-    /// Render the document for the projection table now (see [`crate::projection`]).
+    /// Render the document for the projection table (see [`crate::projection`]); `None` when
+    /// `when` lets the task keep a rendering it already has due.
     Project {
-        reply: oneshot::Sender<Projection>,
+        when: Render,
+        reply: oneshot::Sender<Option<Projection>>,
     },
     /// The document went to the trash (here or on another node): close every connection with
     /// 4410 and stop; the next load finds it deleted.
@@ -154,6 +156,16 @@ pub enum Command {
     Stateless {
         payload: Arc<str>,
     },
+}
+
+/// When a document task asked for its projection renders it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Render {
+    /// Now: a search is about to read the table.
+    Now,
+    /// Only if no rendering is due already: the background sweep, which need not write a
+    /// row that the task writes itself within [`MAX_LAG`](crate::projection::MAX_LAG).
+    UnlessDue,
 }
 
 /// A cloneable handle to a running document task.
@@ -218,10 +230,10 @@ impl DocHandle {
         rx.await.map_err(|_| Gone)
     }
 
-    /// The document rendered for the projection table.
-    pub async fn project(&self) -> Result<Projection, Gone> {
+    /// The document rendered for the projection table, unless `when` leaves it to the task.
+    pub async fn project(&self, when: Render) -> Result<Option<Projection>, Gone> {
         let (reply, rx) = oneshot::channel();
-        self.send(Command::Project { reply }).await?;
+        self.send(Command::Project { when, reply }).await?;
         rx.await.map_err(|_| Gone)
     }
 

@@ -42,7 +42,7 @@ use tracing::{debug_span, Instrument};
 
 pub use context::DocContext;
 use durable::DocShared;
-pub use handle::{author, Acks, CloseReason, Command, ConnLink, DocHandle, PostOutcome};
+pub use handle::{author, Acks, CloseReason, Command, ConnLink, DocHandle, PostOutcome, Render};
 pub use outbound::{outbound_queue, ConnId, Outbound, OutboundReceiver, OutboundSender};
 use task::DocTask;
 

@@ -52,3 +52,80 @@ impl DocTask {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use plait_protocol::name::DocName;
+    use plait_protocol::session::DocState;
+    use plait_storage::{DocStore, SeaStore, Writer, WriterConfig};
+    use tokio_util::sync::CancellationToken;
+    use yrs::Doc;
+
+    use super::super::handle::{Command, Render};
+    use super::super::tests::typed;
+    use super::super::{spawn, DocContext};
+    use crate::projection::Projector;
+
+    /// The background sweep leaves a document to its task while the task has a rendering due
+    /// (it writes it itself within `MAX_LAG`); a search's refresh has it rendered at once.
+    #[tokio::test]
+    async fn a_task_with_a_rendering_due_keeps_it_from_the_sweep_but_not_from_a_search() {
+        let store: Arc<dyn DocStore> = Arc::new(
+            SeaStore::connect("sqlite::memory:")
+                .await
+                .expect("in-memory SQLite"),
+        );
+        let shutdown = CancellationToken::new();
+        let Ok(name) = DocName::parse("projected") else {
+            panic!("valid name");
+        };
+        let ctx = DocContext {
+            name,
+            writer: Writer::spawn(store.clone(), WriterConfig::default()),
+            idle_unload: Duration::from_secs(60),
+            shutdown: shutdown.clone(),
+            broadcaster: None,
+            held: Arc::default(),
+            projector: Projector::start(store, shutdown.clone()),
+            unregister: Box::new(|| true),
+        };
+        let handle = spawn(
+            DocState::new(Doc::new()),
+            ctx,
+            64,
+            &tokio_util::task::TaskTracker::new(),
+        );
+        let rendered = |when| {
+            let handle = handle.clone();
+            async move { handle.project(when).await.expect("the task runs") }
+        };
+        assert!(
+            rendered(Render::UnlessDue).await.is_some(),
+            "nothing due: the sweep has it rendered"
+        );
+
+        // Queued ahead of the question (the reply, after the commit, is not awaited): the task
+        // has applied it when it answers.
+        let (reply, _committed) = tokio::sync::oneshot::channel();
+        let command = Command::PostUpdate {
+            update: typed(1, "hello").into(),
+            author: Arc::from("{}"),
+            reply,
+        };
+        assert!(handle.send(command).await.is_ok());
+        assert!(
+            rendered(Render::UnlessDue).await.is_none(),
+            "a change makes a rendering due: left to the task"
+        );
+        let projection = rendered(Render::Now).await.expect("a search renders now");
+        assert_eq!(projection.text.trim(), "hello");
+        assert!(
+            rendered(Render::UnlessDue).await.is_some(),
+            "rendered: nothing due any more"
+        );
+        shutdown.cancel();
+    }
+}

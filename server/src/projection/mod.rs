@@ -9,7 +9,8 @@
 //! - A document that changed while no node held it (an update posted over HTTP that unloaded,
 //!   a `plait_write` row) is found by the database ([`Catalog::stale_projections`]): `refresh`
 //!   renders those from storage before a search answers, and every [`SWEEP`] in the background
-//!   when the log moved.
+//!   when the log moved. The sweep leaves a loaded document whose task has a rendering due to
+//!   that task (under continuous typing every document is stale at every moment).
 //!
 //! # Layout
 //! - this module: the [`Projector`] (rendering, and the task that writes rows);

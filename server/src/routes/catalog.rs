@@ -12,6 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::scope::{page_limit, reader};
 use super::{json_body, ErrorBody};
+use crate::document::Render;
 use crate::error::AppError;
 use crate::projection::refresh::refresh;
 use crate::state::AppState;
@@ -214,7 +215,7 @@ pub async fn search(
     }
     let reader = reader(&state, &headers, &uri, query.prefix)?;
     let catalog = state.catalog()?;
-    refresh(&state).await?;
+    refresh(&state, Render::Now).await?;
     let hits = match &reader.names {
         Some(names) => catalog.search(&q, names, limit).await?,
         None => Vec::new(),

@@ -97,10 +97,16 @@ impl Bus for PgBus {
 /// Notifications per statement: up to ~450 KB of payload in one round trip.
 const NOTIFY_PER_STATEMENT: usize = 64;
 
-/// Sends `payloads` on [`CHANNEL`] through `conn` (inside a transaction they are delivered only
-/// if it commits), many per round trip: `SELECT pg_notify($1, $2), pg_notify($1, $3), ...`.
+/// Sends `payloads` on [`CHANNEL`] from the pool, many per round trip: `SELECT
+/// set_config('synchronous_commit', 'off', true), pg_notify($1, $2), pg_notify($1, $3), ...`.
+///
+/// Each statement is a transaction of its own, and its commit does not wait for the WAL to
+/// reach the disk: a notification is never stored, so there is nothing to wait for, and a
+/// notifying commit holds PostgreSQL's database-wide notification lock until it returns, which
+/// every appending node's commit (its trigger notifies) waits for. A pool connection, never a
+/// transaction: the setting would hold for the rest of it.
 pub(crate) async fn notify_all(
-    conn: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     payloads: &[String],
 ) -> Result<(), StorageError> {
     for chunk in payloads.chunks(NOTIFY_PER_STATEMENT) {
@@ -109,9 +115,12 @@ pub(crate) async fn notify_all(
             .collect();
         let mut values: Vec<sea_orm::Value> = vec![CHANNEL.into()];
         values.extend(chunk.iter().map(|payload| payload.as_str().into()));
-        conn.execute_raw(Statement::from_sql_and_values(
+        db.execute_raw(Statement::from_sql_and_values(
             DatabaseBackend::Postgres,
-            format!("SELECT {}", calls.join(", ")),
+            format!(
+                "SELECT set_config('synchronous_commit', 'off', true), {}",
+                calls.join(", ")
+            ),
             values,
         ))
         .await?;

@@ -3,15 +3,15 @@
 //! (the notification naming the rows on PostgreSQL, the webhook outbox): see the migration
 //! `m20261206_000002_change_triggers`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::Utc;
-use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::NotSet, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend,
     DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect, Statement,
 };
 
+use super::projections::Sql;
 use super::{SeaStore, MAX_NAME_BYTES, SNAPSHOT_FORMAT_V1};
 use crate::entities::{document, document_update};
 use crate::error::StorageError;
@@ -49,22 +49,9 @@ impl SeaStore {
             ))
             .await?;
         }
-        let mut ids: HashMap<String, i64> = HashMap::with_capacity(names.len());
-        for name in names {
-            let id = match self.cached_id(name) {
-                Some(id) if self.touch_document(&txn, id, now).await? => id,
-                cached => {
-                    if cached.is_some() {
-                        // The row was deleted behind our back; the cached id is stale.
-                        self.forget_id(name);
-                    }
-                    let id = self.ensure_document(&txn, name, now).await?;
-                    self.touch_document(&txn, id, now).await?;
-                    id
-                }
-            };
-            ids.insert(name.to_owned(), id);
-        }
+        let ids = self.document_ids(&txn, &names, now).await?;
+        self.touch_documents(&txn, ids.values().copied(), now)
+            .await?;
 
         let mut seqs = Vec::with_capacity(batch.len());
         // One multi-row INSERT per chunk instead of one statement per update: with SQLite every
@@ -148,22 +135,99 @@ impl SeaStore {
         })
     }
 
-    /// Bumps `updated_at`; returns false if the row does not exist. The UPDATE also takes the
-    /// row lock that orders this append against a concurrent `compact` of the same document
-    /// (PostgreSQL), so a compaction never computes P while a smaller seq is still uncommitted.
-    async fn touch_document(
+    /// The `documents` row id of every name (in name order), the missing rows created. The
+    /// ids this process cached are checked in one statement: a row deleted behind our back
+    /// (the trash's purge on another node) is created again rather than appended to by a
+    /// stale id.
+    async fn document_ids(
         &self,
         txn: &DatabaseTransaction,
-        id: i64,
+        names: &[&str],
         now: chrono::DateTime<Utc>,
-    ) -> Result<bool, StorageError> {
-        let result = document::Entity::update_many()
-            .col_expr(document::Column::UpdatedAt, Expr::value(now))
-            .filter(document::Column::Id.eq(id))
-            .exec(txn)
-            .await?;
-        Ok(result.rows_affected > 0)
+    ) -> Result<HashMap<String, i64>, StorageError> {
+        let cached: Vec<i64> = names
+            .iter()
+            .filter_map(|name| self.cached_id(name))
+            .collect();
+        let present: HashSet<i64> = if cached.is_empty() {
+            HashSet::new()
+        } else {
+            document::Entity::find()
+                .select_only()
+                .column(document::Column::Id)
+                .filter(document::Column::Id.is_in(padded(cached)))
+                .into_tuple::<i64>()
+                .all(txn)
+                .await?
+                .into_iter()
+                .collect()
+        };
+        let mut ids = HashMap::with_capacity(names.len());
+        for &name in names {
+            let id = match self.cached_id(name) {
+                Some(id) if present.contains(&id) => id,
+                cached => {
+                    if cached.is_some() {
+                        // The row was deleted behind our back; the cached id is stale.
+                        self.forget_id(name);
+                    }
+                    self.ensure_document(txn, name, now).await?
+                }
+            };
+            ids.insert(name.to_owned(), id);
+        }
+        Ok(ids)
     }
+
+    /// Bumps `updated_at` of the rows `ids`, in one statement. On PostgreSQL the rows are
+    /// locked in id order first (two nodes appending to the same documents never deadlock);
+    /// the lock also orders this append against a concurrent `compact` of the same document,
+    /// so a compaction never computes P while a smaller seq is still uncommitted. One
+    /// statement, not one per document: three nodes appending to the same 100 documents waited
+    /// on each other's row locks for the length of 100 round trips each (BENCHMARKS.md, row 4).
+    async fn touch_documents(
+        &self,
+        txn: &DatabaseTransaction,
+        ids: impl Iterator<Item = i64>,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        let mut ids: Vec<i64> = ids.collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        ids.sort_unstable();
+        let ids = padded(ids);
+        let mut sql = Sql::new("UPDATE documents SET updated_at = ");
+        sql.bind(now).push(" WHERE id IN (");
+        let in_list = |sql: &mut Sql| {
+            for (i, id) in ids.iter().enumerate() {
+                if i > 0 {
+                    sql.push(", ");
+                }
+                sql.bind(*id);
+            }
+        };
+        if self.backend() == DatabaseBackend::Postgres {
+            sql.push("SELECT id FROM documents WHERE id IN (");
+            in_list(&mut sql);
+            sql.push(") ORDER BY id FOR NO KEY UPDATE)");
+        } else {
+            in_list(&mut sql);
+            sql.push(")");
+        }
+        txn.execute_raw(sql.build(self.backend())).await?;
+        Ok(())
+    }
+}
+
+/// `ids` repeated at the end up to a power of two, for an `IN` list: the statement's text
+/// depends on the list's length, and the driver keeps every distinct text prepared (see
+/// [`insert_chunks`]); a repeated id changes nothing in `IN`.
+fn padded(mut ids: Vec<i64>) -> Vec<i64> {
+    if let Some(&last) = ids.last() {
+        ids.resize(ids.len().next_power_of_two(), last);
+    }
+    ids
 }
 
 /// Splits a batch into INSERT statements of at most [`INSERT_CHUNK`] rows and, unless a single
@@ -209,6 +273,14 @@ mod tests {
                 authors: None,
             })
             .collect()
+    }
+
+    #[test]
+    fn in_lists_are_padded_to_a_power_of_two_with_the_last_id() {
+        assert_eq!(padded(vec![]), Vec::<i64>::new());
+        assert_eq!(padded(vec![7]), vec![7]);
+        assert_eq!(padded(vec![1, 2, 3]), vec![1, 2, 3, 3]);
+        assert_eq!(padded((1..=5).collect()), vec![1, 2, 3, 4, 5, 5, 5, 5]);
     }
 
     #[test]

@@ -17,7 +17,7 @@ impl SeaStore {
     pub(super) async fn compact_doc(&self, doc: &str) -> Result<u64, StorageError> {
         let txn = self.begin_write().await?;
         // FOR UPDATE: waits for in-flight appends to this document (they hold the row lock from
-        // touch_document) and keeps a second compaction from reading a stale snapshot.
+        // touch_documents) and keeps a second compaction from reading a stale snapshot.
         let Some(head) = tolerant::head(&txn, doc, true).await? else {
             txn.commit().await?;
             return Ok(0);

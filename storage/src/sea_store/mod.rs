@@ -323,8 +323,12 @@ impl Catalog for SeaStore {
         self.last_log_position().await
     }
 
-    async fn stale_projections(&self, limit: u64) -> Result<Vec<String>, StorageError> {
-        self.stale_projection_names(limit).await
+    async fn stale_projections(
+        &self,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<String>, StorageError> {
+        self.stale_projection_names(after, limit).await
     }
 
     async fn projection(&self, doc: &str) -> Result<Option<Projection>, StorageError> {
