@@ -32,6 +32,9 @@
 #   BENCH_CPU [1] (plait-bench, pgbench)  ROOMS [100]  RATES ["2000 10000"]  P99_TARGET [50]
 #   MAX_START [500] (total updates/s of find-max's first trial; it doubles from there)
 #   PORTS ["8000 8001 8002"] (nodes A, B, C; each must be free)
+#   IDLE_UNLOAD [1s] (the nodes' --idle-unload) SETTLE [5] (seconds after each trial: its
+#   documents unload, each rendering its projection and compacting, before the next trial; with
+#   the default 30 s they unloaded inside the next trials' windows, ~300 at once)
 #   NOTIFY_BATCHES ["1 64"] (notifications per pgbench statement, one transaction each; a node
 #   sends 1 to 64 per round trip)  NOTIFY_PAYLOAD [160] (bytes each, about a node's `live` one)
 # Needs psql, pgbench, python3 and a PostgreSQL server on which PG may create a database (dropped
@@ -57,6 +60,8 @@ MAX_START="${MAX_START:-500}"
 PORTS="${PORTS:-8000 8001 8002}"
 NOTIFY_BATCHES="${NOTIFY_BATCHES:-1 64}"
 NOTIFY_PAYLOAD="${NOTIFY_PAYLOAD:-160}"
+IDLE_UNLOAD="${IDLE_UNLOAD:-1s}"
+SETTLE="${SETTLE:-5}"
 DB="plait_bench_three_$$"
 CLIENTS=3
 mkdir -p "$OUT"
@@ -605,7 +610,7 @@ start_node() {
   fi
   # shellcheck disable=SC2086
   RUST_LOG=warn taskset -c "$SERVER_CPU" "$PLAIT_BIN" serve --bind "127.0.0.1:$port" \
-    --database-url "$PG/$DB" $PLAIT_ARGS \
+    --database-url "$PG/$DB" $PLAIT_ARGS --idle-unload "$IDLE_UNLOAD" \
     --unsaved-file "$OUT/unsaved-$port.bin" >>"$OUT/server.$port.log" 2>&1 &
   pid=$!
   PIDS+=("$pid")
@@ -658,7 +663,7 @@ trial() {
   grep -E "^  (sent|deliveries|from schedule|from send) " "$base.log" | sed 's/^/   /' || true
   python3 "$TOOL" trial "$RESULTS" "$layout" "$total" "$rep" "$base.log" "$base.samples" \
     "$TMP/count.json" "$launch" "$before" "$after" "$DURATION" "${#PIDS[@]}"
-  sleep 2  # the trial's documents settle (drains, last flush)
+  sleep "$SETTLE"  # the trial's documents settle (drains, last flush) and unload
 }
 
 # find_max REP: the most cross-node updates/s on the three-node layout.
