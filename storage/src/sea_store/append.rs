@@ -145,17 +145,15 @@ impl SeaStore {
         names: &[&str],
         now: chrono::DateTime<Utc>,
     ) -> Result<HashMap<String, i64>, StorageError> {
-        let cached: Vec<i64> = names
-            .iter()
-            .filter_map(|name| self.cached_id(name))
-            .collect();
-        let present: HashSet<i64> = if cached.is_empty() {
+        let cached: Vec<Option<i64>> = names.iter().map(|name| self.cached_id(name)).collect();
+        let known: Vec<i64> = cached.iter().flatten().copied().collect();
+        let present: HashSet<i64> = if known.is_empty() {
             HashSet::new()
         } else {
             document::Entity::find()
                 .select_only()
                 .column(document::Column::Id)
-                .filter(document::Column::Id.is_in(padded(cached)))
+                .filter(document::Column::Id.is_in(padded(known)))
                 .into_tuple::<i64>()
                 .all(txn)
                 .await?
@@ -163,8 +161,8 @@ impl SeaStore {
                 .collect()
         };
         let mut ids = HashMap::with_capacity(names.len());
-        for &name in names {
-            let id = match self.cached_id(name) {
+        for (&name, cached) in names.iter().zip(cached) {
+            let id = match cached {
                 Some(id) if present.contains(&id) => id,
                 cached => {
                     if cached.is_some() {
