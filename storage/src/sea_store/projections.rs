@@ -88,7 +88,8 @@ impl SeaStore {
             .bind(projection.doc.clone())
             // A newer row (another node's) proposes nothing: PostgreSQL computes the
             // generated search column of a proposed row before it finds the conflict, and
-            // that was most of a three-node database's CPU (BENCHMARKS.md, row 4).
+            // that column was the largest part of a three-node database's CPU (BENCHMARKS.md,
+            // row 4).
             .push(
                 " AND NOT EXISTS (SELECT 1 FROM document_projections newer \
                  WHERE newer.document_id = documents.id AND newer.seq > ",
