@@ -12,6 +12,8 @@
 #   10/30/60/90 % of Plait's own 100x4 max on the AMD machine of BENCHMARKS.md)
 #   FLUSHES ["100ms 20ms"]  MEMORY [1] (0: skip `memory:`)  YWSS [1] (0: skip the peer)
 #   DURATION [10]  OUT [target/bench/flush-tail]  PLAIT_BIN [target/release/plait]
+#   BINS ["NAME=PATH ..."]: instead of PLAIT_BIN, each of these binaries at each flush interval
+#     (labels sqlite-100ms+NAME), to compare two builds in one run, taking turns
 #   BENCH_BIN [target/release/plait-bench]  YWSS_DIR [target/bench/peers/ywss]  SERVER_CPU [0]
 #   BENCH_CPU [1]
 set -euo pipefail
@@ -40,13 +42,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-wait_port() {  # wait_port PORT: until it accepts connections (at most 10 s)
-  for _ in $(seq 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "nothing listens on $1" >&2; return 1
-}
+source "$ROOT/scripts/bench/wait-port.sh"
 
 # run_one LABEL RATE REP: one fresh server, one fanout run; the JSON line goes to OUT.
 run_one() {
@@ -57,10 +53,11 @@ run_one() {
         node node_modules/@y/websocket-server/src/server.js) >"$OUT/server.$label.log" 2>&1 &
       SRV_PID=$!; url='ws://127.0.0.1:1234/{doc}'; wait_port 1234 ;;
     *)
-      local db
-      if [ "$label" = memory ]; then db="memory:"; flush=100ms
-      else rm -f "$SCRATCH"/p.db*; db="sqlite://$SCRATCH/p.db?mode=rwc"; flush="${label#sqlite-}"; fi
-      RUST_LOG=warn taskset -c "$SERVER_CPU" "$PLAIT_BIN" serve --bind 127.0.0.1:8000 \
+      local db bin="$PLAIT_BIN" config="${label%+*}"
+      [ "$config" != "$label" ] && bin="${BIN_OF[${label#*+}]}"
+      if [ "$config" = memory ]; then db="memory:"; flush=100ms
+      else rm -f "$SCRATCH"/p.db*; db="sqlite://$SCRATCH/p.db?mode=rwc"; flush="${config#sqlite-}"; fi
+      RUST_LOG=warn taskset -c "$SERVER_CPU" "$bin" serve --bind 127.0.0.1:8000 \
         --database-url "$db" --flush-interval "$flush" --message-rate 1000000 \
         --message-burst 1000000 --max-connections-per-doc 2000 >"$OUT/server.$label.log" 2>&1 &
       SRV_PID=$!; url='ws://127.0.0.1:8000/ws/{doc}'; wait_port 8000 ;;
@@ -77,9 +74,19 @@ run_one() {
 }
 
 LABELS=()
+declare -A BIN_OF=()
 [ "${YWSS:-1}" = 1 ] && [ -d "$YWSS_DIR/node_modules" ] && LABELS+=(ywss)
-for f in $FLUSHES; do LABELS+=("sqlite-$f"); done
-[ "${MEMORY:-1}" = 1 ] && LABELS+=(memory)
+if [ -n "${BINS:-}" ]; then
+  for pair in $BINS; do
+    name="${pair%%=*}"; BIN_OF[$name]="${pair#*=}"
+    [ -x "${BIN_OF[$name]}" ] || { echo "missing ${BIN_OF[$name]}" >&2; exit 1; }
+    for f in $FLUSHES; do LABELS+=("sqlite-$f+$name"); done
+    [ "${MEMORY:-1}" = 1 ] && LABELS+=("memory+$name")
+  done
+else
+  for f in $FLUSHES; do LABELS+=("sqlite-$f"); done
+  [ "${MEMORY:-1}" = 1 ] && LABELS+=(memory)
+fi
 for rep in $(seq "$REPS"); do
   for rate in $RATES; do
     order=("${LABELS[@]}")

@@ -289,6 +289,7 @@ def trial(results, layout, total, rep, log, samples, listen, launch, before, aft
         "p50_ms": (j.get("latency") or {}).get("p50_ms"), "p99_ms": (j.get("latency") or {}).get("p99_ms"),
         "sched_p50_ms": (j.get("latency_from_schedule") or {}).get("p50_ms"),
         "sched_p99_ms": (j.get("latency_from_schedule") or {}).get("p99_ms"),
+        "echo_p50_ms": (j.get("echo") or {}).get("p50_ms"), "echoes_missing": j.get("echoes_missing"),
         "node_cpu_pct": cpu[:-1], "nodes_cpu_pct": sum(c for c in cpu[:-1] if c is not None) if cpu[0] is not None else None,
         "pg_cpu_pct": cpu[-1], "bench_node_a_cpu_pct": j.get("server_cpu_pct"),
         "loadgen_cpu_pct": j.get("loadgen_cpu_pct"), "window_s": window,
@@ -376,8 +377,8 @@ def report(results, duration, target):
     keys = sorted({(r["layout"], r["rate_total"]) for r in fixed}, key=lambda k: (k[0] != "alone", k[1]))
     print("| layout | updates/s planned | sent/s | deliveries/s | lost | p50 ms | p99 ms | p99 ms from schedule "
           "| nodes CPU % (A / B / C) | PostgreSQL CPU % | NOTIFY/s (per update: live, stored) | commits per update (approx.) "
-          "| notifying commit ms p50 / max (probe) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| notifying commit ms p50 / max (probe) | durable echo p50 ms (echoes missing) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for layout, rate in keys:
         g = [r for r in fixed if (r["layout"], r["rate_total"]) == (layout, rate)]
         per_node = " / ".join(med([r["node_cpu_pct"][i] for r in g], "{:.0f}") for i in range(len(g[0]["node_cpu_pct"])))
@@ -392,13 +393,14 @@ def report(results, duration, target):
               f"{med([r['notify_kinds'].get('live', 0) / max(r['sent'], 1) for r in g], '{:.2f}')} live, "
               f"{med([r['notify_kinds'].get('stored', 0) / max(r['sent'], 1) for r in g], '{:.3f}')} stored) "
               f"| {med([r['xact_per_update'] for r in g], '{:.2f}')} "
-              f"| {med([r['notify_commit_ms']['p50'] for r in g], '{:.1f}')} / {med([r['notify_commit_ms']['max'] for r in g], '{:.0f}')} |")
+              f"| {med([r['notify_commit_ms']['p50'] for r in g], '{:.1f}')} / {med([r['notify_commit_ms']['max'] for r in g], '{:.0f}')} "
+              f"| {med([r.get('echo_p50_ms') for r in g], '{:.0f}')} ({med([r.get('echoes_missing') for r in g], '{:.0f}')}) |")
     mx = [r for r in rows if r["layout"] == "max"]
     if mx:
         print(f"| three, find-max (p99 from schedule ≤ target) | – | {med([r['sent_per_s'] for r in mx], '{:,.0f}')} "
               f"| {med([r['delivered_per_s'] for r in mx], '{:,.0f}')} | {med([r['lost'] for r in mx], '{:.0f}')} "
               f"| {med([r['p50_ms'] for r in mx], '{:.2f}')} | {med([r['p99_ms'] for r in mx], '{:.2f}')} "
-              f"| {med([r['sched_p99_ms'] for r in mx], '{:.2f}')} | A: {med([r['node_a_cpu_pct'] for r in mx], '{:.0f}')} | – | – | – | – |")
+              f"| {med([r['sched_p99_ms'] for r in mx], '{:.2f}')} | A: {med([r['node_a_cpu_pct'] for r in mx], '{:.0f}')} | – | – | – | – | – |")
     nt = sorted({(r["batch"], r["listeners"]) for r in rows if r["layout"] == "notify"})
     if nt:
         size = next(r["payload_bytes"] for r in rows if r["layout"] == "notify")

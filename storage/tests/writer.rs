@@ -30,6 +30,8 @@ struct CountingStore {
     batch_sizes: Mutex<Vec<usize>>,
     /// The documents `forget` was called for, in order.
     forgotten: Mutex<Vec<String>>,
+    /// How long each compaction takes.
+    compact_time: Mutex<Duration>,
 }
 
 impl CountingStore {
@@ -72,6 +74,8 @@ impl DocStore for CountingStore {
     }
     async fn compact(&self, doc: &str) -> Result<u64, StorageError> {
         self.compact_calls.fetch_add(1, Ordering::SeqCst);
+        let took = *self.compact_time.lock().unwrap_or_else(|p| p.into_inner());
+        tokio::time::sleep(took).await;
         self.inner.compact(doc).await
     }
     async fn stats(&self, doc: &str) -> Result<Option<DocStats>, StorageError> {
@@ -553,4 +557,96 @@ async fn an_append_that_hangs_marks_the_writer_unhealthy_and_is_awaited_not_retr
     assert_eq!(store.appends(), 1, "retried, not awaited");
     let stored = store.inner.inner().load("d").await.ok().flatten();
     assert_eq!(stored.expect("stored").updates.len(), 1);
+}
+
+/// A commit's callbacks run in slices, and what became ready meanwhile runs between them: a
+/// large commit's wake-ups must not queue in front of every live update as one burst.
+#[tokio::test(start_paused = true)]
+async fn other_tasks_run_between_a_large_commits_callbacks() {
+    let (_store, writer) = setup(config(100, 1_000, 1_000));
+    let order: Arc<Mutex<Vec<String>>> = Arc::default();
+    let (wake, mut woken) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let probe = tokio::spawn({
+        let order = order.clone();
+        async move {
+            if woken.recv().await.is_some() {
+                order
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push("probe".into());
+            }
+        }
+    });
+    let doc = Doc::new();
+    let callbacks = 40;
+    for i in 0..callbacks {
+        let order = order.clone();
+        let wake = wake.clone();
+        writer.submit(
+            &format!("d{i}"),
+            Bytes::from(edit(&doc, "x")),
+            Some(Box::new(move |_seq| {
+                // The first callback makes the probe ready, as a commit wakes a document task.
+                if i == 0 {
+                    let _ = wake.send(());
+                }
+                order
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(i.to_string());
+            })),
+        );
+    }
+    writer.flush().await.expect("memory store never fails");
+    probe.await.expect("probe task");
+    let order = order.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let callbacks_only: Vec<String> = order.iter().filter(|o| *o != "probe").cloned().collect();
+    let expected: Vec<String> = (0..callbacks).map(|i| i.to_string()).collect();
+    assert_eq!(callbacks_only, expected, "callbacks run in commit order");
+    let probe_at = order.iter().position(|o| o == "probe").expect("probe ran");
+    assert!(
+        probe_at < callbacks / 2,
+        "the probe ran only after {probe_at} of {callbacks} callbacks: {order:?}"
+    );
+}
+
+/// A crowd of documents released at once (as when many unload together) is compacted over
+/// several turns, and an append submitted meanwhile commits after one turn's share of them, not
+/// after all of them.
+#[tokio::test(start_paused = true)]
+async fn a_crowd_of_compactions_does_not_hold_the_next_commit() {
+    let (store, writer) = setup(config(100, 1_000, 1_000));
+    *store.compact_time.lock().unwrap_or_else(|p| p.into_inner()) = Duration::from_millis(30);
+    let crowd = 10;
+    for i in 0..crowd {
+        let update = edit(&Doc::new(), "x");
+        writer.submit(&format!("d{i}"), Bytes::from(update), None);
+    }
+    writer.flush().await.expect("memory store never fails");
+    for i in 0..crowd {
+        writer.release(&format!("d{i}"));
+    }
+    // The compactions start at the next turn, 100 ms after the flush; submit 10 ms into them.
+    tokio::time::sleep(Duration::from_millis(110)).await;
+    let submitted = tokio::time::Instant::now();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    writer.submit(
+        "other",
+        Bytes::from(edit(&Doc::new(), "y")),
+        Some(Box::new(move |_seq| {
+            let _ = tx.send(tokio::time::Instant::now());
+        })),
+    );
+    let committed = rx.recv().await.expect("the update was committed");
+    let waited = committed - submitted;
+    // All ten one after the other would take 300 ms; half an interval of them, then the append.
+    assert!(
+        waited <= Duration::from_millis(100),
+        "the append waited {waited:?} behind the compactions"
+    );
+    eventually("every released document compacted and forgotten", || {
+        store.forgotten().len() == crowd
+    })
+    .await;
+    assert_eq!(store.compactions(), crowd);
 }

@@ -16,6 +16,15 @@ use crate::error::StorageError;
 use crate::metrics::{COMMIT_ROWS, COMMIT_SECONDS, DATABASE_ERRORS};
 use crate::store::{DocStore, NewUpdate, Seq};
 
+/// Durable callbacks run between two yields to the runtime. Each callback wakes a document task,
+/// which wakes its senders' connections to echo: one commit's callbacks all at once queued a
+/// burst of wake-ups (a hundred documents, a few hundred echoes) in front of every update that
+/// arrived meanwhile, the largest part of the low-load delivery tail (BENCHMARKS.md, row 1).
+/// Tokio runs a yielded task again only after polling the sockets, so what arrived meanwhile
+/// waits behind one slice, not the whole commit. Slices of 32 kept only part of the gain; slices
+/// of 2 cost the same CPU as 8 (measured in BENCHMARKS.md).
+const CALLBACKS_PER_TURN: usize = 8;
+
 /// The write-behind task.
 pub(super) async fn run(
     shared: Arc<Shared>,
@@ -35,6 +44,7 @@ pub(super) async fn run(
         log_growth: HashMap::new(),
         snapshot_bytes: HashMap::new(),
         compaction_due: HashSet::new(),
+        compaction_backlog: false,
         releasing: HashSet::new(),
     };
     let result = task.run().await;
@@ -62,6 +72,9 @@ struct Task {
     /// Documents to compact after the next successful flush (threshold reached, requested, or
     /// a previous compaction failed).
     compaction_due: HashSet<String>,
+    /// The last turn left due documents it did not try (see `compact_due`): the next turn comes
+    /// without new work.
+    compaction_backlog: bool,
     /// Released documents among `compaction_due`: forgotten once compacted.
     releasing: HashSet<String>,
 }
@@ -123,7 +136,8 @@ impl Task {
         loop {
             {
                 let state = self.shared.lock();
-                if !state.queue.is_empty()
+                if self.compaction_backlog
+                    || !state.queue.is_empty()
                     || state.flush_requested
                     || state.shutdown_deadline.is_some()
                     || !state.compaction_requests.is_empty()
@@ -205,7 +219,10 @@ impl Task {
                     }
                 }
                 self.shared.healthy.store(true, Ordering::SeqCst);
-                for (item, seq) in committed.into_iter().zip(seqs) {
+                for (i, (item, seq)) in committed.into_iter().zip(seqs).enumerate() {
+                    if i > 0 && i % CALLBACKS_PER_TURN == 0 {
+                        tokio::task::yield_now().await;
+                    }
                     let growth = self.log_growth.entry(item.doc.clone()).or_default();
                     growth.rows += 1;
                     growth.bytes += item.data.len() as u64;
@@ -267,9 +284,20 @@ impl Task {
     }
 
     /// Compacts the due documents; a failure is logged and retried after a later flush.
+    ///
+    /// Outside shutdown, no compaction starts after half a flush interval: the next append waits
+    /// for this loop, and a crowd of documents unloading at once (each released document is
+    /// compacted) held every other document's commit, and its durable echo, for seconds. The
+    /// rest waits for the next turn (`compaction_backlog`), at most half of each interval.
     async fn compact_due(&mut self, deadline: Option<Instant>) {
         let due: Vec<String> = self.compaction_due.iter().cloned().collect();
+        let stop_after = Instant::now() + self.config.flush_interval / 2;
+        self.compaction_backlog = false;
         for doc in due {
+            if deadline.is_none() && Instant::now() >= stop_after {
+                self.compaction_backlog = true;
+                return;
+            }
             let outcome = match deadline {
                 Some(deadline) => match timeout_at(deadline, self.store.compact(&doc)).await {
                     Ok(outcome) => outcome,
