@@ -1,6 +1,7 @@
-//! Documents as data on SQLite and PostgreSQL: the projection table (written only forward,
-//! found stale when the log moves past it), search with each database's engine, the list, and
-//! the trash (marker rows in the change feed, outbox events, refused `plait_write`, purge).
+//! Documents as data on SQLite and PostgreSQL: the projection table (written only forward, by
+//! several nodes at once, found stale when the log moves past it), search with each database's
+//! engine, the list, and the trash (marker rows in the change feed, outbox events, refused
+//! `plait_write`, purge).
 
 mod common;
 
@@ -393,6 +394,45 @@ mod cases {
         assert!(error.contains("is deleted"), "{error}");
         Ok(())
     }
+
+    /// Three nodes render the same new documents at once (they all received the same updates),
+    /// so each document's first projection is written three times concurrently: every write
+    /// succeeds, and the row is there. On PostgreSQL a loser of that race was refused by the
+    /// name's unique index (`ON CONFLICT` settles the primary key only), which the projector
+    /// took for an outage.
+    pub async fn first_projections_written_by_several_nodes_at_once(
+        url: String,
+    ) -> anyhow::Result<()> {
+        let nodes = [
+            std::sync::Arc::new(SeaStore::connect(&url).await?),
+            std::sync::Arc::new(SeaStore::connect(&url).await?),
+            std::sync::Arc::new(SeaStore::connect(&url).await?),
+        ];
+        for round in 0..10 {
+            let docs: Vec<String> = (0..20).map(|i| format!("race-{round}-{i}")).collect();
+            let updates: Vec<NewUpdate> = docs.iter().map(|d| update(d, 1, "x")).collect();
+            let seqs = nodes[0].append(&updates).await?;
+            let mut writes = tokio::task::JoinSet::new();
+            for (doc, seq) in docs.iter().zip(&seqs) {
+                for node in &nodes {
+                    let (node, row) = (node.clone(), projection(doc, *seq, "x"));
+                    writes.spawn(async move {
+                        let written = catalog(&node).write_projection(&row).await;
+                        written.map_err(|error| format!("{}: {error}", row.doc))
+                    });
+                }
+            }
+            while let Some(written) = writes.join_next().await {
+                if let Err(error) = written? {
+                    panic!("round {round}: {error}");
+                }
+            }
+            for doc in &docs {
+                assert!(catalog(&nodes[1]).projection(doc).await?.is_some(), "{doc}");
+            }
+        }
+        Ok(())
+    }
 }
 
 async fn outbox_kinds(store: &SeaStore, doc: &str) -> anyhow::Result<Vec<String>> {
@@ -413,6 +453,7 @@ async fn outbox_kinds(store: &SeaStore, doc: &str) -> anyhow::Result<Vec<String>
 
 on_both_backends!(
     projections_move_forward_only_and_go_stale,
+    first_projections_written_by_several_nodes_at_once,
     search_finds_every_word_within_the_names,
     list_pages_by_name_with_figures,
     trash_hides_marks_the_feed_and_purges,

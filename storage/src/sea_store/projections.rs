@@ -105,7 +105,23 @@ impl SeaStore {
                       OR excluded.plain_text <> document_projections.plain_text \
                       OR excluded.content <> document_projections.content)",
             );
-        let result = self.db.execute_raw(sql.build(self.backend())).await?;
+        let statement = sql.build(self.backend());
+        let result = match self.db.execute_raw(statement.clone()).await {
+            // Two nodes wrote a document's first projection at once. PostgreSQL settles `ON
+            // CONFLICT` on its arbiter index only; the other unique index (the name) raised
+            // instead, once the first row committed. That row exists now, so the same statement
+            // takes the update path. Without this the projector took it for an outage and held
+            // every row of its batch for a second.
+            Err(error)
+                if matches!(
+                    error.sql_err(),
+                    Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+                ) =>
+            {
+                self.db.execute_raw(statement).await?
+            }
+            result => result?,
+        };
         Ok(result.rows_affected() > 0)
     }
 
