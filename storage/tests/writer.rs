@@ -650,3 +650,26 @@ async fn a_crowd_of_compactions_does_not_hold_the_next_commit() {
     .await;
     assert_eq!(store.compactions(), crowd);
 }
+
+/// With a zero flush interval (a valid setting) every turn still compacts at least one document:
+/// the turn's budget, half an interval, must not leave the crowd waiting for ever. Real time on
+/// two workers: a writer that spun without compacting would starve a single-threaded test.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zero_flush_interval_still_compacts_a_crowd() {
+    let (store, writer) = setup(config(0, 1_000, 1_000));
+    *store.compact_time.lock().unwrap_or_else(|p| p.into_inner()) = Duration::from_millis(5);
+    let crowd = 5;
+    for i in 0..crowd {
+        let update = edit(&Doc::new(), "x");
+        writer.submit(&format!("d{i}"), Bytes::from(update), None);
+    }
+    writer.flush().await.expect("memory store never fails");
+    for i in 0..crowd {
+        writer.release(&format!("d{i}"));
+    }
+    eventually("every released document compacted and forgotten", || {
+        store.forgotten().len() == crowd
+    })
+    .await;
+    assert_eq!(store.compactions(), crowd);
+}

@@ -285,16 +285,17 @@ impl Task {
 
     /// Compacts the due documents; a failure is logged and retried after a later flush.
     ///
-    /// Outside shutdown, no compaction starts after half a flush interval: the next append waits
-    /// for this loop, and a crowd of documents unloading at once (each released document is
-    /// compacted) held every other document's commit, and its durable echo, for seconds. The
-    /// rest waits for the next turn (`compaction_backlog`), at most half of each interval.
+    /// Outside shutdown, no compaction but a turn's first starts after half a flush interval: the
+    /// next append waits for this loop, and a crowd of documents unloading at once (each released
+    /// document is compacted) held every other document's commit, and its durable echo, for
+    /// seconds. The rest waits for the next turn (`compaction_backlog`).
     async fn compact_due(&mut self, deadline: Option<Instant>) {
         let due: Vec<String> = self.compaction_due.iter().cloned().collect();
         let stop_after = Instant::now() + self.config.flush_interval / 2;
         self.compaction_backlog = false;
-        for doc in due {
-            if deadline.is_none() && Instant::now() >= stop_after {
+        for (tried, doc) in due.into_iter().enumerate() {
+            // At least one per turn, so a zero interval still makes progress.
+            if tried > 0 && deadline.is_none() && Instant::now() >= stop_after {
                 self.compaction_backlog = true;
                 return;
             }
