@@ -610,14 +610,15 @@ async fn other_tasks_run_between_a_large_commits_callbacks() {
     );
 }
 
-/// A crowd of documents released at once (as when many unload together) is compacted over
-/// several turns, and an append submitted meanwhile commits after one turn's share of them, not
-/// after all of them.
-#[tokio::test(start_paused = true)]
-async fn a_crowd_of_compactions_does_not_hold_the_next_commit() {
-    let (store, writer) = setup(config(100, 1_000, 1_000));
-    *store.compact_time.lock().unwrap_or_else(|p| p.into_inner()) = Duration::from_millis(30);
-    let crowd = 10;
+/// Stores one row in each of `crowd` documents (`d0`, `d1`...), then releases them all at once,
+/// as when many unload together; each compaction takes `compact_time`.
+async fn release_a_crowd(
+    store: &CountingStore,
+    writer: &Writer,
+    crowd: usize,
+    compact_time: Duration,
+) {
+    *store.compact_time.lock().unwrap_or_else(|p| p.into_inner()) = compact_time;
     for i in 0..crowd {
         let update = edit(&Doc::new(), "x");
         writer.submit(&format!("d{i}"), Bytes::from(update), None);
@@ -626,6 +627,16 @@ async fn a_crowd_of_compactions_does_not_hold_the_next_commit() {
     for i in 0..crowd {
         writer.release(&format!("d{i}"));
     }
+}
+
+/// A crowd of documents released at once (as when many unload together) is compacted over
+/// several turns, and an append submitted meanwhile commits after one turn's share of them, not
+/// after all of them.
+#[tokio::test(start_paused = true)]
+async fn a_crowd_of_compactions_does_not_hold_the_next_commit() {
+    let (store, writer) = setup(config(100, 1_000, 1_000));
+    let crowd = 10;
+    release_a_crowd(&store, &writer, crowd, Duration::from_millis(30)).await;
     // The compactions start at the next turn, 100 ms after the flush; submit 10 ms into them.
     tokio::time::sleep(Duration::from_millis(110)).await;
     let submitted = tokio::time::Instant::now();
@@ -657,16 +668,8 @@ async fn a_crowd_of_compactions_does_not_hold_the_next_commit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_zero_flush_interval_still_compacts_a_crowd() {
     let (store, writer) = setup(config(0, 1_000, 1_000));
-    *store.compact_time.lock().unwrap_or_else(|p| p.into_inner()) = Duration::from_millis(5);
     let crowd = 5;
-    for i in 0..crowd {
-        let update = edit(&Doc::new(), "x");
-        writer.submit(&format!("d{i}"), Bytes::from(update), None);
-    }
-    writer.flush().await.expect("memory store never fails");
-    for i in 0..crowd {
-        writer.release(&format!("d{i}"));
-    }
+    release_a_crowd(&store, &writer, crowd, Duration::from_millis(5)).await;
     eventually("every released document compacted and forgotten", || {
         store.forgotten().len() == crowd
     })
