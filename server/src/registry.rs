@@ -4,7 +4,7 @@
 //! `OnceCell`) is inserted synchronously under the shard lock, and the load runs outside it
 //! through `get_or_try_init`, which lets exactly one caller load while the others wait.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
@@ -44,11 +44,12 @@ pub struct Registry {
     shutdown: CancellationToken,
     /// The document tasks, so that shutdown waits for each to hand the writer what it holds.
     tasks: TaskTracker,
-    /// Updates the documents hold back from the writer (see `DocContext::held`).
-    held: Arc<AtomicUsize>,
     /// Set when other nodes share the database (see [`crate::cluster`]): documents loaded from
     /// then on tell them of what they relay.
     broadcaster: OnceLock<Broadcaster>,
+    /// Where documents to read whole again go, when other nodes share the database (see
+    /// `cluster::catch_up`): a document loaded with a row whose dependency was not stored yet.
+    catch_up: OnceLock<flume::Sender<DocName>>,
     /// Renders loaded documents into the projection table (see [`crate::projection`]).
     projector: Option<Arc<Projector>>,
 }
@@ -95,8 +96,8 @@ impl Registry {
             snapshot_threshold: usize::try_from(config.snapshot_threshold).unwrap_or(usize::MAX),
             shutdown,
             tasks: TaskTracker::new(),
-            held: Arc::new(AtomicUsize::new(0)),
             broadcaster: OnceLock::new(),
+            catch_up: OnceLock::new(),
             projector,
         })
     }
@@ -110,6 +111,10 @@ impl Registry {
 
     pub fn set_broadcaster(&self, broadcaster: Broadcaster) {
         let _ = self.broadcaster.set(broadcaster);
+    }
+
+    pub fn set_catch_up(&self, catch_up: flume::Sender<DocName>) {
+        let _ = self.catch_up.set(catch_up);
     }
 
     /// The other nodes heard from lately; `None` where no other node can share the database.
@@ -180,12 +185,6 @@ impl Registry {
         }
     }
 
-    /// Updates the documents hold back from the writer behind other nodes' updates they depend
-    /// on: not written yet, like the writer's own queue.
-    pub fn held(&self) -> usize {
-        self.held.load(Ordering::Acquire)
-    }
-
     /// Names of the documents in memory.
     pub fn loaded_names(&self) -> Vec<DocName> {
         self.docs.iter().map(|e| e.key().clone()).collect()
@@ -242,10 +241,10 @@ impl Registry {
             warn!(doc = %name, error = %e, "loading document failed");
             LoadError::Storage(e)
         })?;
-        let state = match stored {
+        let (state, incomplete) = match stored {
             Some(stored) if stored.deleted_at.is_some() => return Err(LoadError::Deleted),
             Some(stored) => self.replay(&name, stored).await?,
-            None => DocState::with_limits(yrs::Doc::new(), self.limits),
+            None => (DocState::with_limits(yrs::Doc::new(), self.limits), false),
         };
         info!(doc = %name, "document loaded");
         metrics::histogram!(crate::metrics::DOCUMENT_LOAD_SECONDS)
@@ -256,13 +255,17 @@ impl Registry {
         }
         let registry = Arc::downgrade(self);
         let key = name.clone();
+        // Another node may store the missing content in a moment: read it again then.
+        let reread = match (incomplete, self.catch_up.get()) {
+            (true, Some(catch_up)) => Some((catch_up.clone(), name.clone())),
+            _ => None,
+        };
         let ctx = DocContext {
             name,
             writer: self.writer.clone(),
             idle_unload: self.idle_unload,
             shutdown: self.shutdown.clone(),
             broadcaster,
-            held: self.held.clone(),
             projector: self.projector.clone(),
             unregister: Box::new(move || {
                 let (Some(registry), Some(slot)) = (registry.upgrade(), slot.upgrade()) else {
@@ -278,13 +281,22 @@ impl Registry {
                 removed
             }),
         };
-        Ok(document::spawn(state, ctx, self.queue, &self.tasks))
+        let handle = document::spawn(state, ctx, self.queue, &self.tasks);
+        if let Some((catch_up, name)) = reread {
+            let _ = catch_up.send(name);
+        }
+        Ok(handle)
     }
 
     /// Rebuilds a stored document on the blocking pool. Rows that cannot be applied are moved to
     /// quarantine (logged, counted in the document's figures) and the rest is served; rows whose
-    /// dependencies no stored row holds are reported and left for the next compaction to move.
-    async fn replay(&self, name: &DocName, stored: StoredDoc) -> Result<DocState, LoadError> {
+    /// dependencies no stored row holds are reported (the `bool`) and left for a compaction to
+    /// move once they are old (another node may be about to store what they depend on).
+    async fn replay(
+        &self,
+        name: &DocName,
+        stored: StoredDoc,
+    ) -> Result<(DocState, bool), LoadError> {
         let log_rows = stored.updates.len();
         let replayed = replay_blocking(stored, self.limits)
             .await
@@ -302,13 +314,14 @@ impl Registry {
             warn!(
                 doc = %name,
                 seqs = ?replayed.incomplete,
-                "stored updates depend on content no stored update holds; served without them, \
-                 moved to quarantine at the next compaction"
+                "stored updates depend on content no stored update holds (yet); served without \
+                 them until it is stored, moved to quarantine by a compaction once they are old"
             );
         }
         if log_rows >= self.snapshot_threshold || !replayed.incomplete.is_empty() {
             self.writer.request_compaction(name.as_str());
         }
-        Ok(replayed.state)
+        let incomplete = !replayed.incomplete.is_empty();
+        Ok((replayed.state, incomplete))
     }
 }

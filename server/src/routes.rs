@@ -336,7 +336,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     let body = Readiness {
         database: if db_ok { "ok" } else { "unreachable" },
         writer: if writer_ok { "ok" } else { "retrying" },
-        pending_updates: state.writer.pending() + state.registry.held(),
+        pending_updates: state.writer.pending(),
         accepting_edits: !state.writer.is_full(),
         other_nodes: state.registry.other_nodes(),
     };

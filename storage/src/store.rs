@@ -1,6 +1,7 @@
 //! The narrow persistence interface the server depends on, and the values it exchanges.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -51,6 +52,14 @@ pub struct StoredDoc {
     /// log until it is purged, but no node serves it.
     pub deleted_at: Option<DateTime<Utc>>,
 }
+
+/// How long a row whose dependency no stored row holds may be waiting for it. A node stores its
+/// own updates at once, but its clients may build on another node's update before that node's
+/// commit (the server's `document::unconfirmed`): for a moment the log holds a row whose
+/// dependency is still on its way, stored by its node within its flush interval, or by the node
+/// that depends on it after 1 s. A row incomplete for longer is not waiting for anything: it
+/// goes to quarantine.
+pub const IN_FLIGHT: Duration = Duration::from_secs(30);
 
 /// The whole document rebuilt from storage, as one Yjs v1 update, with what was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -27,6 +27,19 @@ fn limits() -> plait_protocol::session::DocLimits {
 }
 
 /// `sql` with PostgreSQL's `$1` placeholders, as SQLite wants them too (`?`).
+/// Moves a log row's date `age` into the past.
+async fn date_back(store: &SeaStore, seq: i64, age: std::time::Duration) -> anyhow::Result<()> {
+    use plait_storage::entities::document_update;
+    use sea_orm::sea_query::Expr;
+    let then = chrono::Utc::now() - age;
+    document_update::Entity::update_many()
+        .col_expr(document_update::Column::CreatedAt, Expr::value(then))
+        .filter(document_update::Column::Seq.eq(seq))
+        .exec(store.connection())
+        .await?;
+    Ok(())
+}
+
 fn backend_sql(store: &SeaStore, sql: &str) -> String {
     match store.connection().get_database_backend() {
         sea_orm::DatabaseBackend::Postgres => sql.to_owned(),
@@ -247,6 +260,8 @@ mod cases {
                 update("f", depends),
             ])
             .await?;
+        // Stored long enough ago that its dependency is not on its way any more.
+        date_back(&store, seqs[2], plait_storage::store::IN_FLIGHT * 2).await?;
         store.compact("f").await?;
         let stored = store.load("f").await?.expect("exists");
         assert!(stored.updates.is_empty(), "the log was folded");
@@ -257,6 +272,43 @@ mod cases {
             .map(|q| (q.seq, q.reason.contains("depends on content")))
             .collect();
         assert_eq!(moved, vec![(seqs[1], false), (seqs[2], true)]);
+        Ok(())
+    }
+
+    /// A row whose dependency is not stored yet, but may be on its way to another node's commit
+    /// (it is young), is neither folded nor moved to quarantine, and nor is anything after it;
+    /// once the dependency is stored, the next compaction folds it all.
+    pub async fn compaction_leaves_a_row_whose_dependency_may_still_come(
+        url: String,
+    ) -> anyhow::Result<()> {
+        let store = SeaStore::connect(&url).await?;
+        let doc = Doc::new();
+        let kept = edit(&doc, "kept ");
+        let other_nodes = edit(&doc, "relayed ");
+        let depends = edit(&doc, "depends ");
+        let after = edit(&doc, "after");
+        let seqs = store
+            .append(&[update("w", kept), update("w", depends), update("w", after)])
+            .await?;
+        store.compact("w").await?;
+        let stored = store.load("w").await?.expect("exists");
+        assert_eq!(stored.snapshot_seq, seqs[0], "folded up to the waiting row");
+        let log: Vec<i64> = stored.updates.iter().map(|(seq, _)| *seq).collect();
+        assert_eq!(
+            log,
+            vec![seqs[1], seqs[2]],
+            "the waiting row and the one after it"
+        );
+        assert!(
+            quarantined(&store, "w").await?.is_empty(),
+            "nothing quarantined"
+        );
+        store.append(&[update("w", other_nodes)]).await?;
+        store.compact("w").await?;
+        let stored = store.load("w").await?.expect("exists");
+        assert!(stored.updates.is_empty(), "the log was folded");
+        assert_eq!(text_of(rebuilt(stored).doc()), "kept relayed depends after");
+        assert!(quarantined(&store, "w").await?.is_empty());
         Ok(())
     }
 
@@ -453,6 +505,7 @@ on_both_backends!(
     corrupt_row_is_skipped,
     refused_rows_move_to_quarantine,
     compaction_quarantines_what_it_cannot_fold,
+    compaction_leaves_a_row_whose_dependency_may_still_come,
     a_snapshot_that_does_not_decode_is_quarantined,
     stats_report_log_and_snapshot,
     updates_after_pages_the_log,

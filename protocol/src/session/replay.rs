@@ -35,10 +35,6 @@ pub struct Replayed {
     pub incomplete: Vec<Position>,
 }
 
-/// How many times rows that came back incomplete are tried again after the others: a row may
-/// depend on one that committed after it (two nodes, each storing what the other relayed).
-const RETRY_PASSES: usize = 3;
-
 /// Rebuilds a document from `snapshot` (the state at `snapshot_seq`) and the log `rows` after
 /// it, in log order. Never panics; whatever is refused is reported, never silently dropped.
 pub fn replay(
@@ -71,10 +67,12 @@ pub fn replay(
             }),
         }
     }
-    for _ in 0..RETRY_PASSES {
-        if waiting.is_empty() {
-            break;
-        }
+    // Rows that came back incomplete are tried again after the others, pass after pass while
+    // one applies: a row may depend on one that committed after it (a node stores its drain at
+    // once, and its clients may have built on another node's update that node had not stored
+    // yet), and on a chain of them in reverse order, one more each pass. Each pass but the last
+    // applies a row, so there are at most as many passes as rows waiting.
+    while !waiting.is_empty() {
         let before = waiting.len();
         let mut progress = false;
         waiting.retain(|row| match state.integrate_row(&row.1) {

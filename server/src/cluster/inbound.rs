@@ -4,13 +4,9 @@
 //! Above the document tasks and the registry: it drives documents through their public handle.
 //! Two tasks. The feed task takes the other nodes' notifications in the order they were sent and
 //! never waits on a document (one feed serves every document, and PostgreSQL fails every node's
-//! commits once a listener falls far enough behind). The catch-up task reads whole documents
-//! from storage when the feed may have missed something: its connection was lost, a compaction
-//! folded rows away before they were read, an update arrived before what it depends on, or a
-//! document could not take an update at once. Catching up is a task of its own so that the feed
-//! is never dropped in the middle of a read, which would lose the notification it had taken.
+//! commits once a listener falls far enough behind). The catch-up task (`catch_up`) reads whole
+//! documents from storage when the feed may have missed something.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,8 +15,7 @@ use plait_cluster::NodeEvent;
 use plait_protocol::name::DocName;
 use plait_storage::backoff::Backoff;
 use plait_storage::bus::{Bus, Feed};
-use plait_storage::store::{rebuild_blocking, DocStore};
-use tokio_util::sync::CancellationToken;
+use plait_storage::store::DocStore;
 use tracing::{info, warn};
 
 use super::broadcaster::Broadcaster;
@@ -223,83 +218,4 @@ impl Inbound {
         let open = self.registry.loaded_names();
         let _ = self.bus.announce_docs(true, &open).await;
     }
-}
-
-/// Reads the documents named on `wanted` whole from storage and hands each state to its loaded
-/// document as a stored update of another node: whatever the document missed is applied and
-/// relayed, and what it has is skipped. Names asked for again before their turn are read once.
-pub(super) async fn catch_up_task(
-    store: Arc<dyn DocStore>,
-    registry: Arc<Registry>,
-    wanted: flume::Receiver<DocName>,
-    again: flume::Sender<DocName>,
-    shutdown: CancellationToken,
-) {
-    let mut queue: BTreeSet<DocName> = BTreeSet::new();
-    let mut backoff = Backoff::new(FIRST_BACKOFF, MAX_BACKOFF);
-    loop {
-        if queue.is_empty() {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                name = wanted.recv_async() => match name {
-                    Ok(name) => { queue.insert(name); }
-                    Err(_) => return,
-                },
-            }
-        }
-        queue.extend(wanted.try_iter());
-        let Some(name) = queue.pop_first() else {
-            continue;
-        };
-        let Some(handle) = registry.loaded(&name).await else {
-            continue;
-        };
-        match read_state(store.as_ref(), &name).await {
-            Ok(Some(state)) => {
-                backoff.succeeded();
-                let command = Command::FromNode {
-                    update: Bytes::from(state),
-                    stored: true,
-                    catch_up: again.clone(),
-                };
-                let _ = handle.send(command).await;
-            }
-            Ok(None) => {}
-            Err(error) => {
-                warn!(doc = %name, %error, "catching up with other nodes failed; retrying");
-                queue.insert(name);
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(backoff.failed()) => {}
-                }
-            }
-        }
-    }
-}
-
-/// The document's whole stored state as one update; `None` if it was never stored. Rows that
-/// cannot be applied (written by another program, say) are moved to quarantine, with their
-/// reasons; rows whose dependencies no stored row holds go there at the compaction asked for.
-async fn read_state(store: &dyn DocStore, name: &DocName) -> Result<Option<Vec<u8>>, String> {
-    let Some(stored) = store.load(name.as_str()).await.map_err(|e| e.to_string())? else {
-        return Ok(None);
-    };
-    let rebuilt = rebuild_blocking(stored).await.map_err(|e| e.to_string())?;
-    if !rebuilt.refused.is_empty() {
-        for refused in &rebuilt.refused {
-            warn!(doc = %name, seq = refused.seq, reason = %refused.reason, "a stored update cannot be applied; moving it to quarantine");
-        }
-        store
-            .quarantine(name.as_str(), &rebuilt.refused)
-            .await
-            .map_err(|e| e.to_string())?;
-    }
-    if !rebuilt.incomplete.is_empty() {
-        warn!(doc = %name, seqs = ?rebuilt.incomplete, "stored updates depend on content no stored update holds; compacting moves them to quarantine");
-        store
-            .compact(name.as_str())
-            .await
-            .map_err(|e| e.to_string())?;
-    }
-    Ok(Some(rebuilt.state))
 }

@@ -7,6 +7,7 @@
 //! A document that is not loaded here needs nothing: its next load reads the database.
 
 pub mod broadcaster;
+mod catch_up;
 mod inbound;
 
 use std::sync::Arc;
@@ -19,7 +20,8 @@ use tracing::{info, warn};
 use crate::auth::revocations::Revocations;
 use crate::registry::Registry;
 use broadcaster::Broadcaster;
-use inbound::{catch_up_task, Inbound};
+use catch_up::catch_up_task;
+use inbound::Inbound;
 
 /// Starts hearing and telling the other nodes on `bus`. The first listening connection is made
 /// before this returns, so a server that starts healthy hears every update committed after its
@@ -45,6 +47,7 @@ pub async fn start(
     }
     let broadcaster = Broadcaster::start(bus.clone(), shutdown.clone());
     let (catch_up, wanted) = flume::unbounded();
+    registry.set_catch_up(catch_up.clone());
     tokio::spawn(catch_up_task(
         store.clone(),
         registry.clone(),

@@ -132,8 +132,10 @@ impl DocTask {
                     self.broadcast(Bytes::from(encode_update(&delta)));
                     if !stored {
                         let now = Instant::now();
+                        self.foreign_ids += 1;
+                        let id = self.foreign_ids;
                         let unconfirmed = self.unconfirmed.get_or_insert_with(Box::default);
-                        unconfirmed.applied_live(update.clone(), delta, now);
+                        unconfirmed.applied_live(id, update.clone(), delta, now);
                     }
                 }
                 if integrated.incomplete {
@@ -156,7 +158,7 @@ impl DocTask {
                 Some(unconfirmed) => unconfirmed.stored(&update),
                 None => Vec::new(),
             };
-            self.store_released(released);
+            self.acknowledge_released(released);
         }
     }
 

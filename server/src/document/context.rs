@@ -1,6 +1,5 @@
 //! What a document task needs from its surroundings.
 
-use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,9 +19,6 @@ pub struct DocContext {
     pub shutdown: CancellationToken,
     /// Other nodes share the database: tell them of each drain's updates as they are relayed.
     pub broadcaster: Option<Broadcaster>,
-    /// Updates of every document held back from the writer behind other nodes' updates (see
-    /// `unconfirmed`): waiting to be written as much as the writer's queue, for `/readyz`.
-    pub held: Arc<AtomicUsize>,
     /// Renders the document into the projection table a moment after its edits settle (none
     /// for a store without one).
     pub projector: Option<Arc<Projector>>,

@@ -4,11 +4,11 @@
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use bytes::Bytes;
 use plait_storage::store::Seq;
 use tokio::sync::oneshot;
 
 use super::outbound::{ConnId, DrainFrames};
+use super::unconfirmed::ForeignId;
 
 /// One drain's updates are now in SQL (one log row): what to do about it.
 pub(super) struct Durable {
@@ -23,11 +23,16 @@ pub(super) struct Durable {
     pub senders: Vec<(ConnId, u32)>,
     /// HTTP posts waiting for the commit.
     pub notify: Vec<oneshot::Sender<Seq>>,
+    /// The last other node's update applied before the drain that was not known stored then:
+    /// the acknowledgement waits for it too (see `unconfirmed`).
+    pub after: Option<ForeignId>,
+    /// The row is this node's copy of another node's update `id` (see `unconfirmed`).
+    pub stores_foreign: Option<ForeignId>,
 }
 
 impl Durable {
-    /// A row stored for nobody waiting (another node's update this node stores itself).
-    pub fn unawaited() -> Durable {
+    /// A row stored for nobody waiting: this node's copy of another node's update `id`.
+    pub fn foreign(id: ForeignId) -> Durable {
         Durable {
             seq: 0,
             updates: 1,
@@ -35,12 +40,11 @@ impl Durable {
             frames: None,
             senders: Vec::new(),
             notify: Vec::new(),
+            after: None,
+            stores_foreign: Some(id),
         }
     }
 }
-
-/// A drain as the writer takes it: its log rows, and what to do once they are committed.
-pub(super) type StoredDrain = (Vec<Bytes>, Durable);
 
 /// What a document's handles share with its task besides the command queue.
 #[derive(Default)]

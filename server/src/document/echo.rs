@@ -5,14 +5,12 @@
 //! idle document, so commits are put on a list shared with the handles (`durable`) and the task
 //! is woken with one [`Command::Committed`] for the first of them.
 
-use std::sync::atomic::Ordering;
-
 use bytes::Bytes;
 use plait_protocol::fan_out::Pick;
 use tokio::time::Instant;
 use tracing::info;
 
-use super::durable::{Durable, StoredDrain};
+use super::durable::Durable;
 use super::handle::{Acks, Command};
 use super::outbound::Outbound;
 use super::task::DocTask;
@@ -47,29 +45,13 @@ impl DocTask {
         }
     }
 
-    /// Stores a drain now, or holds it behind other nodes' updates it may depend on (see
-    /// `unconfirmed`).
-    pub(super) fn store_in_order(&mut self, drain: StoredDrain) {
-        let updates = drain.1.updates;
-        let drain = match self.unconfirmed.as_mut() {
-            Some(unconfirmed) => unconfirmed.pass(drain),
-            None => Some(drain),
-        };
-        match drain {
-            Some((rows, durable)) => self.store(rows, durable),
-            None => {
-                self.ctx.held.fetch_add(updates, Ordering::AcqRel);
-            }
-        }
-    }
-
     /// Stores what waited long enough for another node's commit (everything with `all`): the
-    /// other nodes' updates first, as this node holds them, then the drains held behind them.
+    /// acknowledgements held behind it leave once this node's copy is committed.
     pub(super) fn store_unconfirmed(&mut self, now: Instant, all: bool) {
         let Some(unconfirmed) = self.unconfirmed.as_mut() else {
             return;
         };
-        let (foreign, released) = unconfirmed.expire(now, all);
+        let foreign = unconfirmed.expire(now, all);
         if !foreign.is_empty() {
             info!(
                 doc = %self.ctx.name,
@@ -77,18 +59,16 @@ impl DocTask {
                 "another node's updates were not confirmed stored in time; storing them here"
             );
         }
-        for update in foreign {
+        for (id, update) in foreign {
             self.pending_durable += 1;
-            self.store(vec![update], Durable::unawaited());
+            self.store(vec![update], Durable::foreign(id));
         }
-        self.store_released(released);
     }
 
-    /// Stores the drains another node's row released (see `unconfirmed`).
-    pub(super) fn store_released(&mut self, released: Vec<StoredDrain>) {
-        for (rows, durable) in released {
-            self.ctx.held.fetch_sub(durable.updates, Ordering::AcqRel);
-            self.store(rows, durable);
+    /// Acknowledges what another node's row (or this node's copy of it) released.
+    pub(super) fn acknowledge_released(&mut self, released: Vec<Durable>) {
+        for durable in released {
+            self.acknowledge_stored(durable);
         }
         if self.unconfirmed.as_ref().is_some_and(|u| u.is_empty()) {
             self.unconfirmed = None;
@@ -104,6 +84,23 @@ impl DocTask {
 
     fn on_durable(&mut self, durable: Durable) {
         self.pending_durable = self.pending_durable.saturating_sub(durable.updates);
+        let Some(unconfirmed) = self.unconfirmed.as_mut() else {
+            self.acknowledge_stored(durable);
+            return;
+        };
+        if let Some(id) = durable.stores_foreign {
+            let released = unconfirmed.stored_here(id);
+            self.acknowledge_released(released);
+            return;
+        }
+        if let Some(durable) = unconfirmed.committed(durable.after, durable) {
+            self.acknowledge_stored(durable);
+        }
+    }
+
+    /// The drain's updates and everything they may depend on are stored: tells the senders and
+    /// the HTTP posts.
+    fn acknowledge_stored(&mut self, durable: Durable) {
         for notify in durable.notify {
             let _ = notify.send(durable.seq);
         }

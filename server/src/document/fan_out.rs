@@ -96,6 +96,8 @@ impl DocTask {
                 })
                 .collect(),
             notify,
+            after: self.unconfirmed.as_ref().and_then(|u| u.mark()),
+            stores_foreign: None,
         };
         let rows: Vec<Bytes> = match merged {
             Some(update) => vec![update],
@@ -106,8 +108,9 @@ impl DocTask {
                 broadcaster.update(&self.ctx.name, row.clone());
             }
         }
-        // Not before the other nodes' updates it may depend on are stored (see `unconfirmed`).
-        self.store_in_order((rows, durable));
+        // Stored at once; acknowledged only once the other nodes' updates it may depend on are
+        // stored too (see `unconfirmed`).
+        self.store(rows, durable);
     }
 }
 

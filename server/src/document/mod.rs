@@ -13,8 +13,8 @@
 //!   to the other nodes, to the writer.
 //! - `context`: [`DocContext`], what the task needs from its surroundings.
 //! - `durable`, `echo`: from the writer's commit back to the task: the durable echo.
-//! - `unconfirmed`: other nodes' updates this node applied before they were stored, and its own
-//!   drains held behind them ("durable before acknowledged").
+//! - `unconfirmed`: other nodes' updates this node applied before they were stored, and the
+//!   acknowledgements of its own drains held behind them ("durable before acknowledged").
 //! - `connections`: the connection table, and closing those that cannot keep up.
 //! - `outbound`: what is queued for a connection's socket, bounded in entries and bytes.
 //! - `presence`: the presence tick.

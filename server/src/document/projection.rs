@@ -88,7 +88,6 @@ mod tests {
             idle_unload: Duration::from_secs(60),
             shutdown: shutdown.clone(),
             broadcaster: None,
-            held: Arc::default(),
             projector: Projector::start(store, shutdown.clone()),
             unregister: Box::new(|| true),
         };

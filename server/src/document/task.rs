@@ -17,11 +17,11 @@ use tracing::{debug, info};
 use yrs::block::ClientID;
 
 use super::context::DocContext;
-use super::durable::{DocShared, StoredDrain};
+use super::durable::{DocShared, Durable};
 use super::handle::{CloseReason, Command, Conn};
 use super::outbound::ConnId;
 use super::settle::Unprojected;
-use super::unconfirmed::Unconfirmed;
+use super::unconfirmed::{ForeignId, Unconfirmed};
 
 /// Commands handled in one drain before the fan-out: bounds the latency a burst adds.
 const DRAIN_LIMIT: usize = 1024;
@@ -40,10 +40,12 @@ pub(super) struct DocTask {
     pub drain_notify: Vec<oneshot::Sender<Seq>>,
     /// Who wrote the current drain's updates (see `handle::author`), each once.
     pub drain_authors: Vec<Arc<str>>,
-    /// Other nodes' updates applied before they were known stored, and this node's drains held
-    /// behind them (see `unconfirmed`). Boxed and only while something waits: most documents
-    /// are never edited on two nodes at once.
-    pub unconfirmed: Option<Box<Unconfirmed<StoredDrain>>>,
+    /// Other nodes' updates applied before they were known stored, and the acknowledgements of
+    /// this node's drains held behind them (see `unconfirmed`). Boxed and only while something
+    /// waits: most documents are never edited on two nodes at once.
+    pub unconfirmed: Option<Box<Unconfirmed<Durable>>>,
+    /// The number of the last other node's update applied live (see `unconfirmed`).
+    pub foreign_ids: ForeignId,
     /// Awareness clients whose state changed since the last announcement: announced together in
     /// one frame at most every presence tick.
     pub awareness_changed: HashSet<ClientID>,
@@ -80,6 +82,7 @@ impl DocTask {
             drain_notify: Vec::new(),
             drain_authors: Vec::new(),
             unconfirmed: None,
+            foreign_ids: 0,
             awareness_changed: HashSet::new(),
             awareness_due: None,
             idle_since: None,

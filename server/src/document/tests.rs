@@ -126,7 +126,6 @@ fn spawn_doc_with_queue(store: Arc<FaultyStore<MemoryStore>>, queue: usize) -> D
         idle_unload: Duration::from_secs(60),
         shutdown: CancellationToken::new(),
         broadcaster: None,
-        held: Arc::default(),
         projector: None,
         unregister: Box::new(|| true),
     };
@@ -375,8 +374,24 @@ async fn stored_rows(store: &FaultyStore<MemoryStore>) -> Vec<String> {
         .collect()
 }
 
+/// Waits until the store holds exactly `expected` (bounded by [`TIMEOUT`]).
+async fn wait_stored(store: &FaultyStore<MemoryStore>, expected: &[&str]) {
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        let rows = stored_rows(store).await;
+        if rows == expected {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "stored {rows:?}, expected {expected:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 #[tokio::test]
-async fn an_edit_made_after_another_nodes_live_update_waits_for_that_updates_row() {
+async fn an_edit_made_after_another_nodes_live_update_is_echoed_after_that_updates_row() {
     let store = Arc::new(FaultyStore::new(MemoryStore::new()));
     let handle = spawn_doc(store.clone());
     let mut client = Client::join(&handle).await;
@@ -384,13 +399,14 @@ async fn an_edit_made_after_another_nodes_live_update_waits_for_that_updates_row
     send_peer(&handle, &foreign, false).await;
     assert_eq!(client.next_text().await, "f");
     send_update(&handle, client.id, 91, "m").await;
-    // Held: neither stored nor echoed while the other node's row has not been seen.
+    // Stored at once: no node's commit waits for another's.
+    wait_stored(&store, &["m"]).await;
+    // Not echoed while the other node's row has not been seen.
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(
         client.nothing_queued(),
         "echo before the update it may depend on is stored"
     );
-    assert!(stored_rows(&store).await.is_empty());
     // The other node's commit: its row, the same bytes.
     send_peer(&handle, &foreign, true).await;
     assert_eq!(client.next_text().await, "m", "the echo");
@@ -402,15 +418,16 @@ async fn an_edit_made_after_another_nodes_live_update_waits_for_that_updates_row
 }
 
 #[tokio::test]
-async fn another_nodes_update_whose_row_never_comes_is_stored_here_first() {
+async fn another_nodes_update_whose_row_never_comes_is_stored_here_before_the_echo() {
     let store = Arc::new(FaultyStore::new(MemoryStore::new()));
     let handle = spawn_doc(store.clone());
     let mut client = Client::join(&handle).await;
     send_peer(&handle, &typed(92, "o"), false).await;
     assert_eq!(client.next_text().await, "o");
     send_update(&handle, client.id, 93, "b").await;
+    wait_stored(&store, &["b"]).await;
     // The other node died before its commit: after the wait this node stores the update itself,
-    // then the edit, in that order, and only then echoes the edit.
+    // and only once that is committed echoes the edit.
     assert_eq!(client.next_text().await, "b");
-    assert_eq!(stored_rows(&store).await, vec!["o", "b"]);
+    assert_eq!(stored_rows(&store).await, vec!["b", "o"]);
 }

@@ -5,13 +5,16 @@
 use chrono::Utc;
 use plait_protocol::session::Refused;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect,
+    QueryTrait,
+};
 
 use super::{past, quarantine, tolerant, SeaStore, SNAPSHOT_FORMAT_V1};
 use crate::entities::{document, document_update};
 use crate::error::StorageError;
 use crate::migration::m20261206_000006_documents_as_data::KIND_UPDATE;
-use crate::store::{rebuild_blocking, Seq, StoredDoc};
+use crate::store::{rebuild_blocking, Seq, StoredDoc, IN_FLIGHT};
 
 impl SeaStore {
     pub(super) async fn compact_doc(&self, doc: &str) -> Result<u64, StorageError> {
@@ -34,15 +37,43 @@ impl SeaStore {
             txn.commit().await?;
             return Ok(head.snapshot.as_ref().map_or(0, |s| s.len() as u64));
         };
-        let (rows, mut unreadable) =
-            tolerant::log_rows(&txn, head.id, head.snapshot_seq, Some(last_update), None).await?;
-        let last = rows.last().map(|r| r.0);
-        let last_unreadable = unreadable.iter().map(|r| r.seq).max();
-        let Some(upto) = last.max(last_unreadable) else {
-            txn.commit().await?;
-            return Ok(head.snapshot.as_ref().map_or(0, |s| s.len() as u64));
+        let mut up_to = last_update;
+        let mut tries = 0;
+        let (upto, rebuilt) = loop {
+            let (rows, mut unreadable) =
+                tolerant::log_rows(&txn, head.id, head.snapshot_seq, Some(up_to), None).await?;
+            let last = rows.last().map(|r| r.0);
+            let last_unreadable = unreadable.iter().map(|r| r.seq).max();
+            let Some(upto) = last.max(last_unreadable) else {
+                txn.commit().await?;
+                return Ok(head.snapshot.as_ref().map_or(0, |s| s.len() as u64));
+            };
+            unreadable.extend(head.unreadable.iter().cloned());
+            let stored = StoredDoc {
+                snapshot: head.snapshot.clone(),
+                snapshot_seq: head.snapshot_seq,
+                updates: rows,
+                unreadable,
+                deleted_at: head.deleted_at,
+            };
+            // Tens of milliseconds of CPU for a large document: off the async threads, so the
+            // documents' tasks keep relaying meanwhile.
+            let rebuilt = rebuild_blocking(stored).await?;
+            // A row whose dependency is still on its way to another node's commit is not
+            // folded, nor anything after it (see `IN_FLIGHT`).
+            let waiting = in_flight(&txn, &rebuilt.incomplete).await?;
+            match waiting.first() {
+                None => break (upto, rebuilt),
+                Some(&first) if tries < FOLD_TRIES && first > head.snapshot_seq + 1 => {
+                    tries += 1;
+                    up_to = first - 1;
+                }
+                Some(_) => {
+                    txn.commit().await?;
+                    return Ok(head.snapshot.as_ref().map_or(0, |s| s.len() as u64));
+                }
+            }
         };
-        unreadable.extend(head.unreadable);
         let keep = self.keeps_history();
         // The replaced snapshot becomes the history's base when rows before it are gone and
         // the history holds nothing yet (see `past::keep_folded`).
@@ -52,16 +83,6 @@ impl SeaStore {
             None
         };
         let after = head.snapshot_seq;
-        let stored = StoredDoc {
-            snapshot: head.snapshot,
-            snapshot_seq: head.snapshot_seq,
-            updates: rows,
-            unreadable,
-            deleted_at: head.deleted_at,
-        };
-        // Tens of milliseconds of CPU for a large document: off the async threads, so the
-        // documents' tasks keep relaying meanwhile.
-        let rebuilt = rebuild_blocking(stored).await?;
         if rebuilt.has_rejects() {
             // Kept, not folded away: what the snapshot cannot hold goes to quarantine first.
             let rejects = rejects(&rebuilt.refused, &rebuilt.incomplete);
@@ -95,6 +116,41 @@ impl SeaStore {
         txn.commit().await?;
         Ok(bytes)
     }
+}
+
+/// How many times a compaction moves its end back before a row in flight (a row before it may
+/// depend on one after it), then leaves the log as it is until the next compaction.
+const FOLD_TRIES: usize = 3;
+
+/// The rows of `incomplete` younger than [`IN_FLIGHT`], ascending. A row whose date cannot be
+/// read counts as old.
+async fn in_flight(
+    txn: &DatabaseTransaction,
+    incomplete: &[Seq],
+) -> Result<Vec<Seq>, StorageError> {
+    if incomplete.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = document_update::Entity::find()
+        .select_only()
+        .column(document_update::Column::Seq)
+        .column(document_update::Column::CreatedAt)
+        .filter(document_update::Column::Seq.is_in(incomplete.iter().copied()))
+        .build(txn.get_database_backend());
+    let rows = txn.query_all_raw(rows).await?;
+    let since = Utc::now() - IN_FLIGHT;
+    let mut young: Vec<Seq> = rows
+        .iter()
+        .filter_map(|row| {
+            let seq = row.try_get::<i64>("", "seq").ok()?;
+            let created = row
+                .try_get::<chrono::DateTime<Utc>>("", "created_at")
+                .ok()?;
+            (created > since).then_some(seq)
+        })
+        .collect();
+    young.sort_unstable();
+    Ok(young)
 }
 
 /// The highest position of an update row (not a trash marker) of document `id` after `after`.

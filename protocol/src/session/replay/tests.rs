@@ -76,6 +76,30 @@ fn a_row_that_depends_on_a_later_row_is_applied_once_that_row_is() {
 }
 
 #[test]
+fn a_chain_of_rows_each_depending_on_the_next_is_applied_whole() {
+    // Eight nodes in turn, each building on the one before, each stored before the one before.
+    let mut rows = Vec::new();
+    let mut text = String::new();
+    for i in 0..8u64 {
+        let doc = Doc::with_client_id(100 + i);
+        for (_, row) in &rows {
+            let row: &Vec<u8> = row;
+            doc.transact_mut()
+                .apply_update(Update::decode_v1(row).unwrap_or_default())
+                .unwrap_or_default();
+        }
+        let word = format!("w{i} ");
+        text.push_str(&word);
+        let update = type_into(&doc, &word);
+        rows.push((40 - i as i64, update));
+    }
+    rows.sort_by_key(|(seq, _)| *seq);
+    let replayed = replay(None, 0, &rows, limits());
+    assert_eq!(text_of(&replayed.state), text);
+    assert!(replayed.incomplete.is_empty() && replayed.refused.is_empty());
+}
+
+#[test]
 fn a_row_whose_dependency_never_comes_is_reported_and_nothing_is_kept_pending() {
     let a = Doc::with_client_id(5);
     let lost = type_into(&a, "lost ");
