@@ -35,6 +35,8 @@
 #   IDLE_UNLOAD [1s] (the nodes' --idle-unload) SETTLE [5] (seconds after each trial: its
 #   documents unload, each rendering its projection and compacting, before the next trial; with
 #   the default 30 s they unloaded inside the next trials' windows, ~300 at once)
+#   STALL [0] (seconds node B is stopped, SIGSTOP then SIGCONT, 3 s into each three-node trial:
+#   a stand-in for a node's pause, a slow disk or a busy core, to see the durable echo recover)
 #   NOTIFY_BATCHES ["1 64"] (notifications per pgbench statement, one transaction each; a node
 #   sends 1 to 64 per round trip)  NOTIFY_PAYLOAD [160] (bytes each, about a node's `live` one)
 # Needs psql, pgbench, python3 and a PostgreSQL server on which PG may create a database (dropped
@@ -58,6 +60,7 @@ RATES="${RATES:-2000 10000}"
 P99_TARGET="${P99_TARGET:-50}"
 MAX_START="${MAX_START:-500}"
 PORTS="${PORTS:-8000 8001 8002}"
+STALL="${STALL:-0}"
 NOTIFY_BATCHES="${NOTIFY_BATCHES:-1 64}"
 NOTIFY_PAYLOAD="${NOTIFY_PAYLOAD:-160}"
 IDLE_UNLOAD="${IDLE_UNLOAD:-1s}"
@@ -656,10 +659,15 @@ trial() {
   taskset -c "$BENCH_CPU" python3 "$TOOL" sample "$base.samples" "${PIDS[@]}" "$POSTMASTER" &
   HELPERS+=("$!")
   launch="$(date +%s.%N)"
+  if [ "$layout" = three ] && [ "$STALL" != 0 ]; then
+    (sleep 3; kill -STOP "${PIDS[1]}"; sleep "$STALL"; kill -CONT "${PIDS[1]}") &
+    HELPERS+=("$!")
+  fi
   taskset -c "$BENCH_CPU" "$BENCH_BIN" fanout --url "$A" "$@" --server-pid "${PIDS[0]}" \
     --label "$layout" --rooms "$ROOMS" --clients "$CLIENTS" --rate "$per" --duration "$DURATION" \
     --drain 2 --doc-prefix "three-$layout-$total-$rep" >"$base.log" 2>&1 \
     || { tail -n 20 "$base.log" >&2; exit 1; }
+  [ "${#PIDS[@]}" -gt 1 ] && kill -CONT "${PIDS[1]}" 2>/dev/null || true
   after="$(pg_stat)"
   stop_helpers
   grep -E "^  (sent|deliveries|from schedule|from send) " "$base.log" | sed 's/^/   /' || true
