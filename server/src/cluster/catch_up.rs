@@ -25,12 +25,9 @@ use plait_storage::store::{rebuild_blocking, DocStore};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
+use super::inbound::{FIRST_BACKOFF, MAX_BACKOFF};
 use crate::document::Command;
 use crate::registry::Registry;
-
-/// The first wait after a failed read; it doubles up to 5 s.
-const FIRST_BACKOFF: Duration = Duration::from_millis(200);
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// The wait before reading again a document that had a row whose dependency is not stored yet;
 /// it doubles for each read that finds it still so. Five reads span 3.1 s: the other node's

@@ -23,9 +23,10 @@ use crate::auth::revocations::Revocations;
 use crate::document::Command;
 use crate::registry::{Lookup, Registry};
 
-/// The first wait after a failure of the feed or of a catch-up read; it doubles up to 5 s.
-const FIRST_BACKOFF: Duration = Duration::from_millis(200);
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// The first wait after a failure of the feed or of a catch-up read (`catch_up`); it doubles up
+/// to 5 s.
+pub(super) const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+pub(super) const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// What the feed task needs.
 pub(super) struct Inbound {

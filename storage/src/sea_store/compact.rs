@@ -25,20 +25,23 @@ impl SeaStore {
             txn.commit().await?;
             return Ok(0);
         };
+        let snapshot_bytes = head.snapshot.as_ref().map_or(0, |s| s.len() as u64);
         if head.deleted_at.is_some() {
             // The trash keeps a document as it was deleted: its log and its marker row in the
             // change feed, until an undelete or the purge.
             txn.commit().await?;
-            return Ok(head.snapshot.as_ref().map_or(0, |s| s.len() as u64));
+            return Ok(snapshot_bytes);
         }
         // The position folded to is the last *update* row's: the trash's marker rows stay in the
         // log (see below), so no snapshot shares a position with one.
         let Some(last_update) = last_update(&txn, head.id, head.snapshot_seq).await? else {
             txn.commit().await?;
-            return Ok(head.snapshot.as_ref().map_or(0, |s| s.len() as u64));
+            return Ok(snapshot_bytes);
         };
         let mut up_to = last_update;
         let mut tries = 0;
+        // Moved into the first pass's rebuild; a retry (rare) reads it again.
+        let mut snapshot = head.snapshot;
         let (upto, rebuilt) = loop {
             let (rows, mut unreadable) =
                 tolerant::log_rows(&txn, head.id, head.snapshot_seq, Some(up_to), None).await?;
@@ -46,11 +49,16 @@ impl SeaStore {
             let last_unreadable = unreadable.iter().map(|r| r.seq).max();
             let Some(upto) = last.max(last_unreadable) else {
                 txn.commit().await?;
-                return Ok(head.snapshot.as_ref().map_or(0, |s| s.len() as u64));
+                return Ok(snapshot_bytes);
             };
             unreadable.extend(head.unreadable.iter().cloned());
+            let snapshot = match snapshot.take() {
+                Some(snapshot) => Some(snapshot),
+                None if tries > 0 => snapshot_again(&txn, doc).await?,
+                None => None,
+            };
             let stored = StoredDoc {
-                snapshot: head.snapshot.clone(),
+                snapshot,
                 snapshot_seq: head.snapshot_seq,
                 updates: rows,
                 unreadable,
@@ -70,7 +78,7 @@ impl SeaStore {
                 }
                 Some(_) => {
                     txn.commit().await?;
-                    return Ok(head.snapshot.as_ref().map_or(0, |s| s.len() as u64));
+                    return Ok(snapshot_bytes);
                 }
             }
         };
@@ -78,7 +86,7 @@ impl SeaStore {
         // The replaced snapshot becomes the history's base when rows before it are gone and
         // the history holds nothing yet (see `past::keep_folded`).
         let base = if keep && head.snapshot_seq > 0 && !past::has_history(&txn, head.id).await? {
-            head.snapshot.clone()
+            snapshot_again(&txn, doc).await?
         } else {
             None
         };
@@ -151,6 +159,17 @@ async fn in_flight(
         .collect();
     young.sort_unstable();
     Ok(young)
+}
+
+/// The document's snapshot read again in the compaction's transaction (the first read was moved
+/// into a rebuild): the row is locked, so it is the same value.
+async fn snapshot_again(
+    txn: &DatabaseTransaction,
+    doc: &str,
+) -> Result<Option<Vec<u8>>, StorageError> {
+    Ok(tolerant::head(txn, doc, false)
+        .await?
+        .and_then(|head| head.snapshot))
 }
 
 /// The highest position of an update row (not a trash marker) of document `id` after `after`.
