@@ -45,8 +45,9 @@
 #   STRACE_S [3] s (wall time in the calls; Plait's process on SQLite, where nanosleep is
 #   SQLite's busy handler waiting for the write lock; the database's backends and the
 #   walwriter on PostgreSQL; strace slows what it traces, so that run only counts syscalls).
-#   The bottleneck column is a heuristic over these (CPU wait >= 20 %: contention; CPU >= 90 %;
-#   >= 50 % of the time in fsync; else the serial commit path). SQLite runs with
+#   The bottleneck column is a heuristic over these (Plait's CPU, or its CPU + its wait, near
+#   100 %: its core; else CPU wait >= 20 %: contention; >= 50 % of the time in fsync; else the
+#   serial commit path). SQLite runs with
 #   synchronous=NORMAL in WAL mode: a commit does not fsync (only checkpoints do), so "durable"
 #   there means surviving a crash of Plait, not of the machine.
 #
@@ -485,13 +486,17 @@ for line in open(st):
         except (ValueError, IndexError):
             pass
 busy = sum(v["busy_fraction"] for k, v in strace.items() if "sleep" not in k)
-if srv_wait >= 20 or gen_wait >= 20:
+# Plait is pinned to one core. When its threads ran or waited for a CPU nearly all the time,
+# that core is the limit: they wait for each other (the runtime's worker, SQLite's thread) and
+# for PostgreSQL's backends, which are not pinned.
+if pr["server_cpu_pct"] >= 90 or pr["server_cpu_pct"] + srv_wait >= 95:
+    neck = (f"CPU: Plait's core (its threads ran {pr['server_cpu_pct']:.0f} % and waited"
+            f" {srv_wait:.0f} % of the time for a CPU)")
+elif srv_wait >= 20 or gen_wait >= 20:
     neck = (f"CPU contention (a busy machine): Plait's threads waited {srv_wait:.0f} %, the load"
             f" generator's {gen_wait:.0f} % of the time for a CPU" if gen else
             f"CPU contention (a busy machine): Plait's threads waited {srv_wait:.0f} % of the time"
             " for a CPU")
-elif pr["server_cpu_pct"] >= 90:
-    neck = f"CPU: Plait at {pr['server_cpu_pct']:.0f} % of its core"
 elif pr.get("pg_backend_cpu_pct", 0) >= 90:
     neck = f"CPU: PostgreSQL backends at {pr['pg_backend_cpu_pct']:.0f} %"
 elif busy >= 0.5:
