@@ -1,5 +1,6 @@
 //! Several nodes on one database: what this node tells the others ([`broadcaster`], below the
-//! document tasks) and what it hears from them ([`inbound`], above them).
+//! document tasks) and what it hears from them ([`inbound`], above them, with [`catch_up`] for
+//! what a notification cannot carry).
 //!
 //! Exists because a team runs several nodes against one PostgreSQL database, and a document's
 //! clients may be spread over them. The words are `plait-cluster`'s and the carrier is the

@@ -20,7 +20,7 @@
 //! acknowledgement waits now, so no node's commit waits for another's. The price: for a moment,
 //! the log may hold a row whose dependency is still on its way to another node's commit, so a
 //! compaction folds only up to such a row (`plait_storage`'s `compact`) and a node that reads it
-//! from SQL reads again a little later (`cluster::inbound`).
+//! from SQL reads again a little later (`cluster::catch_up`).
 
 use std::collections::VecDeque;
 use std::time::Duration;

@@ -69,7 +69,7 @@ impl SeaStore {
             let rebuilt = rebuild_blocking(stored).await?;
             // A row whose dependency is still on its way to another node's commit is not
             // folded, nor anything after it (see `IN_FLIGHT`).
-            let waiting = in_flight(&txn, &rebuilt.incomplete).await?;
+            let waiting = in_flight(&txn, doc, &rebuilt.incomplete).await?;
             match waiting.first() {
                 None => break (upto, rebuilt),
                 Some(&first) if tries < FOLD_TRIES && first > head.snapshot_seq + 1 => {
@@ -130,10 +130,11 @@ impl SeaStore {
 /// depend on one after it), then leaves the log as it is until the next compaction.
 const FOLD_TRIES: usize = 3;
 
-/// The rows of `incomplete` younger than [`IN_FLIGHT`], ascending. A row whose date cannot be
-/// read counts as old.
+/// The rows of `incomplete` (of document `doc`) younger than [`IN_FLIGHT`], ascending. A row
+/// whose date cannot be read counts as old.
 async fn in_flight(
     txn: &DatabaseTransaction,
+    doc: &str,
     incomplete: &[Seq],
 ) -> Result<Vec<Seq>, StorageError> {
     if incomplete.is_empty() {
@@ -151,9 +152,7 @@ async fn in_flight(
         .iter()
         .filter_map(|row| {
             let seq = row.try_get::<i64>("", "seq").ok()?;
-            let created = row
-                .try_get::<chrono::DateTime<Utc>>("", "created_at")
-                .ok()?;
+            let created = tolerant::date(row, "created_at", doc)?;
             (created > since).then_some(seq)
         })
         .collect();
