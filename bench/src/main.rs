@@ -10,7 +10,7 @@
 //! `client` (connect + handshake), `stats` (/proc, histograms), `trace`
 //! (editing traces), one module per scenario, `find_max` (rate search),
 //! `writer` (psql / sqlite3 as another program writing SQL), `http` (the
-//! change feed's GETs).
+//! change feed's GETs), `relay` (not a scenario: the floor server row 1 is compared with).
 
 mod awareness;
 mod bigdoc;
@@ -22,6 +22,7 @@ mod feed;
 mod find_max;
 mod http;
 mod idle;
+mod relay;
 mod stats;
 mod storm;
 mod trace;
@@ -67,6 +68,8 @@ enum Scenario {
     Feed(feed::FeedArgs),
     /// N clients on D documents; the server is restarted: time until all are synced again, edits lost.
     Storm(storm::StormArgs),
+    /// A floor for latency: relays updates between a path's sockets and does nothing else.
+    Relay(relay::RelayArgs),
 }
 
 fn main() -> ExitCode {
@@ -102,6 +105,7 @@ fn main() -> ExitCode {
             Scenario::Trigger(a) => trigger::run(a).await,
             Scenario::Feed(a) => feed::run(a).await,
             Scenario::Storm(a) => storm::run(a).await,
+            Scenario::Relay(a) => relay::run(a).await,
         }
     });
     // Lingering close handshakes must not delay the exit.

@@ -214,6 +214,7 @@ pub async fn run(
             let key = secret.as_deref().map(NodeKey::derive);
             let store = SeaStore::connect(&config.database_url).await?;
             store.keep_history(!config.history_retention.is_zero());
+            store.sqlite_nice(config.sqlite_nice);
             let bus = store.bus(key);
             (Arc::new(store), bus)
         };

@@ -43,6 +43,13 @@ pub struct Config {
     #[arg(long, env = "PLAIT_FLUSH_INTERVAL", default_value = "100ms", value_parser = humantime::parse_duration)]
     pub flush_interval: Duration,
 
+    /// SQLite: how much nicer (lower CPU priority, 0–19) than the server's own threads SQLite's
+    /// run, so that a commit's burst of work never holds a keystroke's relay on a shared core;
+    /// they still get about a tenth of a busy core at 10. 0 leaves them equal.
+    #[arg(long, env = "PLAIT_SQLITE_NICE", default_value_t = 10,
+          value_parser = clap::value_parser!(u8).range(0..=19))]
+    pub sqlite_nice: u8,
+
     /// Compact a document's log into a snapshot after this many updates (for a large document,
     /// once they also add up to half its snapshot's size).
     #[arg(long, env = "PLAIT_SNAPSHOT_THRESHOLD", default_value_t = 500)]
@@ -197,6 +204,7 @@ impl Config {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             database_url: database_url.into(),
             flush_interval: Duration::from_millis(20),
+            sqlite_nice: 10,
             snapshot_threshold: 500,
             idle_unload: Duration::from_secs(30),
             trash_retention: Duration::from_secs(7 * 24 * 3600),

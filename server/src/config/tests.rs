@@ -205,6 +205,20 @@ fn doc_queue_defaults_to_1024_and_can_be_set() {
 }
 
 #[test]
+fn sqlite_nice_defaults_to_10_and_stays_within_nice_values() {
+    let nice = |args: &[&str]| match parse(args).unwrap().into_action() {
+        Action::Serve(config) => config.sqlite_nice,
+        other => panic!("expected serve, got {other:?}"),
+    };
+    assert_eq!(nice(&[]), 10);
+    assert_eq!(nice(&["--sqlite-nice", "0"]), 0);
+    assert_eq!(nice(&["--sqlite-nice", "19"]), 19);
+    for bad in ["20", "-1", "ten"] {
+        assert!(parse(&["--sqlite-nice", bad]).is_err(), "{bad} is refused");
+    }
+}
+
+#[test]
 fn token_subcommand_parses_doc_mode_and_ttl() {
     let args = match parse(&[
         "token", "--doc", "team-a/*", "--mode", "read", "--ttl", "15m",

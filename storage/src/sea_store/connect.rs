@@ -13,6 +13,7 @@ use sea_orm::{
 };
 use sea_orm_migration::MigratorTrait;
 
+use super::sqlite_nice::{self, SqliteNice};
 use super::SeaStore;
 use crate::backoff::Backoff;
 use crate::error::StorageError;
@@ -38,6 +39,7 @@ impl SeaStore {
     pub async fn connect(url: &str) -> Result<SeaStore, StorageError> {
         let mut options = ConnectOptions::new(url.to_owned());
         options.sqlx_logging(false);
+        let nice = Arc::new(SqliteNice::default());
         if url.starts_with("sqlite:") {
             if is_sqlite_memory(url) {
                 options
@@ -57,6 +59,16 @@ impl SeaStore {
                     // The OS page cache already holds the file; SQLite's own default (2 MB per
                     // connection) duplicated it inside the server's memory.
                     .pragma("cache_size", SQLITE_CACHE_KIB)
+                    .thread_name(sqlite_nice::thread_name)
+            });
+            let hook = nice.clone();
+            options.map_sqlx_sqlite_pool_opts(move |pool| {
+                let hook = hook.clone();
+                pool.after_connect(move |_, _| {
+                    // The new connection's thread exists now.
+                    hook.lower();
+                    Box::pin(std::future::ready(Ok(())))
+                })
             });
         }
         let db = connect_and_migrate(url, options).await?;
@@ -74,6 +86,7 @@ impl SeaStore {
             own_writes: Arc::new(own_writes),
             head: Arc::default(),
             keep_history: AtomicBool::new(true),
+            sqlite_nice: nice,
         })
     }
 }

@@ -31,6 +31,7 @@ mod quarantine;
 mod read;
 pub mod revocations;
 mod search;
+mod sqlite_nice;
 pub(crate) mod tolerant;
 mod trash;
 mod versions;
@@ -85,6 +86,9 @@ pub struct SeaStore {
     /// Whether compaction moves the rows it folds to the history (`past`) rather than deleting
     /// them: false with `--history-retention 0`.
     keep_history: AtomicBool,
+    /// How much nicer than the runtime SQLite's connection threads run (see [`sqlite_nice`]);
+    /// shared with the pool's after-connect hook.
+    sqlite_nice: Arc<sqlite_nice::SqliteNice>,
 }
 
 impl SeaStore {
@@ -116,6 +120,15 @@ impl SeaStore {
     /// (`--history-retention 0`: only the current state is kept).
     pub fn keep_history(&self, keep: bool) {
         self.keep_history.store(keep, Ordering::Relaxed);
+    }
+
+    /// Runs SQLite's connection threads `nice` steps nicer than the calling thread (0–19; 0
+    /// leaves them as they are): the ones open now and every one opened later. A commit's burst
+    /// of CPU then gives way to the runtime's worker on a shared core (see [`sqlite_nice`]).
+    /// Nothing on PostgreSQL, whose work runs in its own processes, or outside Linux.
+    pub fn sqlite_nice(&self, nice: u8) {
+        self.sqlite_nice.set(i32::from(nice));
+        self.sqlite_nice.lower();
     }
 
     fn keeps_history(&self) -> bool {

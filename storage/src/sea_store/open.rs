@@ -78,6 +78,8 @@ impl SeaStore {
             own_writes: Arc::default(),
             head: Arc::default(),
             keep_history: std::sync::atomic::AtomicBool::new(true),
+            // The tools that open a database read-only run nothing beside it.
+            sqlite_nice: Arc::default(),
         })
     }
 }
