@@ -4,11 +4,11 @@
 //! (the multi-row INSERT, its triggers, the projection's full-text index). Where that thread and
 //! the runtime's worker share a core, a keystroke that arrives during the burst waits until the
 //! kernel switches back to the worker: at 100 rooms x 4 clients typing 2.4–3.9 updates/s each on
-//! one core, the relay's p99 was 1.8–2.9 ms with SQLite against 0.8 ms with `memory:`, and
-//! 0.5–0.6 ms with the SQLite threads at nice 10 or 19 (BENCHMARKS.md, issue 27, row 1). A
-//! higher nice lets the woken worker take the core at once, while the thread still gets its
-//! weight's share when both want it all the time (nice 10: about a tenth of a core beside one
-//! busy worker), so commits slow down under saturation but never stop.
+//! one core, the relay's p99 was 1.6–2.8 ms with SQLite against 0.8 ms with `memory:`, and
+//! 0.6–1.0 ms with the SQLite threads at nice 10 (BENCHMARKS.md, issue 27, row 1). A higher nice
+//! lets the woken worker take the core at once, while the thread still gets its weight's share
+//! when both want it all the time (nice 10: about a tenth of a core beside one busy worker), so
+//! commits slow down under saturation but never stop.
 //!
 //! The threads are found by name ([`thread_name`]) in `/proc/self/task`, since sqlx starts them
 //! without a hook of ours inside; [`lower`] runs after every new connection. Linux only:
