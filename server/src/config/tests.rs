@@ -11,14 +11,19 @@ fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
     Cli::try_parse_from(std::iter::once("plait").chain(args.iter().copied()))
 }
 
+/// The server's configuration from `plait ARGS`, which must parse as `serve`.
+fn serve(args: &[&str]) -> Box<Config> {
+    match parse(args).unwrap().into_action() {
+        Action::Serve(config) => config,
+        other => panic!("expected serve, got {other:?}"),
+    }
+}
+
 const LONG: &str = "0123456789abcdef0123456789abcdef";
 
 #[test]
 fn plain_plait_serves_with_auth_off_and_the_documented_limits() {
-    let config = match parse(&[]).unwrap().into_action() {
-        Action::Serve(config) => config,
-        other => panic!("expected serve, got {other:?}"),
-    };
+    let config = serve(&[]);
     assert!(config.auth_secret().unwrap().is_none());
     assert!(config.allowed_origins.is_empty());
     assert_eq!(
@@ -196,20 +201,14 @@ fn zero_limits_and_timeouts_are_refused() {
 
 #[test]
 fn doc_queue_defaults_to_1024_and_can_be_set() {
-    let queue = |args: &[&str]| match parse(args).unwrap().into_action() {
-        Action::Serve(config) => config.doc_queue,
-        other => panic!("expected serve, got {other:?}"),
-    };
+    let queue = |args: &[&str]| serve(args).doc_queue;
     assert_eq!(queue(&[]), 1024);
     assert_eq!(queue(&["--doc-queue", "8"]), 8);
 }
 
 #[test]
 fn sqlite_nice_defaults_to_10_and_stays_within_nice_values() {
-    let nice = |args: &[&str]| match parse(args).unwrap().into_action() {
-        Action::Serve(config) => config.sqlite_nice,
-        other => panic!("expected serve, got {other:?}"),
-    };
+    let nice = |args: &[&str]| serve(args).sqlite_nice;
     assert_eq!(nice(&[]), 10);
     assert_eq!(nice(&["--sqlite-nice", "0"]), 0);
     assert_eq!(nice(&["--sqlite-nice", "19"]), 19);
