@@ -15,6 +15,15 @@ use sea_orm::TransactionTrait;
 
 use common::SqliteFile;
 
+/// The nice value in a thread's `stat` file: field 19 (the fields after the command's closing
+/// parenthesis start at field 3).
+fn nice_in(stat: impl AsRef<std::path::Path>) -> i32 {
+    let text = std::fs::read_to_string(stat).expect("a stat file");
+    let fields = text.rsplit_once(')').expect("stat's command").1;
+    let nice = fields.split_whitespace().nth(16).expect("field 19");
+    nice.parse().expect("a nice value")
+}
+
 /// Thread id -> nice value of this process's threads whose name starts with `prefix`.
 fn threads_named(prefix: &str) -> BTreeMap<u32, i32> {
     let mut found = BTreeMap::new();
@@ -31,27 +40,13 @@ fn threads_named(prefix: &str) -> BTreeMap<u32, i32> {
             .to_string_lossy()
             .parse()
             .expect("a thread id");
-        let stat = std::fs::read_to_string(task.path().join("stat")).expect("stat");
-        let nice = stat
-            .rsplit_once(')')
-            .expect("stat's command")
-            .1
-            .split_whitespace()
-            .nth(16);
-        found.insert(tid, nice.expect("field 19").parse().expect("a nice value"));
+        found.insert(tid, nice_in(task.path().join("stat")));
     }
     found
 }
 
 fn own_nice() -> i32 {
-    let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("own stat");
-    let nice = stat
-        .rsplit_once(')')
-        .expect("stat's command")
-        .1
-        .split_whitespace()
-        .nth(16);
-    nice.expect("field 19").parse().expect("a nice value")
+    nice_in("/proc/thread-self/stat")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
